@@ -1,0 +1,103 @@
+//! `commsctl status`: is the daemon running, which version, where it listens.
+//! Never starts the daemon.
+
+use std::collections::BTreeMap;
+
+use commsd_proto::v1::StatusResponse;
+use serde::Serialize;
+
+use crate::client::{self, Socket};
+use crate::output;
+
+/// Show whether commsd is running, its version, pid, uptime and listeners.
+///
+/// Exits 0 when the daemon runs and 3 when it does not (with a hint on
+/// stderr). Never starts the daemon.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  commsctl status\n  commsctl status --json | jq .api_url")]
+pub struct Args {
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `--json` shape; field names are a stable interface for scripts.
+#[derive(Debug, Serialize)]
+pub struct StatusJson {
+    running: bool,
+    version: String,
+    protocol: u32,
+    pid: u32,
+    uptime_s: u64,
+    started_at_unix_ms: i64,
+    socket: String,
+    data_dir: String,
+    config: Option<String>,
+    dashboard_url: String,
+    api_url: String,
+    webhook_url: String,
+    counts: BTreeMap<String, u64>,
+}
+
+impl From<StatusResponse> for StatusJson {
+    fn from(s: StatusResponse) -> Self {
+        StatusJson {
+            running: true,
+            version: s.version,
+            protocol: s.protocol,
+            pid: s.pid,
+            uptime_s: s.uptime_ms / 1000,
+            started_at_unix_ms: s.started_at_unix_ms,
+            socket: s.socket,
+            data_dir: s.data_dir,
+            config: Some(s.config_path).filter(|p| !p.is_empty()),
+            dashboard_url: s.dashboard_url,
+            api_url: s.api_url,
+            webhook_url: s.webhook_url,
+            counts: s.counts.into_iter().collect(),
+        }
+    }
+}
+
+pub async fn execute(socket: &Socket, args: Args) -> anyhow::Result<()> {
+    let status = client::connect(socket).await?.daemon;
+    if args.json {
+        return output::json(&StatusJson::from(status));
+    }
+    output::text(&render(&status))
+}
+
+fn render(s: &StatusResponse) -> String {
+    let config = if s.config_path.is_empty() {
+        "(none: embedded default)".to_owned()
+    } else {
+        s.config_path.clone()
+    };
+    let counts: BTreeMap<_, _> = s.counts.iter().collect();
+    let counts = counts
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "commsd {} is running (pid {}, up {}, protocol {})\n\
+         \x20 socket     {}\n\
+         \x20 data dir   {}\n\
+         \x20 config     {}\n\
+         \x20 dashboard  {}\n\
+         \x20 api        {}\n\
+         \x20 webhooks   {}\n\
+         \x20 counts     {}\n",
+        s.version,
+        s.pid,
+        output::duration_ms(s.uptime_ms),
+        s.protocol,
+        s.socket,
+        s.data_dir,
+        config,
+        s.dashboard_url,
+        s.api_url,
+        s.webhook_url,
+        counts
+    )
+}

@@ -1,0 +1,88 @@
+//! `commsctl`: the command-line client of the commsd daemon.
+
+mod client;
+mod cmd;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status when the daemon is not running (`status`, or a command run with COMMSD_AUTOSTART=0).
+const EXIT_NOT_RUNNING: u8 = 3;
+/// Exit status for any other failure.
+const EXIT_ERROR: u8 = 2;
+
+/// Control the commsd daemon: its status, lifecycle and service registration.
+#[derive(Debug, Parser)]
+#[command(
+    name = "commsctl",
+    version,
+    propagate_version = true,
+    after_help = "\
+Examples:
+  commsctl status                 is the daemon running? where does it listen?
+  commsctl status --json          the same, for scripts
+  commsctl daemon start           start commsd in the background
+  commsctl service install        run commsd as a user service at login
+  commsctl completions bash > ~/.local/share/bash-completion/completions/commsctl
+
+Exit status: 0 success, 2 error, 3 daemon not running."
+)]
+struct Cli {
+    /// The daemon's control socket [default: $XDG_RUNTIME_DIR/commsd/commsd.sock].
+    #[arg(long, global = true, env = "COMMSD_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Status(cmd::status::Args),
+    #[command(subcommand)]
+    Daemon(cmd::daemon::Command),
+    #[command(subcommand)]
+    Service(cmd::service::Command),
+    Events(cmd::events::Args),
+    Completions(cmd::completions::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = client::Socket::resolve(cli.socket);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("commsctl: error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Status(args) => cmd::status::execute(&socket, args).await,
+            Command::Daemon(command) => cmd::daemon::execute(&socket, command).await,
+            Command::Service(command) => cmd::service::execute(command),
+            Command::Events(args) => cmd::events::execute(&socket, args).await,
+            Command::Completions(args) => {
+                cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("commsctl: error: {e:#}");
+            match e.downcast_ref::<commsd_proto::client::ConnectError>() {
+                Some(c) if c.is_not_running() => ExitCode::from(EXIT_NOT_RUNNING),
+                _ => ExitCode::from(EXIT_ERROR),
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The commsd daemon as a library: [`run`] is the whole program; `main.rs`
+//! only parses arguments and sets up logging.
+
+pub mod config;
+pub mod events;
+pub mod fsprivate;
+pub mod http;
+pub mod lockfile;
+pub mod rpc;
+pub mod runs;
+pub mod socket;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use commsd_proto::v1::{
+    StatusResponse, control_server::ControlServer, events_server::EventsServer,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Origin};
+use crate::events::{Bus, Event};
+use crate::fsprivate::{TooOpen, ensure_private_dir};
+use crate::lockfile::LockError;
+use crate::runs::RunHistory;
+use crate::store::Store;
+
+/// How long in-flight requests get to finish once shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the daemon keeps and finds things; resolved by `main`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub socket: PathBuf,
+}
+
+/// The state shared by every service.
+pub struct Daemon {
+    pub bus: Bus,
+    pub shutdown: CancellationToken,
+    pub store: Store,
+    shutdown_requested: AtomicBool,
+    started: Instant,
+    started_unix_ms: i64,
+    socket: PathBuf,
+    data_dir: PathBuf,
+    config_path: Option<PathBuf>,
+    urls: Urls,
+    history: RunHistory,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Urls {
+    dashboard: String,
+    api: String,
+    webhooks: String,
+}
+
+impl Daemon {
+    pub fn status(&self) -> StatusResponse {
+        let counts = HashMap::from([
+            ("daemon_starts".to_owned(), self.history.starts),
+            ("unclean_stops".to_owned(), self.history.unclean_stops),
+            (
+                "event_subscribers".to_owned(),
+                self.bus.subscribers() as u64,
+            ),
+        ]);
+        StatusResponse {
+            version: commsd_proto::VERSION.to_owned(),
+            protocol: commsd_proto::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            socket: self.socket.display().to_string(),
+            data_dir: self.data_dir.display().to_string(),
+            config_path: self
+                .config_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            dashboard_url: self.urls.dashboard.clone(),
+            api_url: self.urls.api.clone(),
+            webhook_url: self.urls.webhooks.clone(),
+            counts,
+            started_at_unix_ms: self.started_unix_ms,
+        }
+    }
+
+    /// Starts a graceful shutdown (idempotent): publishes the event, then
+    /// stops every listener from accepting.
+    pub fn request_shutdown(&self, reason: &str) {
+        if self.shutdown_requested.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(reason, "shutting down");
+        self.bus.publish(Event::ShutdownStarted {
+            reason: reason.to_owned(),
+        });
+        self.shutdown.cancel();
+    }
+}
+
+/// Runs the daemon until a signal or the Shutdown RPC stops it.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (config, origin) = Config::load(options.config.as_deref())?;
+    let config_path = match &origin {
+        Origin::File(path) => {
+            tracing::info!(config = %path.display(), "loaded config");
+            Some(path.clone())
+        }
+        Origin::Default(path) => {
+            tracing::info!(config = %path.display(), "no config file; using the embedded default");
+            None
+        }
+        Origin::Embedded => None,
+    };
+
+    // Claim the socket first: a second daemon stops here, before touching anything.
+    let claimed = socket::claim(&options.socket)?;
+
+    ensure_private_dir(&options.data_dir, "data directory", TooOpen::Tighten)
+        .map_err(anyhow::Error::msg)?;
+    let data_lock_path = options.data_dir.join("commsd.lock");
+    let _data_lock = match lockfile::try_lock(&data_lock_path) {
+        Ok(lock) => lock,
+        Err(LockError::Held { pid }) => anyhow::bail!(
+            "commsd is already running (pid {}) on data directory {}",
+            pid.map_or("unknown".to_owned(), |p| p.to_string()),
+            options.data_dir.display()
+        ),
+        Err(LockError::Io(e)) => anyhow::bail!(
+            "data directory {} is not writable: cannot create {}: {e}",
+            options.data_dir.display(),
+            data_lock_path.display()
+        ),
+    };
+
+    let db_path = options.data_dir.join("commsd.db");
+    let (store, store_thread) = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        .await
+        .context("database open task failed")??;
+    let history = store
+        .call(|conn| runs::record_start(conn, std::process::id(), commsd_proto::VERSION))
+        .await?;
+    if let Some(pid) = history.last_unclean_pid {
+        tracing::warn!(pid, "the previous commsd run did not shut down cleanly");
+    }
+
+    let dashboard = http::bind(http::Listener::Dashboard, config.listen.dashboard).await?;
+    let api = http::bind(http::Listener::Api, config.listen.api).await?;
+    let webhooks = http::bind(http::Listener::Webhooks, config.listen.webhooks).await?;
+    let urls = Urls {
+        dashboard: dashboard.url(),
+        api: api.url(),
+        webhooks: webhooks.url(),
+    };
+
+    let bound_socket = claimed.bind()?;
+    let daemon = Arc::new(Daemon {
+        bus: Bus::default(),
+        shutdown: CancellationToken::new(),
+        store: store.clone(),
+        shutdown_requested: AtomicBool::new(false),
+        started,
+        started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
+        socket: bound_socket.path.clone(),
+        data_dir: options.data_dir.clone(),
+        config_path,
+        urls: urls.clone(),
+        history,
+    });
+
+    let uid = rustix::process::getuid().as_raw();
+    let (listener, socket_file) = bound_socket.into_parts();
+    let grpc = tonic::transport::Server::builder()
+        .add_service(ControlServer::new(rpc::ControlService(daemon.clone())))
+        .add_service(EventsServer::new(rpc::EventsService(daemon.clone())))
+        .serve_with_incoming_shutdown(
+            socket::incoming(listener, uid),
+            daemon.shutdown.clone().cancelled_owned(),
+        );
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move { grpc.await.context("gRPC server failed") });
+    for bound in [dashboard, api, webhooks] {
+        let shutdown = daemon.shutdown.clone();
+        let name = bound.kind.name();
+        tasks.spawn(async move {
+            http::serve(bound, shutdown)
+                .await
+                .with_context(|| format!("{name} listener failed"))
+        });
+    }
+    tokio::spawn(watch_signals(Arc::downgrade(&daemon)));
+
+    tracing::info!(
+        pid = std::process::id(),
+        socket = %socket_file.path().display(),
+        dashboard = %urls.dashboard,
+        api = %urls.api,
+        webhooks = %urls.webhooks,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "commsd ready"
+    );
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+
+    // Serve until shutdown is requested or a server fails.
+    let mut failure = None;
+    tokio::select! {
+        () = daemon.shutdown.cancelled() => {}
+        Some(result) = tasks.join_next() => {
+            failure = flatten(result).err();
+            daemon.request_shutdown("a listener stopped unexpectedly");
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+
+    // Stop accepting, let in-flight work finish.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(result) = tasks.join_next().await {
+            if let Err(e) = flatten(result) {
+                tracing::error!(error = format!("{e:#}"), "server error during shutdown");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "in-flight requests did not finish within {DRAIN_TIMEOUT:?}; stopping anyway"
+        );
+        tasks.abort_all();
+    }
+
+    // Close the database: record the clean stop, drop every handle, join the thread.
+    let run_id = daemon.history.run_id;
+    if let Err(e) = store
+        .call(move |conn| runs::record_stop(conn, run_id))
+        .await
+    {
+        tracing::error!(error = %e, "could not record the clean stop");
+    }
+    drop(store);
+    drop(daemon);
+    let joined = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || store_thread.join()),
+    )
+    .await;
+    if joined.is_err() {
+        tracing::warn!("database thread did not close within 5 s");
+    }
+    socket_file.remove();
+    tracing::info!("commsd stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn flatten(result: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    result.context("server task panicked")?
+}
+
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// SIGTERM and SIGINT start a graceful shutdown; a second one exits at once.
+/// Holds only a weak reference so it never keeps the store open at shutdown.
+async fn watch_signals(daemon: std::sync::Weak<Daemon>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let mut seen = 0;
+    loop {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        seen += 1;
+        if seen > 1 {
+            tracing::warn!(
+                signal = name,
+                "second signal: exiting without finishing shutdown"
+            );
+            std::process::exit(130);
+        }
+        if let Some(daemon) = daemon.upgrade() {
+            daemon.request_shutdown(name);
+        }
+    }
+}
