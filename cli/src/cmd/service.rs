@@ -140,6 +140,13 @@ fn install(target: &Target) -> anyhow::Result<()> {
             render_commands(&plan.install)
         ));
     }
+    let manager = &plan.install[0][0];
+    if which(manager).is_none() {
+        bail!(
+            "`{manager}` is not on PATH, so the service cannot be registered here; \
+             `commsctl service install --dry-run` prints the file to install by hand"
+        );
+    }
     if let Some(dir) = plan.path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -238,11 +245,16 @@ fn default_binary() -> anyhow::Result<PathBuf> {
     if let Some(p) = beside.filter(|p| p.is_file()) {
         return Ok(p);
     }
+    which("commsd")
+        .context("cannot find the commsd binary beside commsctl or on PATH; pass --bin PATH")
+}
+
+/// The first executable file called `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|d| d.join("commsd"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .context("cannot find the commsd binary beside commsctl or on PATH; pass --bin PATH")
 }
 
 fn xml_escape(s: &str) -> String {

@@ -1,0 +1,13 @@
+//! Integration tests of the real commsctl binary against the real commsd.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../../tests/support/harness.rs"]
+mod harness;
+
+mod daemon_cmd;
+mod deps;
+mod misc;
+mod service;
+mod status;
+mod version;

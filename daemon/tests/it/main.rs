@@ -1,0 +1,9 @@
+//! Integration tests of the real commsd binary, driven with the real commsctl.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../../tests/support/harness.rs"]
+mod harness;
+
+mod faults;
+mod lifecycle;
