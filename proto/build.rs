@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/commsd/v1/control.proto",
         "proto/commsd/v1/events.proto",
+        "proto/commsd/v1/outbox.proto",
+        "proto/commsd/v1/audit.proto",
+        "proto/commsd/v1/dashboard.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
@@ -14,7 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, ["proto"])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
-        .build_server(cfg!(feature = "server"))
+        // Server stubs only for the daemon (feature `server`), so clients
+        // never need tonic's server side.
+        .build_server(std::env::var_os("CARGO_FEATURE_SERVER").is_some())
         .build_client(true)
         .file_descriptor_set_path(out.join("commsd_descriptor.bin"))
         .compile_fds(descriptors)?;

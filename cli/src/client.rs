@@ -45,3 +45,96 @@ pub async fn connect_or_start(socket: &Socket) -> anyhow::Result<Connected> {
 fn autostart_enabled() -> bool {
     std::env::var_os("COMMSD_AUTOSTART").is_none_or(|v| v != "0")
 }
+
+/// Adds who is calling (`x-commsd-user`) to every request; the daemon records
+/// CLI actions as `cli:<user>`.
+#[derive(Debug, Clone)]
+pub struct UserHeader(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl UserHeader {
+    pub fn current() -> UserHeader {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok()
+            .filter(|u| {
+                u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                    && !u.is_empty()
+            })
+            .unwrap_or_else(|| format!("uid{}", rustix::process::getuid().as_raw()));
+        let value = user
+            .parse()
+            .unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static("unknown"));
+        UserHeader(value)
+    }
+}
+
+impl tonic::service::Interceptor for UserHeader {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("x-commsd-user", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A daemon error as the user should read it: its message and stable code.
+#[derive(Debug)]
+pub struct DaemonError {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}]", self.message, self.code)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// Turns a failed RPC into a [`DaemonError`] (from the envelope in the
+/// status details) or a connection error.
+pub fn rpc_error(socket: &Socket, status: tonic::Status) -> anyhow::Error {
+    if let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(status.details())
+        && let (Some(code), Some(message)) =
+            (envelope["code"].as_str(), envelope["message"].as_str())
+    {
+        return DaemonError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+        .into();
+    }
+    client::classify_status(socket.path(), &status).into()
+}
+
+pub type Intercepted =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, UserHeader>;
+
+/// The Outbox client of a connected daemon, carrying the user header.
+pub fn outbox(c: &Connected) -> commsd_proto::v1::outbox_client::OutboxClient<Intercepted> {
+    commsd_proto::v1::outbox_client::OutboxClient::with_interceptor(
+        c.channel.clone(),
+        UserHeader::current(),
+    )
+}
+
+pub fn audit(c: &Connected) -> commsd_proto::v1::audit_client::AuditClient<Intercepted> {
+    commsd_proto::v1::audit_client::AuditClient::with_interceptor(
+        c.channel.clone(),
+        UserHeader::current(),
+    )
+}
+
+pub fn dashboard(
+    c: &Connected,
+) -> commsd_proto::v1::dashboard_client::DashboardClient<Intercepted> {
+    commsd_proto::v1::dashboard_client::DashboardClient::with_interceptor(
+        c.channel.clone(),
+        UserHeader::current(),
+    )
+}

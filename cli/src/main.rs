@@ -3,6 +3,7 @@
 mod client;
 mod cmd;
 mod output;
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,8 @@ const EXIT_NOT_RUNNING: u8 = 3;
 /// Exit status for any other failure.
 const EXIT_ERROR: u8 = 2;
 
-/// Control the commsd daemon: its status, lifecycle and service registration.
+/// Control commsd: stage and approve outgoing messages, read the audit log,
+/// and manage the daemon.
 #[derive(Debug, Parser)]
 #[command(
     name = "commsctl",
@@ -23,6 +25,9 @@ const EXIT_ERROR: u8 = 2;
     after_help = "\
 Examples:
   commsctl status                 is the daemon running? where does it listen?
+  commsctl outbox list --state pending
+  commsctl approve ob_7k2m9x4q1z   let a staged message go
+  commsctl dashboard              review in the browser
   commsctl status --json          the same, for scripts
   commsctl daemon start           start commsd in the background
   commsctl service install        run commsd as a user service at login
@@ -46,6 +51,13 @@ enum Command {
     Daemon(cmd::daemon::Command),
     #[command(subcommand)]
     Service(cmd::service::Command),
+    #[command(subcommand)]
+    Outbox(cmd::outbox::Command),
+    Approve(cmd::approve::ApproveArgs),
+    Reject(cmd::approve::RejectArgs),
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
+    Dashboard(cmd::dashboard::Args),
     Events(cmd::events::Args),
     Completions(cmd::completions::Args),
 }
@@ -69,6 +81,11 @@ fn main() -> ExitCode {
             Command::Daemon(command) => cmd::daemon::execute(&socket, command).await,
             Command::Service(command) => cmd::service::execute(command),
             Command::Events(args) => cmd::events::execute(&socket, args).await,
+            Command::Outbox(command) => cmd::outbox::execute(&socket, command).await,
+            Command::Approve(args) => cmd::approve::approve(&socket, args).await,
+            Command::Reject(args) => cmd::approve::reject(&socket, args).await,
+            Command::Audit(command) => cmd::audit::execute(&socket, command).await,
+            Command::Dashboard(args) => cmd::dashboard::execute(&socket, args).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -7,8 +7,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+use crate::outbox::model::{Channel, Decision};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -16,6 +19,140 @@ use serde::Deserialize;
 pub struct Config {
     /// Addresses of the three HTTP listeners.
     pub listen: Listen,
+    /// Expiry, hold window and dispatch concurrency of the outbox.
+    pub outbox: OutboxConfig,
+    /// Who must consent to what: rules, allowlists, caps.
+    pub policy: PolicyConfig,
+    /// The embedded sandbox account.
+    pub sandbox: SandboxConfig,
+}
+
+/// `[outbox]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Pending items (draft, pending_approval) older than this expire; "0s" never expires.
+    #[serde(deserialize_with = "duration")]
+    pub pending_ttl: Duration,
+    /// Time between approval and dispatch during which a human can still cancel.
+    #[serde(deserialize_with = "duration")]
+    pub hold_window: Duration,
+    /// Items dispatched at the same time per account.
+    pub concurrency_per_account: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            pending_ttl: Duration::from_secs(72 * 3600),
+            hold_window: Duration::ZERO,
+            concurrency_per_account: 4,
+        }
+    }
+}
+
+/// `[sandbox]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// The From of sandbox email.
+    pub from: String,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            from: "commsd sandbox <sandbox@commsd.invalid>".to_owned(),
+        }
+    }
+}
+
+/// `[policy]`: the send policy of design.md §5.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The decision when no rule matches.
+    pub default: Decision,
+    /// Checked in order; the first rule that matches decides.
+    pub rules: Vec<Rule>,
+    /// Per channel: when set, only matching recipients may be messaged at all.
+    pub allowlist: Allowlist,
+    /// Sending caps per account and channel.
+    pub caps: Vec<Cap>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            default: Decision::Approve,
+            rules: Vec::new(),
+            allowlist: Allowlist::default(),
+            caps: Vec::new(),
+        }
+    }
+}
+
+/// `[[policy.rules]]`: matches when every given field matches.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// A label shown with every decision this rule makes.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Recipient patterns; the rule matches only when every recipient matches
+    /// one: `*`, `@example.org` (a domain), `jane@example.org`, `+14155550100`,
+    /// `+4930*` (a number prefix), `spaces/AAAA`.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    pub decision: Decision,
+}
+
+/// `[policy.allowlist]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Allowlist {
+    pub email: Option<Vec<String>>,
+    pub sms: Option<Vec<String>>,
+    pub chat: Option<Vec<String>>,
+}
+
+impl Allowlist {
+    pub fn for_channel(&self, channel: Channel) -> Option<&[String]> {
+        match channel {
+            Channel::Email => self.email.as_deref(),
+            Channel::Sms => self.sms.as_deref(),
+            Channel::Chat => self.chat.as_deref(),
+        }
+    }
+}
+
+/// `[[policy.caps]]`: at most this many dispatches per hour / per day, for
+/// each account (or the named one) on the channel (or every channel).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cap {
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub per_hour: Option<u32>,
+    #[serde(default)]
+    pub per_day: Option<u32>,
+}
+
+/// Parses "90s", "15m", "72h", "7d", "0s".
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "invalid duration {text:?} ({e}); expected a duration such as \"90s\", \"15m\", \"72h\" or \"7d\""
+        ))
+    })
 }
 
 /// `[listen]`: where the HTTP listeners bind. Loopback only; port 0 picks a free port.
@@ -104,6 +241,41 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.outbox.concurrency_per_account == 0 {
+            return Err("key `outbox.concurrency_per_account`: must be at least 1".to_owned());
+        }
+        self.sandbox.from.parse::<lettre::message::Mailbox>().map_err(|e| {
+            format!(
+                "key `sandbox.from`: {e}; expected a mailbox such as \"Praxis <praxis@example.org>\""
+            )
+        })?;
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            for (j, p) in rule.recipients.iter().enumerate() {
+                crate::outbox::policy::check_pattern(p)
+                    .map_err(|why| format!("key `policy.rules[{i}].recipients[{j}]`: {why}"))?;
+            }
+        }
+        for channel in Channel::ALL {
+            for (j, p) in self
+                .policy
+                .allowlist
+                .for_channel(channel)
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+            {
+                crate::outbox::policy::check_pattern(p).map_err(|why| {
+                    format!("key `policy.allowlist.{}[{j}]`: {why}", channel.as_str())
+                })?;
+            }
+        }
+        for (i, cap) in self.policy.caps.iter().enumerate() {
+            if cap.per_hour.is_none() && cap.per_day.is_none() {
+                return Err(format!(
+                    "key `policy.caps[{i}]`: expected `per_hour`, `per_day` or both"
+                ));
+            }
+        }
         for (key, addr) in [
             ("listen.dashboard", self.listen.dashboard),
             ("listen.api", self.listen.api),
@@ -160,6 +332,57 @@ mod tests {
             err.contains("listen.api") && err.contains("loopback"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn policy_and_outbox_sections() {
+        let c = Config::parse(
+            r#"
+            [outbox]
+            pending_ttl = "7d"
+            hold_window = "30s"
+
+            [policy]
+            default = "approve"
+            allowlist = { sms = ["+1415*"] }
+
+            [[policy.rules]]
+            name = "internal"
+            channel = "email"
+            recipients = ["@practice.example"]
+            decision = "auto"
+
+            [[policy.caps]]
+            channel = "sms"
+            per_hour = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.outbox.pending_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!(c.outbox.hold_window, Duration::from_secs(30));
+        assert_eq!(c.policy.rules[0].decision, Decision::Auto);
+        assert_eq!(c.policy.caps[0].per_hour, Some(10));
+    }
+
+    #[test]
+    fn bad_policy_values_name_the_key() {
+        let err = Config::parse("[[policy.rules]]\ndecision = \"yolo\"\n").unwrap_err();
+        assert!(
+            err.contains("policy.rules[0].decision") && err.contains("approve"),
+            "{err}"
+        );
+        let err = Config::parse("[outbox]\nhold_window = \"soon\"\n").unwrap_err();
+        assert!(
+            err.contains("outbox.hold_window") && err.contains("15m"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[[policy.rules]]\nrecipients = [\"example.org\"]\ndecision = \"auto\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("policy.rules[0].recipients[0]"), "{err}");
+        let err = Config::parse("[[policy.caps]]\nchannel = \"sms\"\n").unwrap_err();
+        assert!(err.contains("policy.caps[0]"), "{err}");
     }
 
     #[test]

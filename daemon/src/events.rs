@@ -10,12 +10,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use commsd_proto::v1;
 use tokio::sync::broadcast;
 
+use crate::outbox::model::{Channel, Priority, State};
+
 /// Everything that can happen inside the daemon. Closed: add a variant here
 /// and in `events.proto` together.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The daemon is stopping; nothing new is accepted from now on.
     ShutdownStarted { reason: String },
+    /// An outbox item was staged or changed state.
+    OutboxChanged {
+        id: String,
+        state: State,
+        channel: Channel,
+        account: String,
+        priority: Priority,
+    },
+    /// A row was appended to the audit log.
+    AuditAppended {
+        seq: i64,
+        action: String,
+        item_id: Option<String>,
+    },
 }
 
 /// An event with its place in the daemon's history.
@@ -81,6 +97,28 @@ impl From<&Envelope> for v1::Event {
                     reason: reason.clone(),
                 })
             }
+            Event::OutboxChanged {
+                id,
+                state,
+                channel,
+                account,
+                priority,
+            } => v1::event::Kind::OutboxChanged(v1::OutboxChanged {
+                id: id.clone(),
+                state: state.as_str().to_owned(),
+                channel: channel.as_str().to_owned(),
+                account: account.clone(),
+                priority: priority.as_str().to_owned(),
+            }),
+            Event::AuditAppended {
+                seq,
+                action,
+                item_id,
+            } => v1::event::Kind::AuditAppended(v1::AuditAppended {
+                seq: *seq,
+                action: action.clone(),
+                item_id: item_id.clone().unwrap_or_default(),
+            }),
         };
         v1::Event {
             seq: e.seq,

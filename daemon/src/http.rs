@@ -64,17 +64,18 @@ pub async fn bind(kind: Listener, addr: SocketAddr) -> Result<Bound, BindError> 
     })
 }
 
-fn router(kind: Listener) -> Router {
+/// `app` plus this listener's `/healthz`, which needs no authentication.
+fn with_healthz(kind: Listener, app: Router) -> Router {
     let name = kind.name();
-    Router::new().route(
+    app.route(
         "/healthz",
         get(move || async move { Json(json!({ "status": "ok", "listener": name })) }),
     )
 }
 
-/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
-pub async fn serve(bound: Bound, shutdown: CancellationToken) -> std::io::Result<()> {
-    let app = router(bound.kind);
+/// Serves `app` until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(bound: Bound, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = with_healthz(bound.kind, app);
     axum::serve(bound.listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

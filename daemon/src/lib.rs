@@ -1,11 +1,18 @@
 //! The commsd daemon as a library: [`run`] is the whole program; `main.rs`
 //! only parses arguments and sets up logging.
 
+pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod config;
+pub mod dashboard;
+pub mod error;
 pub mod events;
 pub mod fsprivate;
 pub mod http;
+pub mod localguard;
 pub mod lockfile;
+pub mod outbox;
 pub mod rpc;
 pub mod runs;
 pub mod socket;
@@ -19,14 +26,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use commsd_proto::v1::{
-    StatusResponse, control_server::ControlServer, events_server::EventsServer,
+    StatusResponse, audit_server::AuditServer, control_server::ControlServer,
+    dashboard_server::DashboardServer, events_server::EventsServer, outbox_server::OutboxServer,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::Accounts;
 use crate::config::{Config, Origin};
+use crate::dashboard::Sessions;
 use crate::events::{Bus, Event};
 use crate::fsprivate::{TooOpen, ensure_private_dir};
 use crate::lockfile::LockError;
+use crate::outbox::dispatch::Dispatcher;
+use crate::outbox::service::Outbox;
+use crate::outbox::transport::{SandboxTransport, Transports};
 use crate::runs::RunHistory;
 use crate::store::Store;
 
@@ -43,9 +56,11 @@ pub struct Options {
 
 /// The state shared by every service.
 pub struct Daemon {
-    pub bus: Bus,
+    pub bus: Arc<Bus>,
     pub shutdown: CancellationToken,
     pub store: Store,
+    pub outbox: Arc<Outbox>,
+    pub sessions: Arc<Sessions>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -65,7 +80,7 @@ struct Urls {
 
 impl Daemon {
     pub fn status(&self) -> StatusResponse {
-        let counts = HashMap::from([
+        let mut counts = HashMap::from([
             ("daemon_starts".to_owned(), self.history.starts),
             ("unclean_stops".to_owned(), self.history.unclean_stops),
             (
@@ -73,6 +88,9 @@ impl Daemon {
                 self.bus.subscribers() as u64,
             ),
         ]);
+        for (state, n) in self.outbox.counts() {
+            counts.insert(format!("outbox_{state}"), n);
+        }
         StatusResponse {
             version: commsd_proto::VERSION.to_owned(),
             protocol: commsd_proto::PROTOCOL_VERSION,
@@ -93,6 +111,31 @@ impl Daemon {
         }
     }
 
+    /// The status as JSON (dashboard, HTTP API), with the audit chain's state when known.
+    pub fn status_json(&self, audit: Option<&audit::Verification>) -> serde_json::Value {
+        let s = self.status();
+        let counts: std::collections::BTreeMap<_, _> = s.counts.into_iter().collect();
+        serde_json::json!({
+            "version": s.version,
+            "protocol": s.protocol,
+            "pid": s.pid,
+            "uptime_s": s.uptime_ms / 1000,
+            "started_at_unix_ms": s.started_at_unix_ms,
+            "socket": s.socket,
+            "data_dir": s.data_dir,
+            "config": Some(s.config_path).filter(|p| !p.is_empty()),
+            "dashboard_url": s.dashboard_url,
+            "api_url": s.api_url,
+            "webhook_url": s.webhook_url,
+            "counts": counts,
+            "outbox": self.outbox.counts(),
+            "audit": audit.map(|v| serde_json::json!({
+                "events": v.rows,
+                "chain_ok": v.first_bad.is_none(),
+            })),
+        })
+    }
+
     /// Starts a graceful shutdown (idempotent): publishes the event, then
     /// stops every listener from accepting.
     pub fn request_shutdown(&self, reason: &str) {
@@ -110,6 +153,9 @@ impl Daemon {
 /// Runs the daemon until a signal or the Shutdown RPC stops it.
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Install the handlers first: a SIGTERM that arrives once the socket
+    // accepts connections must shut down gracefully, not kill the process.
+    let signals = Signals::install().context("cannot install signal handlers")?;
     let (config, origin) = Config::load(options.config.as_deref())?;
     let config_path = match &origin {
         Origin::File(path) => {
@@ -163,11 +209,38 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         webhooks: webhooks.url(),
     };
 
+    let bus = Arc::new(Bus::default());
+    let accounts = Accounts::with_sandbox(&config.sandbox.from);
+    let outbox = Arc::new(
+        Outbox::new(
+            store.clone(),
+            bus.clone(),
+            accounts,
+            options.data_dir.clone(),
+            config.outbox.clone(),
+            config.policy.clone(),
+        )
+        .await?,
+    );
+    let unknown = outbox.recover().await?;
+    if unknown > 0 {
+        tracing::warn!(
+            items = unknown,
+            "items were being sent when commsd stopped; they are marked unknown for a human to resolve"
+        );
+    }
+    let transports = Arc::new(Transports::new(Arc::new(SandboxTransport::new(
+        &options.data_dir,
+        outbox.attachments().clone(),
+    ))));
+
     let bound_socket = claimed.bind()?;
     let daemon = Arc::new(Daemon {
-        bus: Bus::default(),
+        bus,
         shutdown: CancellationToken::new(),
         store: store.clone(),
+        outbox: outbox.clone(),
+        sessions: Arc::new(Sessions::default()),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -181,24 +254,47 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let uid = rustix::process::getuid().as_raw();
     let (listener, socket_file) = bound_socket.into_parts();
     let grpc = tonic::transport::Server::builder()
-        .add_service(ControlServer::new(rpc::ControlService(daemon.clone())))
-        .add_service(EventsServer::new(rpc::EventsService(daemon.clone())))
+        .add_service(ControlServer::new(rpc::control::ControlService(
+            daemon.clone(),
+        )))
+        .add_service(EventsServer::new(rpc::control::EventsService(
+            daemon.clone(),
+        )))
+        .add_service(OutboxServer::new(rpc::outbox::OutboxService(
+            outbox.clone(),
+        )))
+        .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
+        .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
+            sessions: daemon.sessions.clone(),
+            base_url: urls.dashboard.clone(),
+        }))
         .serve_with_incoming_shutdown(
             socket::incoming(listener, uid),
             daemon.shutdown.clone().cancelled_owned(),
         );
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(async move { grpc.await.context("gRPC server failed") });
-    for bound in [dashboard, api, webhooks] {
+    let routers = [
+        (dashboard, dashboard::router(daemon.clone())),
+        (api, axum::Router::new()),
+        (webhooks, axum::Router::new()),
+    ];
+    for (bound, app) in routers {
         let shutdown = daemon.shutdown.clone();
         let name = bound.kind.name();
         tasks.spawn(async move {
-            http::serve(bound, shutdown)
+            http::serve(bound, app, shutdown)
                 .await
                 .with_context(|| format!("{name} listener failed"))
         });
     }
-    tokio::spawn(watch_signals(Arc::downgrade(&daemon)));
+    let dispatcher = Dispatcher::new(outbox.clone(), transports);
+    let dispatch_shutdown = daemon.shutdown.clone();
+    tasks.spawn(async move {
+        dispatcher.run(dispatch_shutdown).await;
+        Ok(())
+    });
+    tokio::spawn(signals.watch(Arc::downgrade(&daemon)));
 
     tracing::info!(
         pid = std::process::id(),
@@ -246,7 +342,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     {
         tracing::error!(error = %e, "could not record the clean stop");
     }
+    store.close();
     drop(store);
+    drop(outbox);
     drop(daemon);
     let joined = tokio::time::timeout(
         Duration::from_secs(5),
@@ -275,32 +373,39 @@ fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
 }
 
 /// SIGTERM and SIGINT start a graceful shutdown; a second one exits at once.
-/// Holds only a weak reference so it never keeps the store open at shutdown.
-async fn watch_signals(daemon: std::sync::Weak<Daemon>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    let mut seen = 0;
-    loop {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        seen += 1;
-        if seen > 1 {
-            tracing::warn!(
-                signal = name,
-                "second signal: exiting without finishing shutdown"
-            );
-            std::process::exit(130);
-        }
-        if let Some(daemon) = daemon.upgrade() {
-            daemon.request_shutdown(name);
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Holds only a weak reference so it never keeps the store open at shutdown.
+    async fn watch(mut self, daemon: std::sync::Weak<Daemon>) {
+        let mut seen = 0;
+        loop {
+            let name = tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            };
+            seen += 1;
+            if seen > 1 {
+                tracing::warn!(
+                    signal = name,
+                    "second signal: exiting without finishing shutdown"
+                );
+                std::process::exit(130);
+            }
+            if let Some(daemon) = daemon.upgrade() {
+                daemon.request_shutdown(name);
+            }
         }
     }
 }

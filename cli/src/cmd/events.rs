@@ -39,6 +39,14 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
     match &event.kind {
         Some(Kind::ShutdownStarted(s)) => ("shutdown_started", json!({ "reason": s.reason })),
         Some(Kind::Lagged(l)) => ("lagged", json!({ "missed": l.missed })),
+        Some(Kind::OutboxChanged(o)) => (
+            "outbox_changed",
+            json!({ "id": o.id, "state": o.state, "channel": o.channel, "account": o.account, "priority": o.priority }),
+        ),
+        Some(Kind::AuditAppended(a)) => (
+            "audit_appended",
+            json!({ "seq": a.seq, "action": a.action, "item_id": a.item_id }),
+        ),
         None => (
             "unknown",
             json!({ "note": "newer daemon; upgrade commsctl" }),

@@ -1,7 +1,11 @@
 //! One module per subcommand: its clap arguments and an `execute` function.
 
+pub mod approve;
+pub mod audit;
 pub mod completions;
 pub mod daemon;
+pub mod dashboard;
 pub mod events;
+pub mod outbox;
 pub mod service;
 pub mod status;

@@ -74,11 +74,23 @@ fn render(s: &StatusResponse) -> String {
         s.config_path.clone()
     };
     let counts: BTreeMap<_, _> = s.counts.iter().collect();
-    let counts = counts
+    let daemon_counts = counts
         .iter()
+        .filter(|(k, _)| !k.starts_with("outbox_"))
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ");
+    let outbox = counts
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("outbox_")?, **v)))
+        .filter(|(_, v)| *v > 0)
+        .map(|(state, v)| format!("{v} {}", state.replace('_', " ")))
+        .collect::<Vec<_>>();
+    let outbox = if outbox.is_empty() {
+        "empty".to_owned()
+    } else {
+        outbox.join(", ")
+    };
     format!(
         "commsd {} is running (pid {}, up {}, protocol {})\n\
          \x20 socket     {}\n\
@@ -87,6 +99,7 @@ fn render(s: &StatusResponse) -> String {
          \x20 dashboard  {}\n\
          \x20 api        {}\n\
          \x20 webhooks   {}\n\
+         \x20 outbox     {}\n\
          \x20 counts     {}\n",
         s.version,
         s.pid,
@@ -98,6 +111,7 @@ fn render(s: &StatusResponse) -> String {
         s.dashboard_url,
         s.api_url,
         s.webhook_url,
-        counts
+        outbox,
+        daemon_counts
     )
 }

@@ -8,6 +8,7 @@ mod harness;
 mod daemon_cmd;
 mod deps;
 mod misc;
+mod outbox;
 mod service;
 mod status;
 mod version;

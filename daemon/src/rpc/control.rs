@@ -1,4 +1,4 @@
-//! gRPC services on the Unix socket: Control and Events.
+//! The Control and Events services.
 
 use std::pin::Pin;
 use std::sync::Arc;

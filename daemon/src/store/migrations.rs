@@ -6,7 +6,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The migrations, in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_daemon_runs.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_daemon_runs.sql"),
+    include_str!("migrations/0002_outbox_audit.sql"),
+];
 
 /// The schema version this build creates and understands.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

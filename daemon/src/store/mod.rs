@@ -16,7 +16,23 @@ use tokio::sync::oneshot;
 
 pub use migrations::LATEST_VERSION;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Reports a write job's outcome once its batch has committed (or failed to).
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+enum Job {
+    /// Runs alone with the connection (reads, or writes that manage their own transaction).
+    Call(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Runs inside a shared transaction with other writes (group commit);
+    /// returns whether it succeeded and how to report its result.
+    Write(WriteJob),
+    /// Close now, even if handles remain (they then get `Closed`).
+    Close,
+}
+
+type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// At most this many writes share one commit.
+const MAX_BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,6 +60,11 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the database thread has stopped")]
     Closed,
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// A domain error raised inside a write job; the job is rolled back.
+    #[error("{0}")]
+    Domain(Box<crate::error::Error>),
 }
 
 /// Handle to the store thread. Cheap to clone; the thread ends when the last
@@ -90,25 +111,115 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Call(Box::new(move |conn| {
             // The receiver may be gone if the caller was cancelled; nothing to do then.
             let _ = tx.send(f(conn));
-        });
+        }));
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Asks the thread to checkpoint and close the database now; later calls
+    /// on any handle fail with [`StoreError::Closed`]. Used at shutdown so a
+    /// stuck client holding a handle cannot keep the database open.
+    pub fn close(&self) {
+        let _ = self.jobs.send(Job::Close);
+    }
+
+    /// Runs `f` inside a transaction and returns once it is durably committed.
+    ///
+    /// Concurrent writes share one transaction and one fsync (group commit);
+    /// each runs in its own savepoint, so a failing write is rolled back
+    /// alone. `f` must not begin or end transactions itself.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Write(Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let done: Completion = Box::new(move |commit| {
+                let out = match (result, commit) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = tx.send(out);
+            });
+            (ok, done)
+        }));
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
 
 fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    for job in jobs {
-        job(&mut conn);
+    while let Ok(job) = jobs.recv() {
+        match job {
+            Job::Close => break,
+            Job::Call(f) => f(&mut conn),
+            Job::Write(first) => {
+                let mut batch = vec![first];
+                let mut next_call = None;
+                let mut closing = false;
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(Job::Write(w)) => batch.push(w),
+                        Ok(Job::Call(c)) => {
+                            next_call = Some(c);
+                            break;
+                        }
+                        Ok(Job::Close) => {
+                            closing = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&conn, batch);
+                if let Some(call) = next_call {
+                    call(&mut conn);
+                }
+                if closing {
+                    break;
+                }
+            }
+        }
     }
-    // Every sender is gone: checkpoint the WAL and close cleanly.
+    // Asked to close, or every handle is gone: checkpoint the WAL and close.
     if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
         tracing::warn!(error = %e, "WAL checkpoint at close failed");
     }
     if let Err((_, e)) = conn.close() {
         tracing::error!(error = %e, "closing the database failed");
+    }
+}
+
+/// One transaction for the whole batch, one savepoint per job.
+fn write_batch(conn: &Connection, batch: Vec<WriteJob>) {
+    let mut completions = Vec::with_capacity(batch.len());
+    let outcome = (|| -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for job in batch {
+            conn.execute_batch("SAVEPOINT job")?;
+            let (ok, done) = job(conn);
+            completions.push(done);
+            if !ok {
+                conn.execute_batch("ROLLBACK TO job")?;
+            }
+            conn.execute_batch("RELEASE job")?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    let outcome = outcome.map_err(|e| {
+        tracing::error!(error = %e, "write batch failed; rolling back");
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    });
+    for done in completions {
+        done(outcome.clone());
     }
 }
 
@@ -167,12 +278,49 @@ mod tests {
             .unwrap();
         assert_eq!(version, LATEST_VERSION);
         assert_eq!(mode, "wal");
+
+        // Concurrent writes commit together; a failing one is rolled back alone.
+        store
+            .call(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)")?))
+            .await
+            .unwrap();
+        let writes = (0..50).map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [i % 40])?;
+                        Ok(i)
+                    })
+                    .await
+            }
+        });
+        let results = futures_join_all(writes).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 40);
+        let n: i64 = store
+            .call(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 40);
         drop(store);
         thread.join();
         // Reopening an up-to-date database applies nothing and succeeds.
         let (store, thread) = Store::open(&path).unwrap();
         drop(store);
         thread.join();
+    }
+
+    async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futs.map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
     }
 
     #[test]

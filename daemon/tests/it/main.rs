@@ -7,3 +7,4 @@ mod harness;
 
 mod faults;
 mod lifecycle;
+mod outbox;

@@ -1,0 +1,543 @@
+//! The dashboard's routes: pages, login, its JSON API, live events, previews.
+//!
+//! Every route checks that Host is a loopback name (DNS rebinding). Pages and
+//! API calls need a session cookie; every mutation also needs the session's
+//! CSRF token in `X-CSRF-Token` and a same-origin request.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::assets;
+use super::sanitize;
+use super::sessions::Session;
+use crate::Daemon;
+use crate::audit::{self, Filter};
+use crate::auth::Caller;
+use crate::error::{Code, Error, Result, parse_json};
+use crate::events::Event;
+use crate::localguard;
+use crate::outbox::db::ListFilter;
+use crate::outbox::model::{Channel, Content, Priority, State as ItemState};
+use crate::outbox::service::{BatchResult, EditRequest, Outbox, Target};
+
+type Shared = Arc<Daemon>;
+
+pub fn router(daemon: Shared) -> Router {
+    let api = Router::new()
+        .route("/session", get(session_info))
+        .route("/items", get(list_items))
+        .route("/items/{id}", get(get_item))
+        .route("/items/{id}/approve", post(approve))
+        .route("/items/{id}/reject", post(reject))
+        .route("/items/{id}/cancel", post(cancel))
+        .route("/items/{id}/edit", post(edit))
+        .route("/approve", post(approve_many))
+        .route("/audit", get(audit_list))
+        .route("/status", get(status))
+        .route("/events", get(events))
+        .layer(middleware::from_fn_with_state(
+            daemon.clone(),
+            require_session,
+        ));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/review") }))
+        .route("/login", get(login))
+        .route("/review", get(page))
+        .route("/review/{id}", get(page))
+        .route("/audit", get(page))
+        .route("/status", get(page))
+        .route(
+            "/assets/app.js",
+            get(|| async { asset(assets::APP_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/assets/app.css",
+            get(|| async { asset(assets::APP_CSS, "text/css; charset=utf-8") }),
+        )
+        .route("/dashboard/items/{id}/preview", get(preview))
+        .nest("/dashboard/api", api)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(daemon)
+}
+
+fn caller() -> Caller {
+    Caller::dashboard()
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Host must be loopback everywhere; pages get a strict CSP.
+async fn security_headers(request: Request, next: Next) -> Response {
+    if !localguard::host(request.headers()).is_some_and(localguard::host_is_loopback) {
+        return Error::new(
+            Code::PermissionDenied,
+            "the Host header must name this machine (127.0.0.1, localhost or [::1])",
+        )
+        .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(assets::PAGE_CSP));
+    headers
+        .entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
+    response
+}
+
+fn cookie_name(headers: &HeaderMap) -> String {
+    let port = localguard::host(headers)
+        .and_then(|h| h.rsplit_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .unwrap_or_default();
+    format!("commsd_session_{port}")
+}
+
+fn session_from(daemon: &Daemon, headers: &HeaderMap) -> Option<Session> {
+    let name = cookie_name(headers);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, id)| daemon.sessions.get(id))
+}
+
+async fn require_session(
+    State(daemon): State<Shared>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(session) = session_from(&daemon, request.headers()) else {
+        return Error::new(
+            Code::Unauthenticated,
+            "no dashboard session: run `commsctl dashboard` on this computer to log in",
+        )
+        .into_response();
+    };
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        if !localguard::same_origin(request.headers()) {
+            return Error::new(Code::PermissionDenied, "cross-origin request refused")
+                .into_response();
+        }
+        let csrf = request
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if csrf != Some(session.csrf_token.as_str()) {
+            return Error::new(
+                Code::PermissionDenied,
+                "missing or wrong CSRF token (X-CSRF-Token)",
+            )
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(session);
+    next.run(request).await
+}
+
+// ------------------------------------------------------------------ pages
+
+async fn page(State(daemon): State<Shared>, headers: HeaderMap) -> Response {
+    if session_from(&daemon, &headers).is_some() {
+        Html(assets::INDEX_HTML).into_response()
+    } else {
+        login_required()
+    }
+}
+
+fn login_required() -> Response {
+    (StatusCode::UNAUTHORIZED, Html(assets::LOGIN_HTML)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    token: Option<String>,
+    next: Option<String>,
+}
+
+async fn login(
+    State(daemon): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let Some(session) = q.token.as_deref().and_then(|t| daemon.sessions.redeem(t)) else {
+        return login_required();
+    };
+    let entry = audit::Entry {
+        actor: session.issued_to.clone(),
+        action: "dashboard_login".to_owned(),
+        ..audit::Entry::default()
+    };
+    if let Err(e) = daemon.outbox.audit_other(entry).await {
+        return e.into_response();
+    }
+    let next = q
+        .next
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/review".to_owned());
+    let cookie = format!(
+        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        cookie_name(&headers),
+        session.id,
+        super::sessions::SESSION_TTL.as_secs()
+    );
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn preview(
+    State(daemon): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if session_from(&daemon, &headers).is_none() {
+        return login_required();
+    }
+    let item = match daemon.outbox.get(&caller(), &id).await {
+        Ok(item) => item,
+        Err(e) => return e.into_response(),
+    };
+    let document = match &item.content {
+        Content::Email(e) => match &e.html {
+            Some(html) => sanitize::document(html),
+            None => sanitize::text_document(&e.text),
+        },
+        _ => sanitize::text_document(&Outbox::preview_text(&item)),
+    };
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, sanitize::PREVIEW_CSP),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(document),
+    )
+        .into_response()
+}
+
+// ------------------------------------------------------------------ API
+
+async fn session_info(axum::Extension(session): axum::Extension<Session>) -> Json<Value> {
+    Json(
+        json!({ "csrf_token": session.csrf_token, "actor": caller().actor, "issued_to": session.issued_to }),
+    )
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    channel: Option<String>,
+    account: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Parses the shared list query of the dashboard and the HTTP API.
+pub fn list_filter(
+    state: Option<&str>,
+    channel: Option<&str>,
+    account: Option<&str>,
+) -> Result<ListFilter> {
+    let states = match state.filter(|s| !s.is_empty()) {
+        None => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|st| {
+                ItemState::parse(st.trim()).ok_or_else(|| {
+                    Error::invalid("state", format!("unknown state {st:?}; expected one of draft, pending_approval, approved, sending, sent, rejected, expired, failed, cancelled, unknown"))
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let channel = channel
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            Channel::parse(c)
+                .ok_or_else(|| Error::invalid("channel", "expected email, sms or chat"))
+        })
+        .transpose()?;
+    Ok(ListFilter {
+        states,
+        channel,
+        account: account.filter(|a| !a.is_empty()).map(str::to_owned),
+        requester: None,
+    })
+}
+
+pub fn parse_limit(limit: Option<&str>, default: usize, max: usize) -> Result<usize> {
+    match limit.filter(|l| !l.is_empty()) {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Error::invalid("limit", format!("expected a number from 1 to {max}"))),
+    }
+}
+
+async fn list_items(
+    State(daemon): State<Shared>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>> {
+    let filter = list_filter(
+        q.state.as_deref(),
+        q.channel.as_deref(),
+        q.account.as_deref(),
+    )?;
+    let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
+    let page = daemon
+        .outbox
+        .list(&caller(), filter, q.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(
+        json!({ "items": page.items, "next_cursor": page.next_cursor }),
+    ))
+}
+
+async fn get_item(State(daemon): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>> {
+    Ok(Json(daemon.outbox.get(&caller(), &id).await?.to_json()))
+}
+
+fn single(mut results: Vec<BatchResult>) -> Result<Json<Value>> {
+    match results.pop() {
+        Some(BatchResult { result, .. }) => Ok(Json(result?.to_json())),
+        None => Err(Error::internal("empty batch result", "no result")),
+    }
+}
+
+async fn approve(State(daemon): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>> {
+    single(
+        daemon
+            .outbox
+            .approve(&caller(), Target::Ids(vec![id]))
+            .await?,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: String,
+}
+
+async fn reject(
+    State(daemon): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let body: RejectBody = parse_json(&body)?;
+    single(
+        daemon
+            .outbox
+            .reject(&caller(), Target::Ids(vec![id]), &body.reason)
+            .await?,
+    )
+}
+
+async fn cancel(State(daemon): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>> {
+    Ok(Json(daemon.outbox.cancel(&caller(), &id).await?.to_json()))
+}
+
+/// The edit body shared by the dashboard and the HTTP API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    pub to: Option<Vec<String>>,
+    pub cc: Option<Vec<String>>,
+    pub bcc: Option<Vec<String>>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub body: Option<String>,
+    pub priority: Option<Priority>,
+}
+
+impl From<EditBody> for EditRequest {
+    fn from(b: EditBody) -> Self {
+        EditRequest {
+            to: b.to,
+            cc: b.cc,
+            bcc: b.bcc,
+            subject: b.subject,
+            text: b.text,
+            html: b.html,
+            body: b.body,
+            priority: b.priority,
+        }
+    }
+}
+
+async fn edit(
+    State(daemon): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let body: EditBody = parse_json(&body)?;
+    Ok(Json(
+        daemon
+            .outbox
+            .edit(&caller(), &id, body.into())
+            .await?
+            .to_json(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveManyBody {
+    ids: Vec<String>,
+}
+
+async fn approve_many(State(daemon): State<Shared>, body: Bytes) -> Result<Json<Value>> {
+    let body: ApproveManyBody = parse_json(&body)?;
+    let results = daemon
+        .outbox
+        .approve(&caller(), Target::Ids(body.ids))
+        .await?;
+    Ok(Json(json!({ "results": batch_json(results) })))
+}
+
+/// `[{id, ok, item | error}]`
+pub fn batch_json(results: Vec<BatchResult>) -> Vec<Value> {
+    results
+        .into_iter()
+        .map(|r| match r.result {
+            Ok(item) => json!({ "id": r.id, "ok": true, "item": item }),
+            Err(e) => json!({ "id": r.id, "ok": false, "error": e.envelope() }),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<String>,
+    before_seq: Option<String>,
+}
+
+/// The JSON view of an audit event.
+pub fn audit_json(e: &audit::Event) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": crate::outbox::item::rfc3339(e.at_ms),
+        "actor": e.actor,
+        "action": e.action,
+        "item_id": e.item_id,
+        "account": e.account,
+        "channel": e.channel,
+        "recipients": e.recipients,
+        "content_hash": e.content_hash,
+        "decision": e.decision,
+        "result": e.result,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    })
+}
+
+async fn audit_list(
+    State(daemon): State<Shared>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>> {
+    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let before_seq = q
+        .before_seq
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| Error::invalid("before_seq", "expected a sequence number"))
+        })
+        .transpose()?;
+    let filter = Filter {
+        before_seq,
+        limit,
+        ..Filter::default()
+    };
+    let events = crate::rpc::audit::list(&daemon.store, &caller(), filter).await?;
+    let next = (events.len() == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(json!({
+        "events": events.iter().map(audit_json).collect::<Vec<_>>(),
+        "next_before_seq": next,
+    })))
+}
+
+async fn status(State(daemon): State<Shared>) -> Result<Json<Value>> {
+    let verification = crate::rpc::audit::verify(&daemon.store, &caller()).await?;
+    Ok(Json(daemon.status_json(Some(&verification))))
+}
+
+async fn events(
+    State(daemon): State<Shared>,
+) -> Sse<impl Stream<Item = std::result::Result<SseEvent, Infallible>>> {
+    Sse::new(event_stream(&daemon)).keep_alive(KeepAlive::default())
+}
+
+/// Outbox and audit events as SSE, ending at shutdown.
+pub fn event_stream(
+    daemon: &Daemon,
+) -> impl Stream<Item = std::result::Result<SseEvent, Infallible>> + use<> {
+    let rx = daemon.bus.subscribe();
+    let shutdown = daemon.shutdown.clone();
+    futures_util::stream::unfold((rx, shutdown), |(mut rx, shutdown)| async move {
+        {
+            let next = tokio::select! {
+                biased;
+                next = rx.recv() => next,
+                () = shutdown.cancelled() => return None,
+            };
+            let event = match next {
+                Ok(envelope) => match envelope.event {
+                    Event::OutboxChanged { id, state, channel, account, priority } => SseEvent::default()
+                        .event("outbox")
+                        .data(json!({ "id": id, "state": state, "channel": channel, "account": account, "priority": priority }).to_string()),
+                    Event::AuditAppended { seq, action, item_id } => SseEvent::default()
+                        .event("audit")
+                        .data(json!({ "seq": seq, "action": action, "item_id": item_id }).to_string()),
+                    Event::ShutdownStarted { .. } => return None,
+                },
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    SseEvent::default().event("lagged").data(json!({ "missed": missed }).to_string())
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (rx, shutdown)))
+        }
+    })
+}

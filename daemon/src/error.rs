@@ -1,0 +1,214 @@
+//! The one error envelope of design.md §8: `{ code, message, details }`.
+//!
+//! Every service returns [`Error`]; the gRPC, HTTP and MCP adapters map it to
+//! their own transport without changing the code or the message.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Stable, snake_case error codes. Never rename one: clients match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// A request field is missing or malformed; `details.field` names it.
+    InvalidArgument,
+    /// The item (or other object) does not exist.
+    NotFound,
+    /// The named account does not exist.
+    AccountNotFound,
+    /// The caller is authenticated but lacks the grant; `details.grant` names it.
+    PermissionDenied,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// The object is in a state that does not allow the operation.
+    FailedPrecondition,
+    /// The recipient is outside the channel's allowlist.
+    RecipientNotAllowed,
+    /// A human must approve this first.
+    ApprovalRequired,
+    /// Too many requests; `details.retry_after_ms` says when to retry.
+    RateLimited,
+    /// The same idempotency key was reused with a different request.
+    Conflict,
+    /// A request or field is larger than allowed.
+    PayloadTooLarge,
+    /// Something broke inside commsd; the log has the details.
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "invalid_argument",
+            Code::NotFound => "not_found",
+            Code::AccountNotFound => "account_not_found",
+            Code::PermissionDenied => "permission_denied",
+            Code::Unauthenticated => "unauthenticated",
+            Code::FailedPrecondition => "failed_precondition",
+            Code::RecipientNotAllowed => "recipient_not_allowed",
+            Code::ApprovalRequired => "approval_required",
+            Code::RateLimited => "rate_limited",
+            Code::Conflict => "conflict",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Code> {
+        Some(match s {
+            "invalid_argument" => Code::InvalidArgument,
+            "not_found" => Code::NotFound,
+            "account_not_found" => Code::AccountNotFound,
+            "permission_denied" => Code::PermissionDenied,
+            "unauthenticated" => Code::Unauthenticated,
+            "failed_precondition" => Code::FailedPrecondition,
+            "recipient_not_allowed" => Code::RecipientNotAllowed,
+            "approval_required" => Code::ApprovalRequired,
+            "rate_limited" => Code::RateLimited,
+            "conflict" => Code::Conflict,
+            "payload_too_large" => Code::PayloadTooLarge,
+            "internal" => Code::Internal,
+            _ => return None,
+        })
+    }
+}
+
+/// An error as every frontend shows it.
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+    pub details: Value,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+            details: json!({}),
+        }
+    }
+
+    /// A bad request field: `field` uses paths such as `to[1]` or `attachments[0]`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        let field = field.into();
+        let message = message.into();
+        Error {
+            code: Code::InvalidArgument,
+            message: format!("{field}: {message}"),
+            details: json!({ "field": field }),
+        }
+    }
+
+    pub fn not_found(what: &str, id: &str) -> Error {
+        Error {
+            code: Code::NotFound,
+            message: format!("{what} {id} does not exist"),
+            details: json!({ "id": id }),
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Error {
+        self.details = details;
+        self
+    }
+
+    /// An internal failure: logged with its cause, shown without it.
+    pub fn internal(context: &str, cause: impl std::fmt::Display) -> Error {
+        tracing::error!(error = %cause, "{context}");
+        Error::new(
+            Code::Internal,
+            format!("{context}; see the commsd log for details"),
+        )
+    }
+
+    /// The JSON envelope.
+    pub fn envelope(&self) -> Value {
+        json!({ "code": self.code, "message": self.message, "details": self.details })
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::internal("database error", e)
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::internal("database error", e)
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(e: Error) -> Self {
+        use tonic::Code as G;
+        let code = match e.code {
+            Code::InvalidArgument | Code::PayloadTooLarge => G::InvalidArgument,
+            Code::NotFound | Code::AccountNotFound => G::NotFound,
+            Code::PermissionDenied | Code::RecipientNotAllowed => G::PermissionDenied,
+            Code::Unauthenticated => G::Unauthenticated,
+            Code::FailedPrecondition | Code::ApprovalRequired => G::FailedPrecondition,
+            Code::RateLimited => G::ResourceExhausted,
+            Code::Conflict => G::AlreadyExists,
+            Code::Internal => G::Internal,
+        };
+        // The envelope travels in the details bytes so clients can show the
+        // stable code and the structured details, not only the message.
+        let details = serde_json::to_vec(&e.envelope()).unwrap_or_default();
+        tonic::Status::with_details(code, e.message, details.into())
+    }
+}
+
+impl Code {
+    /// The HTTP status for this code.
+    pub fn http_status(self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self {
+            Code::InvalidArgument => S::BAD_REQUEST,
+            Code::NotFound | Code::AccountNotFound => S::NOT_FOUND,
+            Code::PermissionDenied | Code::RecipientNotAllowed => S::FORBIDDEN,
+            Code::Unauthenticated => S::UNAUTHORIZED,
+            Code::FailedPrecondition | Code::ApprovalRequired | Code::Conflict => S::CONFLICT,
+            Code::RateLimited => S::TOO_MANY_REQUESTS,
+            Code::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+            Code::Internal => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl axum::response::IntoResponse for Error {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.code.http_status();
+        (status, axum::Json(self.envelope())).into_response()
+    }
+}
+
+/// Parses a JSON request body into `T`; the error names the offending field.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    if body.is_empty() {
+        return Err(Error::invalid("body", "expected a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path.is_empty() || path == "." {
+            "body".to_owned()
+        } else {
+            path
+        };
+        // serde's message already says what was expected; drop the position.
+        let message = inner.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        Error::invalid(field, message)
+    })
+}

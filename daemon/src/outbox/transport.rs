@@ -1,0 +1,106 @@
+//! Transports deliver a dispatched item. Each account kind brings its own;
+//! today the sandbox, which delivers into local files.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use super::item::Item;
+use super::mime;
+use super::model::Content;
+use super::sandbox::Sandbox;
+use super::validate::AttachmentStore;
+use crate::accounts::{self, Account};
+
+/// Why a delivery failed; the text is recorded with the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError(pub String);
+
+/// Delivers one item. Returns a short detail for the record (a file path,
+/// a server's reply, a provider's message id).
+#[async_trait::async_trait]
+pub trait Transport: Send + Sync {
+    async fn deliver(&self, item: &Item) -> Result<String, DeliveryError>;
+}
+
+/// The sandbox account's transport: email into a Maildir, SMS and chat into JSON lines.
+pub struct SandboxTransport {
+    sandbox: Sandbox,
+    attachments: AttachmentStore,
+}
+
+impl SandboxTransport {
+    pub fn new(data_dir: &std::path::Path, attachments: AttachmentStore) -> SandboxTransport {
+        SandboxTransport {
+            sandbox: Sandbox::new(data_dir.join("sandbox")),
+            attachments,
+        }
+    }
+}
+
+/// `<item id>.<created ms>@<domain of the sender>`, in angle brackets.
+pub fn message_id(item: &Item, from: &str) -> String {
+    let domain = super::model::bare_address(from)
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_owned())
+        .unwrap_or_else(|| "commsd.invalid".to_owned());
+    format!("<{}.{}@{domain}>", item.id, item.created_at_ms)
+}
+
+#[async_trait::async_trait]
+impl Transport for SandboxTransport {
+    async fn deliver(&self, item: &Item) -> Result<String, DeliveryError> {
+        let sandbox = self.sandbox.clone();
+        let attachments = self.attachments.clone();
+        let item = item.clone();
+        let delivered = tokio::task::spawn_blocking(move || -> Result<String, DeliveryError> {
+            match &item.content {
+                Content::Email(email) => {
+                    let id = message_id(&item, &email.from);
+                    let built =
+                        mime::build(email, &attachments, &id, SystemTime::now()).map_err(|e| {
+                            DeliveryError(format!("cannot build the message: {}", e.message))
+                        })?;
+                    let path: PathBuf = sandbox.deliver_email(&built.bytes).map_err(|e| {
+                        DeliveryError(format!("sandbox Maildir delivery failed: {e}"))
+                    })?;
+                    Ok(format!(
+                        "sandbox Maildir {} (Message-ID {})",
+                        path.display(),
+                        built.message_id
+                    ))
+                }
+                Content::Sms(sms) => sandbox
+                    .deliver_sms(&item.id, &item.account, sms)
+                    .map(|()| format!("sandbox {}", sandbox_file(&sandbox, "sms.jsonl")))
+                    .map_err(|e| DeliveryError(format!("sandbox SMS delivery failed: {e}"))),
+                Content::Chat(chat) => sandbox
+                    .deliver_chat(&item.id, &item.account, chat)
+                    .map(|()| format!("sandbox {}", sandbox_file(&sandbox, "chat.jsonl")))
+                    .map_err(|e| DeliveryError(format!("sandbox chat delivery failed: {e}"))),
+            }
+        })
+        .await;
+        delivered.map_err(|e| DeliveryError(format!("delivery task failed: {e}")))?
+    }
+}
+
+fn sandbox_file(sandbox: &Sandbox, name: &str) -> String {
+    sandbox.maildir().with_file_name(name).display().to_string()
+}
+
+/// Picks the transport for an account.
+pub struct Transports {
+    sandbox: std::sync::Arc<dyn Transport>,
+}
+
+impl Transports {
+    pub fn new(sandbox: std::sync::Arc<dyn Transport>) -> Transports {
+        Transports { sandbox }
+    }
+
+    pub fn for_account(&self, account: &Account) -> std::sync::Arc<dyn Transport> {
+        match account.kind {
+            accounts::Kind::Sandbox => self.sandbox.clone(),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! gRPC services on the Unix socket: thin adapters over the service layer.
+//! Proto types stop here; `convert.rs` maps them to and from domain types.
+
+pub mod audit;
+pub mod control;
+pub mod convert;
+pub mod dashboard;
+pub mod outbox;
+
+use crate::auth::Caller;
+
+/// Metadata key with the CLI user's name, recorded as `cli:<user>`.
+pub const USER_HEADER: &str = "x-commsd-user";
+
+/// Everyone on the socket runs as the daemon's own uid (checked on accept),
+/// so a gRPC caller is the human at this machine.
+pub fn caller<T>(request: &tonic::Request<T>) -> Caller {
+    let user = request
+        .metadata()
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|u| {
+            u.len() <= 64
+                && u.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
+        .unwrap_or("unknown");
+    Caller::cli(user)
+}
