@@ -141,3 +141,24 @@ fn embedded_default_without_any_config() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("embedded default"), "{}", run.stderr);
 }
+
+#[test]
+fn notifies_systemd_when_ready_and_when_stopping() {
+    // What systemd does for Type=notify: a datagram socket in NOTIFY_SOCKET.
+    let env = Env::new();
+    let notify_path = env.root.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut cmd = env.commsd();
+    cmd.env("NOTIFY_SOCKET", &notify_path);
+    let daemon = env.spawn(cmd);
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "READY=1");
+    // Ready means ready: the socket answers.
+    assert_eq!(env.status_json()["pid"], daemon.pid());
+    daemon.signal("TERM");
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(std::str::from_utf8(&buf[..n]).unwrap().trim(), "STOPPING=1");
+    assert_eq!(daemon.wait(Duration::from_secs(10)).code, 0);
+}
