@@ -2059,7 +2059,11 @@
 
       const countEntries = Object.entries(s.counts || {}).sort(([a], [b]) => a.localeCompare(b));
 
+      const warnings = Array.isArray(s.warnings) ? s.warnings : [];
       body.replaceChildren(
+        warnings.length ? h('div', { class: 'callout callout-warn', role: 'status', 'data-testid': 'status-warnings' },
+          h('p', null, h('strong', null, 'Needs attention')),
+          h('ul', null, warnings.map((w) => h('li', null, w)))) : null,
         h('div', { class: 'status-grid' },
           h('section', { class: 'card', 'aria-labelledby': 'st-daemon' },
             h('h2', { id: 'st-daemon', class: 'card-title' }, 'Daemon'),

@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/commsd/v1/outbox.proto",
         "proto/commsd/v1/audit.proto",
         "proto/commsd/v1/dashboard.proto",
+        "proto/commsd/v1/keys.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -58,6 +58,8 @@ enum Command {
     #[command(subcommand)]
     Audit(cmd::audit::Command),
     Dashboard(cmd::dashboard::Args),
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
     Events(cmd::events::Args),
     Completions(cmd::completions::Args),
 }
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
             Command::Reject(args) => cmd::approve::reject(&socket, args).await,
             Command::Audit(command) => cmd::audit::execute(&socket, command).await,
             Command::Dashboard(args) => cmd::dashboard::execute(&socket, args).await,
+            Command::Keys(command) => cmd::keys::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -251,6 +251,7 @@ fn constant_status(socket: &Path) -> StatusResponse {
             ("event_subscribers".to_owned(), 0),
         ]),
         started_at_unix_ms: 1_700_000_000_000,
+        warnings: Vec::new(),
     }
 }
 

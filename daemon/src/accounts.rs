@@ -8,14 +8,14 @@ use crate::error::{Code, Error};
 /// The id of the embedded sandbox account.
 pub const SANDBOX: &str = "sandbox";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Sandbox,
 }
 
 /// An account as every frontend lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Account {
     pub id: String,
     pub kind: Kind,
@@ -24,6 +24,7 @@ pub struct Account {
     pub labels: Vec<String>,
     pub default: bool,
     /// Channels this account can send on.
+    #[schema(value_type = Vec<String>)]
     pub channels: Vec<&'static str>,
 }
 

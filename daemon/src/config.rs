@@ -25,6 +25,27 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The embedded sandbox account.
     pub sandbox: SandboxConfig,
+    /// The HTTP API on the api listener.
+    pub api: ApiConfig,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Requests per minute per API key; a burst of a tenth of it is allowed.
+    pub requests_per_minute: u32,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            requests_per_minute: 1200,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
 }
 
 /// `[outbox]`
@@ -241,6 +262,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.api.requests_per_minute == 0 {
+            return Err("key `api.requests_per_minute`: must be at least 1".to_owned());
+        }
+        if self.api.max_body_bytes < 1024 {
+            return Err("key `api.max_body_bytes`: must be at least 1024".to_owned());
+        }
         if self.outbox.concurrency_per_account == 0 {
             return Err("key `outbox.concurrency_per_account`: must be at least 1".to_owned());
         }

@@ -2,6 +2,7 @@
 //! only parses arguments and sets up logging.
 
 pub mod accounts;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -27,7 +28,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use commsd_proto::v1::{
     StatusResponse, audit_server::AuditServer, control_server::ControlServer,
-    dashboard_server::DashboardServer, events_server::EventsServer, outbox_server::OutboxServer,
+    dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
+    outbox_server::OutboxServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +63,7 @@ pub struct Daemon {
     pub store: Store,
     pub outbox: Arc<Outbox>,
     pub sessions: Arc<Sessions>,
+    pub keys: Arc<api::keys::Keys>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -108,6 +111,7 @@ impl Daemon {
             webhook_url: self.urls.webhooks.clone(),
             counts,
             started_at_unix_ms: self.started_unix_ms,
+            warnings: self.keys.warnings(),
         }
     }
 
@@ -129,6 +133,7 @@ impl Daemon {
             "webhook_url": s.webhook_url,
             "counts": counts,
             "outbox": self.outbox.counts(),
+            "warnings": s.warnings,
             "audit": audit.map(|v| serde_json::json!({
                 "events": v.rows,
                 "chain_ok": v.first_bad.is_none(),
@@ -234,6 +239,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         outbox.attachments().clone(),
     ))));
 
+    let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
+
     let bound_socket = claimed.bind()?;
     let daemon = Arc::new(Daemon {
         bus,
@@ -241,6 +248,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         store: store.clone(),
         outbox: outbox.clone(),
         sessions: Arc::new(Sessions::default()),
+        keys: keys.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -264,6 +272,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             outbox.clone(),
         )))
         .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
+        .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),
@@ -276,7 +285,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     tasks.spawn(async move { grpc.await.context("gRPC server failed") });
     let routers = [
         (dashboard, dashboard::router(daemon.clone())),
-        (api, axum::Router::new()),
+        (
+            api,
+            api::router(
+                daemon.clone(),
+                keys.clone(),
+                config.api.requests_per_minute,
+                config.api.max_body_bytes,
+            ),
+        ),
         (webhooks, axum::Router::new()),
     ];
     for (bound, app) in routers {
@@ -345,6 +362,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     store.close();
     drop(store);
     drop(outbox);
+    drop(keys);
     drop(daemon);
     let joined = tokio::time::timeout(
         Duration::from_secs(5),

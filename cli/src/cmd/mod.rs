@@ -6,6 +6,7 @@ pub mod completions;
 pub mod daemon;
 pub mod dashboard;
 pub mod events;
+pub mod keys;
 pub mod outbox;
 pub mod service;
 pub mod status;

@@ -37,6 +37,7 @@ pub struct StatusJson {
     api_url: String,
     webhook_url: String,
     counts: BTreeMap<String, u64>,
+    warnings: Vec<String>,
 }
 
 impl From<StatusResponse> for StatusJson {
@@ -55,6 +56,7 @@ impl From<StatusResponse> for StatusJson {
             api_url: s.api_url,
             webhook_url: s.webhook_url,
             counts: s.counts.into_iter().collect(),
+            warnings: s.warnings,
         }
     }
 }
@@ -64,7 +66,11 @@ pub async fn execute(socket: &Socket, args: Args) -> anyhow::Result<()> {
     if args.json {
         return output::json(&StatusJson::from(status));
     }
-    output::text(&render(&status))
+    let mut text = render(&status);
+    for warning in &status.warnings {
+        text.push_str(&format!("  warning    {warning}\n"));
+    }
+    output::text(&text)
 }
 
 fn render(s: &StatusResponse) -> String {

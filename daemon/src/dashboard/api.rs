@@ -453,21 +453,7 @@ struct AuditQuery {
 
 /// The JSON view of an audit event.
 pub fn audit_json(e: &audit::Event) -> Value {
-    json!({
-        "seq": e.seq,
-        "at": crate::outbox::item::rfc3339(e.at_ms),
-        "actor": e.actor,
-        "action": e.action,
-        "item_id": e.item_id,
-        "account": e.account,
-        "channel": e.channel,
-        "recipients": e.recipients,
-        "content_hash": e.content_hash,
-        "decision": e.decision,
-        "result": e.result,
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    })
+    serde_json::to_value(crate::outbox::view::AuditEventView::from(e)).unwrap_or(Value::Null)
 }
 
 async fn audit_list(

@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::model::{Channel, Content, Decision, Priority, State};
@@ -176,38 +176,7 @@ impl Item {
 
     /// The JSON view shared by the API, the dashboard, MCP and `--json`.
     pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "channel": self.channel,
-            "account": self.account,
-            "state": self.state,
-            "priority": self.priority,
-            "requester": self.requester,
-            "client_request_id": self.client_request_id,
-            "created_at": rfc3339(self.created_at_ms),
-            "updated_at": rfc3339(self.updated_at_ms),
-            "expires_at": self.expires_at_ms.map(rfc3339),
-            "recipients": self.recipients,
-            "summary": self.summary,
-            "content": self.content,
-            "content_hash": self.content_hash,
-            "policy": {
-                "decision": self.decision,
-                "rule": self.rule,
-                "hold_reason": self.hold_reason,
-            },
-            "approval": self.approval.as_ref().map(|a| json!({
-                "by": a.by, "at": rfc3339(a.at_ms), "content_hash": a.content_hash,
-            })),
-            "rejection": self.rejection.as_ref().map(|r| json!({
-                "by": r.by, "at": rfc3339(r.at_ms), "reason": r.reason,
-            })),
-            "dispatch_after": self.dispatch_after_ms.map(rfc3339),
-            "delivery": self.delivery.as_ref().map(|d| json!({
-                "at": rfc3339(d.at_ms), "detail": d.detail,
-            })),
-            "error": self.error,
-        })
+        serde_json::to_value(super::view::ItemView::from(self)).unwrap_or(Value::Null)
     }
 }
 

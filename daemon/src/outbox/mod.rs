@@ -11,3 +11,4 @@ pub mod sandbox;
 pub mod service;
 pub mod transport;
 pub mod validate;
+pub mod view;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod control;
 pub mod convert;
 pub mod dashboard;
+pub mod keys;
 pub mod outbox;
 
 use crate::auth::Caller;

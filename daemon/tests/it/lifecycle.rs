@@ -148,7 +148,9 @@ fn notifies_systemd_when_ready_and_when_stopping() {
     let env = Env::new();
     let notify_path = env.root.path().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
-    notify.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut cmd = env.commsd();
     cmd.env("NOTIFY_SOCKET", &notify_path);
     let daemon = env.spawn(cmd);

@@ -5,6 +5,7 @@
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
 
+mod api;
 mod faults;
 mod lifecycle;
 mod outbox;

@@ -1,0 +1,381 @@
+//! The HTTP API on the api listener: `/api/v1` for Gemini CLI, scripts and
+//! any HTTP client.
+//!
+//! Every request passes, in order: a request id; the loopback Host and Origin
+//! checks (DNS rebinding, cross-site pages); a header size limit; bearer-key
+//! authentication (failures audited, then throttled); the key's rate limit;
+//! the body size limit; and, for POSTs with `Idempotency-Key`, the replay of
+//! a first response. Grants are checked by the services, not here. Failures
+//! of every kind leave as the JSON error envelope.
+
+mod idempotency;
+pub mod keys;
+mod limits;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::Daemon;
+use crate::audit;
+use crate::auth::Caller;
+use crate::error::{Code, Error};
+use crate::localguard;
+use keys::{AuthFailure, Keys};
+use limits::{FailureThrottle, RateLimiter, Verdict};
+
+/// Largest total size of the request headers.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The authenticated key of a request.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub caller: Caller,
+    pub key_id: String,
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub daemon: Arc<Daemon>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: Arc<Keys>,
+    limiter: RateLimiter,
+    throttle: FailureThrottle,
+    idempotency: idempotency::InFlight,
+    max_body: usize,
+    openapi: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "commsd API", description = "Stage email, SMS and chat messages for human approval, and read the outbox and audit log. Every route needs `Authorization: Bearer cmsd_...` (create a key with `commsctl keys create`)."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    // The error envelope is only named by `routes::Errors` (IntoResponses),
+    // whose schemas the router does not collect: register it here so every
+    // error response's `$ref` resolves.
+    components(schemas(routes::ErrorBody)),
+    tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
+         (name = "accounts"), (name = "daemon"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("cmsd_<id>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and their OpenAPI document, generated from the same code.
+pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::status))
+        .routes(routes!(routes::accounts))
+        .routes(routes!(routes::stage_email))
+        .routes(routes!(routes::send_email))
+        .routes(routes!(routes::stage_sms))
+        .routes(routes!(routes::stage_chat))
+        .routes(routes!(routes::list_staged))
+        .routes(routes!(routes::get_staged))
+        .routes(routes!(routes::approve))
+        .routes(routes!(routes::reject))
+        .routes(routes!(routes::cancel))
+        .routes(routes!(routes::audit))
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "daemon", operation_id = "getOpenApi",
+    responses((status = 200, description = "This document", body = Object), routes::Errors))]
+async fn openapi_json(State(state): State<ApiState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.inner.openapi.clone(),
+    )
+        .into_response()
+}
+
+pub fn router(
+    daemon: Arc<Daemon>,
+    keys: Arc<Keys>,
+    requests_per_minute: u32,
+    max_body: usize,
+) -> Router {
+    let (routes, mut doc) = openapi_router();
+    doc.info.version = commsd_proto::VERSION.to_owned();
+    let state = ApiState {
+        daemon,
+        inner: Arc::new(Inner {
+            keys,
+            limiter: RateLimiter::new(requests_per_minute),
+            throttle: FailureThrottle::new(30, Duration::from_secs(60)),
+            idempotency: idempotency::InFlight::default(),
+            max_body,
+            openapi: doc.to_json().unwrap_or_default(),
+        }),
+    };
+    routes
+        .fallback(|| async {
+            Error::new(Code::NotFound, "no such route; see /api/v1/openapi.json")
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Gives every request an id (the client's `X-Request-Id` when sane), logs
+/// one line per request (never bodies), and turns any non-JSON error
+/// (unknown method, framework rejections) into the envelope.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::outbox::service::new_id().replacen("ob_", "req_", 1));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if !is_json {
+            response = framework_error(response.status()).into_response();
+        }
+    }
+    let actor = response
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.actor.clone())
+        .unwrap_or_default();
+    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), actor, elapsed_ms = started.elapsed().as_millis() as u64, "api request");
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn framework_error(status: StatusCode) -> Error {
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            Code::InvalidArgument,
+            "this method is not allowed on this route",
+        ),
+        StatusCode::NOT_FOUND => (Code::NotFound, "no such route; see /api/v1/openapi.json"),
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Code::InvalidArgument, "send a JSON body"),
+        s if s.is_server_error() => (
+            Code::Internal,
+            "internal error; see the commsd log for this request id",
+        ),
+        _ => (Code::InvalidArgument, "the request is malformed"),
+    };
+    let mut e = Error::new(code, message);
+    e.details = serde_json::json!({ "status": status.as_u16() });
+    e
+}
+
+/// Error responses that keep a status the envelope's code would not give.
+fn with_status(status: StatusCode, error: Error) -> Response {
+    (status, Json(error.envelope())).into_response()
+}
+
+/// Loopback Host (DNS rebinding), Origin absent or loopback, no CORS, bounded headers.
+async fn guard(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if !localguard::host(headers).is_some_and(localguard::host_is_loopback) {
+        return Error::new(
+            Code::PermissionDenied,
+            "the Host header must name this machine (127.0.0.1, localhost or [::1])",
+        )
+        .into_response();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let loopback = origin.to_str().is_ok_and(localguard::origin_is_loopback);
+        if !loopback {
+            return Error::new(
+                Code::PermissionDenied,
+                "requests from web pages of other origins are refused",
+            )
+            .into_response();
+        }
+    }
+    let size: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return with_status(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Error::new(
+                Code::PayloadTooLarge,
+                format!("request headers exceed {MAX_HEADER_BYTES} bytes"),
+            ),
+        );
+    }
+    if request.method() == Method::OPTIONS {
+        return with_status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Error::new(
+                Code::InvalidArgument,
+                "CORS is not supported: this API is not for web pages",
+            ),
+        );
+    }
+    next.run(request).await
+}
+
+async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let header = request.headers().get(header::AUTHORIZATION);
+    let result = match header {
+        None => Err(AuthFailure::Missing),
+        Some(value) => match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
+            Some(token) => state.inner.keys.authenticate(token.trim()),
+            None => Err(AuthFailure::Malformed),
+        },
+    };
+    let (caller, key_id) = match result {
+        Ok(ok) => ok,
+        Err(failure) => {
+            let request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default();
+            let what = format!(
+                "{} {}, request {request_id}",
+                request.method(),
+                request.uri().path()
+            );
+            return auth_failed(&state, what, failure).await;
+        }
+    };
+    if let Err(wait) = state.inner.limiter.check(&key_id) {
+        return rate_limited(wait, "too many requests for this API key");
+    }
+    state.inner.keys.touch(&key_id);
+    request.extensions_mut().insert(Authed {
+        caller: caller.clone(),
+        key_id,
+    });
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(caller);
+    response
+}
+
+async fn auth_failed(state: &ApiState, what: String, failure: AuthFailure) -> Response {
+    let entry = |action: &str| audit::Entry {
+        actor: "http".to_owned(),
+        action: action.to_owned(),
+        result: Some(format!("{} key, {what}", failure.as_str())),
+        ..audit::Entry::default()
+    };
+    match state.inner.throttle.record() {
+        Verdict::Report => {
+            if let Err(e) = state.daemon.outbox.audit_other(entry("auth_failed")).await {
+                tracing::error!(error = %e, "could not audit a failed authentication");
+            }
+            let mut response = failure.error().into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+        Verdict::StartThrottling(wait) => {
+            if let Err(e) = state
+                .daemon
+                .outbox
+                .audit_other(entry("auth_throttled"))
+                .await
+            {
+                tracing::error!(error = %e, "could not audit throttling");
+            }
+            rate_limited(wait, "too many failed authentications")
+        }
+        Verdict::Throttle(wait) => rate_limited(wait, "too many failed authentications"),
+    }
+}
+
+fn rate_limited(wait: Duration, why: &str) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = Error::new(Code::RateLimited, format!("{why}; retry after {secs} s"))
+        .with_details(serde_json::json!({ "retry_after_ms": wait.as_millis() as u64 }))
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// Reads the whole body up to the limit, so handlers see bytes and oversize
+/// bodies get the envelope with 413.
+async fn body_limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let limit = state.inner.max_body;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        Error::new(
+            Code::PayloadTooLarge,
+            format!("the request body exceeds {limit} bytes"),
+        )
+        .with_details(serde_json::json!({ "field": "body", "limit": limit }))
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return too_large().into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return too_large().into_response(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}

@@ -1,0 +1,531 @@
+//! The `/api/v1` routes. Each handler is a thin adapter over the service
+//! layer (which checks grants); its `#[utoipa::path]` is the OpenAPI entry.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, IntoResponses, ToSchema};
+
+use super::{ApiState, Authed};
+use crate::accounts::Account;
+use crate::audit::Filter;
+use crate::auth::Grant;
+use crate::dashboard::{list_filter, parse_limit};
+use crate::error::{Error, Result, parse_json};
+use crate::outbox::model::{Priority, State as ItemState};
+use crate::outbox::service::{StageContent, StageRequest, Staged, Target};
+use crate::outbox::view::{AuditEventView, ItemView};
+
+/// The error envelope of every failure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code, e.g. `invalid_argument`, `unauthenticated`, `permission_denied`.
+    pub code: String,
+    pub message: String,
+    /// Structured details: `field` for bad input, `grant` for a missing grant, `retry_after_ms`.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// The failures every route can answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Errors {
+    /// A field is missing or malformed; `details.field` names it. Nothing was stored.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No, a malformed, an unknown, a revoked or an expired API key.
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The key lacks a grant, the recipient is not allowed, or Host/Origin is not loopback.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// No such item or account.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// The item's state does not allow this, or an idempotency key was reused differently.
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// The request body or a field is too large.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Too many requests for this key; see Retry-After.
+    #[response(status = 429)]
+    TooManyRequests(ErrorBody),
+    /// The request headers are too large.
+    #[response(status = 431)]
+    HeadersTooLarge(ErrorBody),
+    /// Something broke inside commsd; the log has the details (by request id).
+    #[response(status = 500)]
+    Internal(ErrorBody),
+}
+
+// ------------------------------------------------------------------ status, accounts
+
+/// The daemon's status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    pub version: String,
+    pub protocol: u32,
+    pub pid: u32,
+    pub uptime_s: u64,
+    pub dashboard_url: String,
+    pub api_url: String,
+    pub webhook_url: String,
+    /// Items per state.
+    #[schema(value_type = Object)]
+    pub outbox: Value,
+    /// Things a human should act on, e.g. API keys about to expire.
+    pub warnings: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/status", tag = "daemon", operation_id = "getStatus",
+    responses((status = 200, description = "The daemon's status", body = StatusView), Errors))]
+pub async fn status(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+) -> Result<Json<StatusView>> {
+    authed
+        .caller
+        .require(Grant::Read, "read the daemon's status")?;
+    let d = &state.daemon;
+    let s = d.status();
+    Ok(Json(StatusView {
+        version: s.version,
+        protocol: s.protocol,
+        pid: s.pid,
+        uptime_s: s.uptime_ms / 1000,
+        dashboard_url: s.dashboard_url,
+        api_url: s.api_url,
+        webhook_url: s.webhook_url,
+        outbox: serde_json::to_value(d.outbox.counts()).unwrap_or_default(),
+        warnings: d.keys.warnings(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountsResponse {
+    pub accounts: Vec<Account>,
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", operation_id = "listAccounts",
+    responses((status = 200, description = "The accounts messages can be sent from", body = AccountsResponse), Errors))]
+pub async fn accounts(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+) -> Result<Json<AccountsResponse>> {
+    authed.caller.require(Grant::Read, "list accounts")?;
+    Ok(Json(AccountsResponse {
+        accounts: state.daemon.outbox.accounts().list().to_vec(),
+    }))
+}
+
+// ------------------------------------------------------------------ staging
+
+/// An email to stage.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageEmailBody {
+    /// The account to send from; the default account when absent.
+    pub account: Option<String>,
+    /// Recipients such as `Jane Roe <jane@example.org>`.
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    #[serde(default)]
+    pub subject: String,
+    /// Plain text; derived from `html` when absent.
+    pub text: Option<String>,
+    pub html: Option<String>,
+    /// Absolute paths of files on this machine; copied when staged.
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    #[schema(value_type = Option<String>, example = "normal")]
+    pub priority: Option<Priority>,
+    /// Repeating it returns the first item instead of a duplicate.
+    pub client_request_id: Option<String>,
+}
+
+/// An SMS to stage.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageSmsBody {
+    pub account: Option<String>,
+    /// E.164, e.g. +14155550100.
+    pub to: String,
+    pub body: String,
+    #[schema(value_type = Option<String>, example = "normal")]
+    pub priority: Option<Priority>,
+    pub client_request_id: Option<String>,
+}
+
+/// A Google Chat message to stage.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageChatBody {
+    pub account: Option<String>,
+    /// `spaces/AAAA...`
+    pub space: String,
+    pub text: String,
+    pub thread: Option<String>,
+    #[schema(value_type = Option<String>, example = "normal")]
+    pub priority: Option<Priority>,
+    pub client_request_id: Option<String>,
+}
+
+fn staged_response(staged: Staged) -> Response {
+    let status = if staged.existing {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (status, Json(ItemView::from(&staged.item))).into_response()
+}
+
+fn email_request(body: StageEmailBody) -> StageRequest {
+    StageRequest {
+        account: body.account,
+        priority: body.priority.unwrap_or_default(),
+        client_request_id: body.client_request_id,
+        content: StageContent::Email {
+            to: body.to,
+            cc: body.cc,
+            bcc: body.bcc,
+            subject: body.subject,
+            text: body.text,
+            html: body.html,
+            attachments: body.attachments.into_iter().map(Into::into).collect(),
+        },
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/email/stage", tag = "outbox", operation_id = "stageEmail",
+    request_body = StageEmailBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST: the first response is returned again")),
+    responses((status = 201, description = "Staged; the policy decided its state", body = ItemView),
+              (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
+pub async fn stage_email(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    body: Bytes,
+) -> Result<Response> {
+    let body: StageEmailBody = parse_json(&body)?;
+    Ok(staged_response(
+        state
+            .daemon
+            .outbox
+            .stage(&authed.caller, email_request(body))
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/sms/stage", tag = "outbox", operation_id = "stageSms",
+    request_body = StageSmsBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    responses((status = 201, description = "Staged", body = ItemView),
+              (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
+pub async fn stage_sms(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    body: Bytes,
+) -> Result<Response> {
+    let body: StageSmsBody = parse_json(&body)?;
+    let request = StageRequest {
+        account: body.account,
+        priority: body.priority.unwrap_or_default(),
+        client_request_id: body.client_request_id,
+        content: StageContent::Sms {
+            to: body.to,
+            body: body.body,
+        },
+    };
+    Ok(staged_response(
+        state.daemon.outbox.stage(&authed.caller, request).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/chat/stage", tag = "outbox", operation_id = "stageChat",
+    request_body = StageChatBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    responses((status = 201, description = "Staged", body = ItemView),
+              (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
+pub async fn stage_chat(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    body: Bytes,
+) -> Result<Response> {
+    let body: StageChatBody = parse_json(&body)?;
+    let request = StageRequest {
+        account: body.account,
+        priority: body.priority.unwrap_or_default(),
+        client_request_id: body.client_request_id,
+        content: StageContent::Chat {
+            space: body.space,
+            text: body.text,
+            thread: body.thread,
+        },
+    };
+    Ok(staged_response(
+        state.daemon.outbox.stage(&authed.caller, request).await?,
+    ))
+}
+
+/// The outcome of a send request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendResponse {
+    pub item: ItemView,
+    /// True when a human must approve it first (see `review_url`).
+    pub pending_approval: bool,
+    /// Where a human approves it.
+    pub review_url: Option<String>,
+}
+
+/// How long a send waits for an item the policy let through to be delivered.
+const SEND_WAIT: Duration = Duration::from_secs(10);
+
+#[utoipa::path(post, path = "/api/v1/email/send", tag = "outbox", operation_id = "sendEmail",
+    request_body = StageEmailBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    responses((status = 200, description = "The policy allowed it and it was sent (or failed: see `item.state`)", body = SendResponse),
+              (status = 202, description = "Staged and waiting: for a human's approval (`pending_approval`) or for dispatch", body = SendResponse), Errors))]
+pub async fn send_email(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    body: Bytes,
+) -> Result<Response> {
+    authed.caller.require(Grant::Send, "send email")?;
+    let body: StageEmailBody = parse_json(&body)?;
+    let outbox = &state.daemon.outbox;
+    let mut item = outbox
+        .stage(&authed.caller, email_request(body))
+        .await?
+        .item;
+    if item.state == ItemState::Draft {
+        item = outbox.confirm(&authed.caller, &item.id).await?;
+    }
+    let deadline = tokio::time::Instant::now() + SEND_WAIT;
+    while matches!(item.state, ItemState::Approved | ItemState::Sending)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        item = outbox.get(&authed.caller, &item.id).await?;
+    }
+    let pending = item.state.is_pending();
+    let done = matches!(item.state, ItemState::Sent | ItemState::Failed);
+    let review_url =
+        pending.then(|| format!("{}/review/{}", state.daemon.status().dashboard_url, item.id));
+    let status = if done {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(SendResponse {
+            item: ItemView::from(&item),
+            pending_approval: pending,
+            review_url,
+        }),
+    )
+        .into_response())
+}
+
+// ------------------------------------------------------------------ staged items
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Comma-separated states (`pending` is `pending_approval`); all when absent.
+    pub state: Option<String>,
+    /// email, sms or chat.
+    pub channel: Option<String>,
+    pub account: Option<String>,
+    /// 1 to 500 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemPage {
+    pub items: Vec<ItemView>,
+    /// Absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/staged", tag = "outbox", operation_id = "listStaged", params(ListQuery),
+    responses((status = 200, description = "A page of items, high priority and oldest first", body = ItemPage), Errors))]
+pub async fn list_staged(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<ItemPage>> {
+    let filter = list_filter(
+        q.state.as_deref(),
+        q.channel.as_deref(),
+        q.account.as_deref(),
+    )?;
+    let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
+    let page = state
+        .daemon
+        .outbox
+        .list(&authed.caller, filter, q.cursor.as_deref(), limit)
+        .await?;
+    Ok(Json(ItemPage {
+        items: page.items.iter().map(ItemView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/staged/{id}", tag = "outbox", operation_id = "getStaged",
+    params(("id" = String, Path, description = "Item id, e.g. ob_7k2m9x4q1z")),
+    responses((status = 200, description = "The item", body = ItemView), Errors))]
+pub async fn get_staged(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Path(id): Path<String>,
+) -> Result<Json<ItemView>> {
+    Ok(Json(ItemView::from(
+        &state.daemon.outbox.get(&authed.caller, &id).await?,
+    )))
+}
+
+fn single(mut results: Vec<crate::outbox::service::BatchResult>) -> Result<Json<ItemView>> {
+    match results.pop() {
+        Some(r) => Ok(Json(ItemView::from(&r.result?))),
+        None => Err(Error::internal("empty batch result", "no result")),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/staged/{id}/approve", tag = "outbox", operation_id = "approveStaged",
+    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    responses((status = 200, description = "Approved; it is dispatched after the hold window", body = ItemView), Errors))]
+pub async fn approve(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Path(id): Path<String>,
+) -> Result<Json<ItemView>> {
+    single(
+        state
+            .daemon
+            .outbox
+            .approve(&authed.caller, Target::Ids(vec![id]))
+            .await?,
+    )
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why; recorded in the audit log.
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/staged/{id}/reject", tag = "outbox", operation_id = "rejectStaged",
+    request_body = RejectBody,
+    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    responses((status = 200, description = "Rejected; nothing is sent", body = ItemView), Errors))]
+pub async fn reject(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ItemView>> {
+    let body: RejectBody = parse_json(&body)?;
+    single(
+        state
+            .daemon
+            .outbox
+            .reject(&authed.caller, Target::Ids(vec![id]), &body.reason)
+            .await?,
+    )
+}
+
+#[utoipa::path(post, path = "/api/v1/staged/{id}/cancel", tag = "outbox", operation_id = "cancelStaged",
+    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    responses((status = 200, description = "Cancelled (keys may cancel only their own items)", body = ItemView), Errors))]
+pub async fn cancel(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Path(id): Path<String>,
+) -> Result<Json<ItemView>> {
+    Ok(Json(ItemView::from(
+        &state.daemon.outbox.cancel(&authed.caller, &id).await?,
+    )))
+}
+
+// ------------------------------------------------------------------ audit
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Only events before this sequence number (the previous page's `next_before_seq`).
+    pub before_seq: Option<String>,
+    pub item_id: Option<String>,
+    /// 1 to 1000 (default 100).
+    pub limit: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditEventView>,
+    pub next_before_seq: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "listAudit", params(AuditQuery),
+    responses((status = 200, description = "Audit events, newest first", body = AuditPage), Errors))]
+pub async fn audit(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<AuditPage>> {
+    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let since_ms = q
+        .since
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .map(|t| t.as_millisecond())
+                .map_err(|_| {
+                    Error::invalid(
+                        "since",
+                        "expected an RFC 3339 time such as 2026-11-21T09:00:00Z",
+                    )
+                })
+        })
+        .transpose()?;
+    let before_seq =
+        q.before_seq
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Error::invalid("before_seq", "expected a positive sequence number")
+                })
+            })
+            .transpose()?;
+    let filter = Filter {
+        since_ms,
+        before_seq,
+        item_id: q.item_id.filter(|i| !i.is_empty()),
+        limit,
+    };
+    let events = crate::rpc::audit::list(&state.daemon.store, &authed.caller, filter).await?;
+    let next_before_seq = (events.len() == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(AuditPage {
+        events: events.iter().map(AuditEventView::from).collect(),
+        next_before_seq,
+    }))
+}

@@ -1,0 +1,225 @@
+//! The JSON shape of items and audit events, shared by the HTTP API, the
+//! dashboard, MCP and `--json`. The OpenAPI document is generated from it.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::item::{Item, rfc3339};
+use super::model::{Attachment, Channel, Content, Decision, Priority, State};
+use crate::audit;
+
+/// An outbox item.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ItemView {
+    /// `ob_` and 10 characters.
+    #[schema(example = "ob_7k2m9x4q1z")]
+    pub id: String,
+    #[schema(value_type = String, example = "email")]
+    pub channel: Channel,
+    pub account: String,
+    #[schema(value_type = String, example = "pending_approval")]
+    pub state: State,
+    #[schema(value_type = String, example = "normal")]
+    pub priority: Priority,
+    /// Who staged it: `cli:<user>`, `key:<name>`, `mcp:<client>`, `dashboard`.
+    pub requester: String,
+    pub client_request_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: Option<String>,
+    /// Bare addresses, numbers or spaces.
+    pub recipients: Vec<String>,
+    pub summary: String,
+    pub content: ContentView,
+    /// SHA-256 (hex) over the account and the exact content; approvals bind to it.
+    pub content_hash: String,
+    pub policy: PolicyView,
+    pub approval: Option<ApprovalView>,
+    pub rejection: Option<RejectionView>,
+    pub dispatch_after: Option<String>,
+    pub delivery: Option<DeliveryView>,
+    pub error: Option<String>,
+}
+
+/// What the item sends; `channel` tells which.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum ContentView {
+    Email(EmailView),
+    Sms(SmsView),
+    Chat(ChatView),
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EmailView {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub filename: String,
+    pub mime_type: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SmsView {
+    pub to: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatView {
+    pub space: String,
+    pub text: String,
+    pub thread: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PolicyView {
+    #[schema(value_type = String, example = "approve")]
+    pub decision: Decision,
+    /// The rule that decided, e.g. `policy.default` or `policy.rules[0] (staff)`.
+    pub rule: String,
+    /// Why the item waits (a cap, a changed content), when it does.
+    pub hold_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub by: String,
+    pub at: String,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RejectionView {
+    pub by: String,
+    pub at: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub at: String,
+    pub detail: String,
+}
+
+fn attachment(a: &Attachment) -> AttachmentView {
+    AttachmentView {
+        filename: a.filename.clone(),
+        mime_type: a.mime_type.clone(),
+        size: a.size,
+        sha256: a.sha256.clone(),
+    }
+}
+
+impl From<&Item> for ItemView {
+    fn from(i: &Item) -> Self {
+        let content = match &i.content {
+            Content::Email(e) => ContentView::Email(EmailView {
+                from: e.from.clone(),
+                to: e.to.clone(),
+                cc: e.cc.clone(),
+                bcc: e.bcc.clone(),
+                subject: e.subject.clone(),
+                text: e.text.clone(),
+                html: e.html.clone(),
+                attachments: e.attachments.iter().map(attachment).collect(),
+            }),
+            Content::Sms(s) => ContentView::Sms(SmsView {
+                to: s.to.clone(),
+                body: s.body.clone(),
+            }),
+            Content::Chat(c) => ContentView::Chat(ChatView {
+                space: c.space.clone(),
+                text: c.text.clone(),
+                thread: c.thread.clone(),
+            }),
+        };
+        ItemView {
+            id: i.id.clone(),
+            channel: i.channel,
+            account: i.account.clone(),
+            state: i.state,
+            priority: i.priority,
+            requester: i.requester.clone(),
+            client_request_id: i.client_request_id.clone(),
+            created_at: rfc3339(i.created_at_ms),
+            updated_at: rfc3339(i.updated_at_ms),
+            expires_at: i.expires_at_ms.map(rfc3339),
+            recipients: i.recipients.clone(),
+            summary: i.summary.clone(),
+            content,
+            content_hash: i.content_hash.clone(),
+            policy: PolicyView {
+                decision: i.decision,
+                rule: i.rule.clone(),
+                hold_reason: i.hold_reason.clone(),
+            },
+            approval: i.approval.as_ref().map(|a| ApprovalView {
+                by: a.by.clone(),
+                at: rfc3339(a.at_ms),
+                content_hash: a.content_hash.clone(),
+            }),
+            rejection: i.rejection.as_ref().map(|r| RejectionView {
+                by: r.by.clone(),
+                at: rfc3339(r.at_ms),
+                reason: r.reason.clone(),
+            }),
+            dispatch_after: i.dispatch_after_ms.map(rfc3339),
+            delivery: i.delivery.as_ref().map(|d| DeliveryView {
+                at: rfc3339(d.at_ms),
+                detail: d.detail.clone(),
+            }),
+            error: i.error.clone(),
+        }
+    }
+}
+
+/// An audit event (never a message body).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub item_id: Option<String>,
+    pub account: Option<String>,
+    pub channel: Option<String>,
+    pub recipients: Vec<String>,
+    pub content_hash: Option<String>,
+    pub decision: Option<String>,
+    pub result: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&audit::Event> for AuditEventView {
+    fn from(e: &audit::Event) -> Self {
+        AuditEventView {
+            seq: e.seq,
+            at: rfc3339(e.at_ms),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            item_id: e.item_id.clone(),
+            account: e.account.clone(),
+            channel: e.channel.clone(),
+            recipients: e.recipients.clone(),
+            content_hash: e.content_hash.clone(),
+            decision: e.decision.clone(),
+            result: e.result.clone(),
+            prev_hash: e.prev_hash.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! The HTTP API through the real daemon: keys, the auth matrix, grants,
+//! idempotency, limits, loopback checks, and the stage → approve → deliver path.
+
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+use crate::harness::{Daemon, Env, PORT_ZERO_CONFIG, eventually};
+
+struct Api {
+    env: Env,
+    _daemon: Daemon,
+    url: String,
+    http: Client,
+}
+
+impl Api {
+    fn start(extra_config: &str) -> Api {
+        let env = Env::new();
+        std::fs::write(&env.config, format!("{PORT_ZERO_CONFIG}{extra_config}")).unwrap();
+        let daemon = env.start();
+        let url = env.status_json()["api_url"].as_str().unwrap().to_owned();
+        Api {
+            env,
+            _daemon: daemon,
+            url,
+            http: Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Creates a key with commsctl and returns its token.
+    fn key(&self, name: &str, grants: &str, extra: &[&str]) -> String {
+        let mut args = vec!["keys", "create", name, "--grants", grants, "--json"];
+        args.extend_from_slice(extra);
+        let run = self.env.commsctl(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let created: Value = serde_json::from_str(&run.stdout).unwrap();
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> RequestBuilder {
+        let r = self.http.get(format!("{}{path}", self.url));
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    fn post(&self, path: &str, token: &str, body: Value) -> RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+    }
+
+    fn items(&self, token: &str) -> Vec<Value> {
+        let page: Value = self
+            .get("/api/v1/staged", Some(token))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        page["items"].as_array().unwrap().clone()
+    }
+}
+
+fn envelope(r: Response, status: u16) -> Value {
+    assert_eq!(r.status().as_u16(), status, "unexpected status");
+    assert!(
+        r.headers().get("x-request-id").is_some(),
+        "every response carries a request id"
+    );
+    let body: Value = r.json().expect("an error envelope");
+    assert!(
+        body["code"].is_string() && body["message"].is_string() && body["details"].is_object(),
+        "{body}"
+    );
+    body
+}
+
+fn email() -> Value {
+    json!({ "to": ["Jane Roe <jane@example.org>"], "subject": "Your appointment on Tuesday", "text": "Dear Jane, see you at 9:00." })
+}
+
+#[test]
+fn authentication_matrix() {
+    let api = Api::start("");
+    let good = api.key("reader", "read", &[]);
+    let revoked = api.key("gone", "read", &[]);
+    assert_eq!(api.env.commsctl(&["keys", "revoke", "gone"]).code, 0);
+    let expired = api.key("brief", "read", &["--expires", "1s"]);
+    std::thread::sleep(Duration::from_millis(1100));
+
+    let missing = api.get("/api/v1/status", None).send().unwrap();
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    let body = envelope(missing, 401);
+    assert_eq!(
+        (body["code"].as_str(), body["details"]["reason"].as_str()),
+        (Some("unauthenticated"), Some("missing"))
+    );
+
+    for (header, reason) in [
+        ("Bearer nope".to_owned(), "malformed"),
+        (format!("Basic {good}"), "malformed"),
+        (
+            format!("Bearer cmsd_{}_{}", "a".repeat(8), "b".repeat(40)),
+            "unknown",
+        ),
+        (format!("Bearer {}x", &good[..good.len() - 1]), "unknown"),
+        (format!("Bearer {revoked}"), "revoked"),
+        (format!("Bearer {expired}"), "expired"),
+    ] {
+        let r = api
+            .http
+            .get(format!("{}/api/v1/status", api.url))
+            .header("authorization", &header)
+            .send()
+            .unwrap();
+        let body = envelope(r, 401);
+        assert_eq!(body["details"]["reason"], reason, "{header}: {body}");
+    }
+
+    let ok = api.get("/api/v1/status", Some(&good)).send().unwrap();
+    assert_eq!(ok.status(), 200);
+
+    // Missing grant: 403 naming the grant, and nothing stored.
+    let staged = api
+        .post("/api/v1/email/stage", &good, email())
+        .send()
+        .unwrap();
+    let body = envelope(staged, 403);
+    assert_eq!(
+        (body["code"].as_str(), body["details"]["grant"].as_str()),
+        (Some("permission_denied"), Some("stage"))
+    );
+    assert!(api.items(&good).is_empty());
+
+    // Failed authentications are audited (the key's secret never is).
+    let audit = api.env.commsctl(&["audit", "list", "--json"]);
+    let events: Value = serde_json::from_str(&audit.stdout).unwrap();
+    let failures: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "auth_failed")
+        .collect();
+    assert_eq!(failures.len(), 7, "{events:#}");
+    assert!(
+        !audit.stdout.contains(&good[14..]),
+        "no secret in the audit log"
+    );
+}
+
+#[test]
+fn only_admin_keys_approve_and_the_whole_path_delivers() {
+    let api = Api::start("");
+    let agent = api.key("gemini-cli", "read,stage", &[]);
+    let human = api.key("front-desk", "read,admin", &[]);
+
+    let r = api
+        .post("/api/v1/email/stage", &agent, email())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let item: Value = r.json().unwrap();
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(item["state"], "pending_approval");
+    assert_eq!(item["requester"], "key:gemini-cli");
+
+    let refused = api
+        .post(&format!("/api/v1/staged/{id}/approve"), &agent, json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(envelope(refused, 403)["details"]["grant"], "admin");
+
+    let approved = api
+        .post(&format!("/api/v1/staged/{id}/approve"), &human, json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let approved: Value = approved.json().unwrap();
+    assert_eq!(approved["approval"]["by"], "key:front-desk");
+
+    assert!(eventually(Duration::from_secs(10), || {
+        let item: Value = api
+            .get(&format!("/api/v1/staged/{id}"), Some(&agent))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        item["state"] == "sent"
+    }));
+    let maildir = api.env.data.join("sandbox/Maildir/new");
+    let file = std::fs::read_dir(&maildir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let message = std::fs::read_to_string(file).unwrap();
+    assert!(
+        message.contains("Subject: Your appointment on Tuesday"),
+        "{message}"
+    );
+
+    let audit: Value = api
+        .get(&format!("/api/v1/audit?item_id={id}"), Some(&agent))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let actors: Vec<_> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert!(actors.contains(&("staged", "key:gemini-cli")), "{actors:?}");
+    assert!(
+        actors.contains(&("approved", "key:front-desk")),
+        "{actors:?}"
+    );
+
+    // Reject and cancel: only pending items, own items for agents.
+    let other: Value = api
+        .post(
+            "/api/v1/sms/stage",
+            &agent,
+            json!({ "to": "+14155550100", "body": "Reminder" }),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let oid = other["id"].as_str().unwrap();
+    let no_reason = api
+        .post(&format!("/api/v1/staged/{oid}/reject"), &human, json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(envelope(no_reason, 400)["details"]["field"], "reason");
+    let rejected: Value = api
+        .post(
+            &format!("/api/v1/staged/{oid}/reject"),
+            &human,
+            json!({ "reason": "Wrong patient" }),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(rejected["state"], "rejected");
+    let late = api
+        .post(&format!("/api/v1/staged/{oid}/cancel"), &agent, json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(envelope(late, 409)["code"], "failed_precondition");
+}
+
+#[test]
+fn send_lets_the_policy_decide() {
+    let api =
+        Api::start("[[policy.rules]]\nrecipients = [\"@practice.example\"]\ndecision = \"auto\"\n");
+    let agent = api.key("agent", "read,stage,send", &[]);
+    let stage_only = api.key("stager", "read,stage", &[]);
+
+    let pending = api
+        .post("/api/v1/email/send", &agent, email())
+        .send()
+        .unwrap();
+    assert_eq!(pending.status(), 202);
+    let pending: Value = pending.json().unwrap();
+    assert_eq!(pending["pending_approval"], true);
+    assert!(pending["review_url"].as_str().unwrap().contains(&format!(
+        "/review/{}",
+        pending["item"]["id"].as_str().unwrap()
+    )));
+
+    let internal = json!({ "to": ["dr.who@practice.example"], "subject": "Rota", "text": "x" });
+    let sent = api
+        .post("/api/v1/email/send", &agent, internal.clone())
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let sent: Value = sent.json().unwrap();
+    assert_eq!(
+        (
+            sent["item"]["state"].as_str(),
+            sent["pending_approval"].as_bool()
+        ),
+        (Some("sent"), Some(false))
+    );
+
+    let refused = api
+        .post("/api/v1/email/send", &stage_only, internal)
+        .send()
+        .unwrap();
+    assert_eq!(envelope(refused, 403)["details"]["grant"], "send");
+}
+
+#[test]
+fn json_errors_name_the_field_and_store_nothing() {
+    let api = Api::start("");
+    let key = api.key("agent", "read,stage", &[]);
+    for (body, field) in [
+        (json!({ "to": 5 }), "to"),
+        (
+            json!({ "to": ["jane@example.org"], "text": "x", "colour": "red" }),
+            "colour",
+        ),
+        (json!({ "text": "x" }), "to"),
+        (
+            json!({ "to": ["jane@example.org", "nonsense"], "text": "x" }),
+            "to[1]",
+        ),
+        (
+            json!({ "to": ["jane@example.org"], "text": "x", "priority": "urgent" }),
+            "priority",
+        ),
+        (
+            json!({ "to": ["jane@example.org"], "text": "x", "attachments": ["relative.pdf"] }),
+            "attachments[0]",
+        ),
+    ] {
+        let r = api
+            .post("/api/v1/email/stage", &key, body.clone())
+            .send()
+            .unwrap();
+        let err = envelope(r, 400);
+        assert_eq!(err["code"], "invalid_argument", "{body}: {err}");
+        assert_eq!(err["details"]["field"], field, "{body}: {err}");
+    }
+    let unknown = api
+        .post(
+            "/api/v1/email/stage",
+            &key,
+            json!({ "to": ["jane@example.org"], "text": "x", "colour": "red" }),
+        )
+        .send()
+        .unwrap();
+    assert!(
+        envelope(unknown, 400)["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+    let bad_query = api
+        .get("/api/v1/staged?limit=9999", Some(&key))
+        .send()
+        .unwrap();
+    assert_eq!(envelope(bad_query, 400)["details"]["field"], "limit");
+    let nothing = api
+        .get("/api/v1/staged/ob_doesnotexist", Some(&key))
+        .send()
+        .unwrap();
+    assert_eq!(envelope(nothing, 404)["code"], "not_found");
+    assert!(api.items(&key).is_empty());
+}
+
+#[test]
+fn idempotency_key_returns_the_first_result() {
+    let api = Api::start("");
+    let key = api.key("agent", "read,stage", &[]);
+    let first = api
+        .post("/api/v1/email/stage", &key, email())
+        .header("idempotency-key", "abc-1")
+        .send()
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let first_body = first.text().unwrap();
+    let again = api
+        .post("/api/v1/email/stage", &key, email())
+        .header("idempotency-key", "abc-1")
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.text().unwrap(), first_body);
+    assert_eq!(api.items(&key).len(), 1);
+
+    let mut different = email();
+    different["subject"] = json!("Something else");
+    let conflict = api
+        .post("/api/v1/email/stage", &key, different)
+        .header("idempotency-key", "abc-1")
+        .send()
+        .unwrap();
+    assert_eq!(
+        envelope(conflict, 409)["details"]["field"],
+        "Idempotency-Key"
+    );
+    // Keys are per API key: another client's same header value is its own.
+    let other = api.key("other", "read,stage", &[]);
+    let theirs = api
+        .post("/api/v1/email/stage", &other, email())
+        .header("idempotency-key", "abc-1")
+        .send()
+        .unwrap();
+    assert_eq!(theirs.status(), 201);
+    assert!(theirs.headers().get("idempotent-replayed").is_none());
+    assert_eq!(api.items(&key).len(), 2);
+}
+
+#[test]
+fn size_and_rate_limits() {
+    let api = Api::start("[api]\nmax_body_bytes = 2048\nrequests_per_minute = 60\n");
+    let key = api.key("agent", "read,stage", &[]);
+    let mut big = email();
+    big["text"] = json!("x".repeat(4096));
+    let r = api.post("/api/v1/email/stage", &key, big).send().unwrap();
+    assert_eq!(envelope(r, 413)["code"], "payload_too_large");
+
+    let r = api
+        .get("/api/v1/status", Some(&key))
+        .header("x-padding", "y".repeat(20_000))
+        .send()
+        .unwrap();
+    assert_eq!(envelope(r, 431)["code"], "payload_too_large");
+
+    // 60 a minute with a burst of 6: the burst passes, then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..10 {
+        let r = api.get("/api/v1/status", Some(&key)).send().unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = r.json().unwrap();
+            assert_eq!(body["code"], "rate_limited");
+            assert!(body["details"]["retry_after_ms"].as_u64().unwrap() > 0);
+        }
+    }
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 4,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // Another key has its own budget.
+    let other = api.key("other", "read", &[]);
+    assert_eq!(
+        api.get("/api/v1/status", Some(&other))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[test]
+fn foreign_host_or_origin_is_refused_and_changes_nothing() {
+    let api = Api::start("");
+    let key = api.key("agent", "read,stage", &[]);
+    for (name, value) in [
+        ("host", "evil.example"),
+        ("host", "evil.example:3002"),
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+    ] {
+        let r = api
+            .post("/api/v1/email/stage", &key, email())
+            .header(name, value)
+            .send()
+            .unwrap();
+        let body = envelope(r, 403);
+        assert_eq!(body["code"], "permission_denied", "{name}: {value}");
+    }
+    assert!(api.items(&key).is_empty(), "nothing was staged");
+    let local = api
+        .post("/api/v1/email/stage", &key, email())
+        .header("origin", "http://127.0.0.1:1234")
+        .send()
+        .unwrap();
+    assert_eq!(local.status(), 201);
+    // No CORS: no preflight answer, no Access-Control headers.
+    let preflight = api
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/v1/email/stage", api.url),
+        )
+        .send()
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_eq!(preflight.status(), 405);
+}
+
+#[test]
+fn request_ids_are_echoed_or_made() {
+    let api = Api::start("");
+    let key = api.key("agent", "read", &[]);
+    let r = api
+        .get("/api/v1/status", Some(&key))
+        .header("x-request-id", "trace-42")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-42");
+    let r = api
+        .get("/api/v1/status", Some(&key))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .unwrap();
+    assert!(
+        r.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+}
+
+#[test]
+fn openapi_document_covers_every_route() {
+    let api = Api::start("");
+    let key = api.key("admin", "read,draft,stage,send,admin", &[]);
+    let doc: Value = api
+        .get("/api/v1/openapi.json", Some(&key))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected = [
+        ("get", "/api/v1/status"),
+        ("get", "/api/v1/accounts"),
+        ("post", "/api/v1/email/stage"),
+        ("post", "/api/v1/email/send"),
+        ("post", "/api/v1/sms/stage"),
+        ("post", "/api/v1/chat/stage"),
+        ("get", "/api/v1/staged"),
+        ("get", "/api/v1/staged/{id}"),
+        ("post", "/api/v1/staged/{id}/approve"),
+        ("post", "/api/v1/staged/{id}/reject"),
+        ("post", "/api/v1/staged/{id}/cancel"),
+        ("get", "/api/v1/audit"),
+        ("get", "/api/v1/openapi.json"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is missing from the OpenAPI document"
+        );
+    }
+    // And every documented operation is served (none answers 404 "no such route").
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        expected.len(),
+        "the document has operations this test does not know"
+    );
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let url = format!("{}{}", api.url, path.replace("{id}", "ob_0000000000"));
+            let request = match method.as_str() {
+                "get" => api.http.get(&url),
+                _ => api.http.post(&url).json(&json!({})),
+            };
+            let r = request.bearer_auth(&key).send().unwrap();
+            if r.status() == 404 {
+                let body: Value = r.json().unwrap();
+                assert_ne!(
+                    body["message"], "no such route; see /api/v1/openapi.json",
+                    "{method} {path} is documented but not served"
+                );
+            }
+        }
+    }
+    let accounts: Value = api
+        .get("/api/v1/accounts", Some(&key))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(accounts["accounts"][0]["id"], "sandbox");
+}
+
+#[test]
+fn keys_cli_shows_the_token_once_and_warns_before_expiry() {
+    let api = Api::start("");
+    let created = api
+        .env
+        .commsctl(&["keys", "create", "gemini-cli", "--grants", "read,stage"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let token = created
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("cmsd_"))
+        .unwrap()
+        .to_owned();
+    assert!(created.stdout.contains("only time the key is shown"));
+    let list = api.env.commsctl(&["keys", "list", "--json"]);
+    assert!(
+        !list.stdout.contains(&token[14..]),
+        "list never shows the secret"
+    );
+    let keys: Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(keys[0]["grants"], json!(["read", "stage"]));
+    assert_eq!(keys[0]["state"], "active");
+    assert_eq!(
+        api.get("/api/v1/status", Some(&token))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let used: Value =
+        serde_json::from_str(&api.env.commsctl(&["keys", "list", "--json"]).stdout).unwrap();
+    assert!(used[0]["last_used_at"].is_string());
+
+    let rotated = api
+        .env
+        .commsctl(&["keys", "rotate", "gemini-cli", "--json"]);
+    let new_token = serde_json::from_str::<Value>(&rotated.stdout).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        api.get("/api/v1/status", Some(&token))
+            .send()
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        api.get("/api/v1/status", Some(&new_token))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let bad = api
+        .env
+        .commsctl(&["keys", "create", "x", "--grants", "read,root"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("grants:") && bad.stderr.contains("root"),
+        "{}",
+        bad.stderr
+    );
+
+    api.key("soon", "read", &["--expires", "3d"]);
+    let status = api.env.commsctl(&["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("warning    API key soon expires in 2 days"),
+        "{}",
+        status.stdout
+    );
+    let json: Value = api
+        .get("/api/v1/status", Some(&new_token))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 1);
+}
