@@ -40,7 +40,7 @@ pub async fn layer(State(state): State<ApiState>, request: Request, next: Next) 
     let Some(idem) = idem
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
     else {
         return Error::invalid(

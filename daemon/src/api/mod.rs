@@ -65,10 +65,10 @@ struct Inner {
     info(title = "commsd API", description = "Stage email, SMS and chat messages for human approval, and read the outbox and audit log. Every route needs `Authorization: Bearer cmsd_...` (create a key with `commsctl keys create`)."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    // The error envelope is only named by `routes::Errors` (IntoResponses),
-    // whose schemas the router does not collect: register it here so every
-    // error response's `$ref` resolves.
-    components(schemas(routes::ErrorBody)),
+    // Schemas named only by responses (`routes::Errors`, an IntoResponses)
+    // or by parameters are not collected by the router: registered here so
+    // every `$ref` resolves.
+    components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName)),
     tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
          (name = "accounts"), (name = "daemon"))
 )]
@@ -182,7 +182,11 @@ async fn request_id(mut request: Request, next: Next) -> Response {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         if !is_json {
-            response = framework_error(response.status()).into_response();
+            let allow = response.headers().get(header::ALLOW).cloned();
+            response = framework_error(response.status());
+            if let Some(allow) = allow {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
         }
     }
     let actor = response
@@ -200,7 +204,10 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-fn framework_error(status: StatusCode) -> Error {
+/// The envelope for a response the framework made. 405 keeps its status (a
+/// client must learn that the method, not the request, is wrong; the caller
+/// keeps the `Allow` header); the others take their code's status.
+fn framework_error(status: StatusCode) -> Response {
     let (code, message) = match status {
         StatusCode::METHOD_NOT_ALLOWED => (
             Code::InvalidArgument,
@@ -215,9 +222,13 @@ fn framework_error(status: StatusCode) -> Error {
         ),
         _ => (Code::InvalidArgument, "the request is malformed"),
     };
-    let mut e = Error::new(code, message);
-    e.details = serde_json::json!({ "status": status.as_u16() });
-    e
+    let e =
+        Error::new(code, message).with_details(serde_json::json!({ "status": status.as_u16() }));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        with_status(status, e)
+    } else {
+        e.into_response()
+    }
 }
 
 /// Error responses that keep a status the envelope's code would not give.
@@ -378,4 +389,41 @@ async fn body_limit(State(state): State<ApiState>, request: Request, next: Next)
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Schemas named only by responses or parameters are not collected by
+    /// the router; an unregistered one leaves a `$ref` that clients (and
+    /// schemathesis) cannot resolve, so those responses go unchecked.
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        let (_, doc) = super::openapi_router();
+        let doc = serde_json::to_value(&doc).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.iter().any(|r| r.ends_with("/ErrorBody")));
+        for r in found {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("unexpected reference {r}"));
+            assert!(schemas.contains_key(name), "{r} does not resolve");
+        }
+    }
 }

@@ -66,6 +66,50 @@ pub enum Errors {
     Internal(ErrorBody),
 }
 
+// ------------------------------------------------------------------ value sets
+
+// Documentation-only enums: the handlers parse these values themselves (with
+// errors that name the field); these give the document the same value sets,
+// so clients and fuzzers know them.
+
+/// Queue priority.
+#[derive(ToSchema)]
+#[schema(as = Priority, rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PriorityName {
+    High,
+    Normal,
+    Low,
+}
+
+/// An item state; `pending` is short for `pending_approval`.
+#[derive(ToSchema)]
+#[schema(as = StateFilter, rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum StateName {
+    Pending,
+    Draft,
+    PendingApproval,
+    Approved,
+    Sending,
+    Sent,
+    Rejected,
+    Expired,
+    Failed,
+    Cancelled,
+    Unknown,
+}
+
+/// A channel.
+#[derive(ToSchema)]
+#[schema(as = Channel, rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ChannelName {
+    Email,
+    Sms,
+    Chat,
+}
+
 // ------------------------------------------------------------------ status, accounts
 
 /// The daemon's status.
@@ -131,6 +175,7 @@ pub async fn accounts(
 /// An email to stage.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"to": ["Jane Roe <jane@example.org>"], "subject": "Your appointment", "text": "Dear Jane, see you on Tuesday at 9:00."}))]
 pub struct StageEmailBody {
     /// The account to send from; the default account when absent.
     pub account: Option<String>,
@@ -141,6 +186,7 @@ pub struct StageEmailBody {
     #[serde(default)]
     pub bcc: Vec<String>,
     #[serde(default)]
+    #[schema(max_length = 998)]
     pub subject: String,
     /// Plain text; derived from `html` when absent.
     pub text: Option<String>,
@@ -148,36 +194,47 @@ pub struct StageEmailBody {
     /// Absolute paths of files on this machine; copied when staged.
     #[serde(default)]
     pub attachments: Vec<String>,
-    #[schema(value_type = Option<String>, example = "normal")]
+    #[schema(value_type = Option<PriorityName>)]
     pub priority: Option<Priority>,
     /// Repeating it returns the first item instead of a duplicate.
+    #[schema(min_length = 1, max_length = 200)]
     pub client_request_id: Option<String>,
 }
 
 /// An SMS to stage.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"to": "+14155550100", "body": "Reminder: your appointment is tomorrow at 9:00"}))]
 pub struct StageSmsBody {
     pub account: Option<String>,
-    /// E.164, e.g. +14155550100.
+    /// E.164, e.g. +14155550100 (spaces, dashes, dots and parentheses are removed).
     pub to: String,
+    #[schema(min_length = 1, max_length = 1600)]
     pub body: String,
-    #[schema(value_type = Option<String>, example = "normal")]
+    #[schema(value_type = Option<PriorityName>)]
     pub priority: Option<Priority>,
+    /// Repeating it returns the first item instead of a duplicate.
+    #[schema(min_length = 1, max_length = 200)]
     pub client_request_id: Option<String>,
 }
 
 /// A Google Chat message to stage.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"space": "spaces/AAAA1234", "text": "Front desk: the 3pm patient is here"}))]
 pub struct StageChatBody {
     pub account: Option<String>,
-    /// `spaces/AAAA...`
+    /// `spaces/` and 1 to 128 of `A-Z a-z 0-9 _ -`.
+    #[schema(example = "spaces/AAAA1234")]
     pub space: String,
+    #[schema(min_length = 1, max_length = 4096)]
     pub text: String,
+    /// `spaces/<space id>/threads/<thread id>`, of the same space.
     pub thread: Option<String>,
-    #[schema(value_type = Option<String>, example = "normal")]
+    #[schema(value_type = Option<PriorityName>)]
     pub priority: Option<Priority>,
+    /// Repeating it returns the first item instead of a duplicate.
+    #[schema(min_length = 1, max_length = 200)]
     pub client_request_id: Option<String>,
 }
 
@@ -209,7 +266,7 @@ fn email_request(body: StageEmailBody) -> StageRequest {
 
 #[utoipa::path(post, path = "/api/v1/email/stage", tag = "outbox", operation_id = "stageEmail",
     request_body = StageEmailBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST: the first response is returned again")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST: the first response is returned again", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, description = "Staged; the policy decided its state", body = ItemView),
               (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
 pub async fn stage_email(
@@ -229,7 +286,7 @@ pub async fn stage_email(
 
 #[utoipa::path(post, path = "/api/v1/sms/stage", tag = "outbox", operation_id = "stageSms",
     request_body = StageSmsBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, description = "Staged", body = ItemView),
               (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
 pub async fn stage_sms(
@@ -254,7 +311,7 @@ pub async fn stage_sms(
 
 #[utoipa::path(post, path = "/api/v1/chat/stage", tag = "outbox", operation_id = "stageChat",
     request_body = StageChatBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, description = "Staged", body = ItemView),
               (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
 pub async fn stage_chat(
@@ -293,7 +350,7 @@ const SEND_WAIT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(post, path = "/api/v1/email/send", tag = "outbox", operation_id = "sendEmail",
     request_body = StageEmailBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 200, description = "The policy allowed it and it was sent (or failed: see `item.state`)", body = SendResponse),
               (status = 202, description = "Staged and waiting: for a human's approval (`pending_approval`) or for dispatch", body = SendResponse), Errors))]
 pub async fn send_email(
@@ -344,11 +401,14 @@ pub async fn send_email(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Comma-separated states (`pending` is `pending_approval`); all when absent.
+    #[param(value_type = Option<Vec<StateName>>, style = Form, explode = false)]
     pub state: Option<String>,
-    /// email, sms or chat.
+    /// All channels when absent.
+    #[param(value_type = Option<ChannelName>)]
     pub channel: Option<String>,
     pub account: Option<String>,
-    /// 1 to 500 (default 50).
+    /// Items per page (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -386,7 +446,7 @@ pub async fn list_staged(
 }
 
 #[utoipa::path(get, path = "/api/v1/staged/{id}", tag = "outbox", operation_id = "getStaged",
-    params(("id" = String, Path, description = "Item id, e.g. ob_7k2m9x4q1z")),
+    params(("id" = String, Path, description = "Item id", example = "ob_7k2m9x4q1z")),
     responses((status = 200, description = "The item", body = ItemView), Errors))]
 pub async fn get_staged(
     State(state): State<ApiState>,
@@ -406,7 +466,7 @@ fn single(mut results: Vec<crate::outbox::service::BatchResult>) -> Result<Json<
 }
 
 #[utoipa::path(post, path = "/api/v1/staged/{id}/approve", tag = "outbox", operation_id = "approveStaged",
-    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 200, description = "Approved; it is dispatched after the hold window", body = ItemView), Errors))]
 pub async fn approve(
     State(state): State<ApiState>,
@@ -424,14 +484,16 @@ pub async fn approve(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Wrong patient"}))]
 pub struct RejectBody {
     /// Why; recorded in the audit log.
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/staged/{id}/reject", tag = "outbox", operation_id = "rejectStaged",
     request_body = RejectBody,
-    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 200, description = "Rejected; nothing is sent", body = ItemView), Errors))]
 pub async fn reject(
     State(state): State<ApiState>,
@@ -450,7 +512,7 @@ pub async fn reject(
 }
 
 #[utoipa::path(post, path = "/api/v1/staged/{id}/cancel", tag = "outbox", operation_id = "cancelStaged",
-    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST")),
+    params(("id" = String, Path, description = "Item id"), ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 200, description = "Cancelled (keys may cancel only their own items)", body = ItemView), Errors))]
 pub async fn cancel(
     State(state): State<ApiState>,
@@ -468,11 +530,14 @@ pub async fn cancel(
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only events at or after this RFC 3339 time.
+    #[param(value_type = Option<String>, format = DateTime, example = "2026-11-21T09:00:00Z")]
     pub since: Option<String>,
     /// Only events before this sequence number (the previous page's `next_before_seq`).
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub before_seq: Option<String>,
     pub item_id: Option<String>,
-    /// 1 to 1000 (default 100).
+    /// Events per page (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
