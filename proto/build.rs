@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/commsd/v1/audit.proto",
         "proto/commsd/v1/dashboard.proto",
         "proto/commsd/v1/keys.proto",
+        "proto/commsd/v1/tools.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

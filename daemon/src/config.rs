@@ -27,6 +27,28 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The HTTP API on the api listener.
     pub api: ApiConfig,
+    /// The MCP frontends (comms-mcp and /mcp).
+    pub mcp: McpConfig,
+}
+
+/// `[mcp]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// Which groups of tools MCP clients see (design.md §11), so that an
+    /// agent's context holds only what it uses. Names: see `tools::TOOLSETS`.
+    pub toolsets: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            toolsets: crate::tools::DEFAULT_TOOLSETS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
 }
 
 /// `[api]`
@@ -268,6 +290,14 @@ impl Config {
         if self.api.max_body_bytes < 1024 {
             return Err("key `api.max_body_bytes`: must be at least 1024".to_owned());
         }
+        for (i, name) in self.mcp.toolsets.iter().enumerate() {
+            if !crate::tools::TOOLSETS.contains(&name.as_str()) {
+                return Err(format!(
+                    "key `mcp.toolsets[{i}]`: unknown toolset {name:?}; known: {}",
+                    crate::tools::TOOLSETS.join(", ")
+                ));
+            }
+        }
         if self.outbox.concurrency_per_account == 0 {
             return Err("key `outbox.concurrency_per_account`: must be at least 1".to_owned());
         }
@@ -350,6 +380,23 @@ mod tests {
         let err = Config::parse("[listen]\napi = 3002\n").unwrap_err();
         assert!(err.contains("listen.api"), "{err}");
         assert!(err.contains("socket address"), "{err}");
+    }
+
+    #[test]
+    fn mcp_toolsets_default_and_are_checked_against_the_catalog() {
+        assert_eq!(
+            Config::default().mcp.toolsets,
+            crate::tools::DEFAULT_TOOLSETS.map(String::from)
+        );
+        let c = Config::parse("[mcp]\ntoolsets = [\"outbox\", \"sms\"]\n").unwrap();
+        assert_eq!(c.mcp.toolsets, ["outbox", "sms"]);
+        let err = Config::parse("[mcp]\ntoolsets = [\"outbox\", \"gmial_read\"]\n").unwrap_err();
+        assert!(
+            err.contains("mcp.toolsets[1]") && err.contains("gmial_read"),
+            "{err}"
+        );
+        let err = Config::parse("[mcp]\ntools = []\n").unwrap_err();
+        assert!(err.contains("tools"), "{err}");
     }
 
     #[test]

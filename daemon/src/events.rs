@@ -26,6 +26,10 @@ pub enum Event {
         account: String,
         priority: Priority,
     },
+    /// The set of accounts (or their scopes) changed. Published when the
+    /// daemon's account registry is loaded (today only at start-up; the
+    /// [accounts] work publishes it when accounts are added or removed).
+    AccountsChanged { accounts: usize },
     /// A row was appended to the audit log.
     AuditAppended {
         seq: i64,
@@ -110,6 +114,11 @@ impl From<&Envelope> for v1::Event {
                 account: account.clone(),
                 priority: priority.as_str().to_owned(),
             }),
+            Event::AccountsChanged { accounts } => {
+                v1::event::Kind::AccountsChanged(v1::AccountsChanged {
+                    accounts: u32::try_from(*accounts).unwrap_or(u32::MAX),
+                })
+            }
             Event::AuditAppended {
                 seq,
                 action,

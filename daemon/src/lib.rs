@@ -13,11 +13,13 @@ pub mod fsprivate;
 pub mod http;
 pub mod localguard;
 pub mod lockfile;
+pub mod mcp;
 pub mod outbox;
 pub mod rpc;
 pub mod runs;
 pub mod socket;
 pub mod store;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,7 +31,7 @@ use anyhow::Context as _;
 use commsd_proto::v1::{
     StatusResponse, audit_server::AuditServer, control_server::ControlServer,
     dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer,
+    outbox_server::OutboxServer, tools_server::ToolsServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -216,6 +218,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
     let bus = Arc::new(Bus::default());
     let accounts = Accounts::with_sandbox(&config.sandbox.from);
+    let account_count = accounts.list().len();
     let outbox = Arc::new(
         Outbox::new(
             store.clone(),
@@ -240,6 +243,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     ))));
 
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
+    let tools = Arc::new(tools::Tools::new(
+        outbox.clone(),
+        &config.mcp.toolsets,
+        urls.dashboard.clone(),
+    ));
+    let consent =
+        Arc::new(commsd_mcp::Consent::new().context("cannot create the MCP approval signing key")?);
 
     let bound_socket = claimed.bind()?;
     let daemon = Arc::new(Daemon {
@@ -273,6 +283,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         )))
         .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
         .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
+        .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),
@@ -292,7 +303,13 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 keys.clone(),
                 config.api.requests_per_minute,
                 config.api.max_body_bytes,
-            ),
+            )
+            .merge(mcp::router(
+                daemon.clone(),
+                tools.clone(),
+                consent,
+                config.api.max_body_bytes,
+            )),
         ),
         (webhooks, axum::Router::new()),
     ];
@@ -312,6 +329,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Ok(())
     });
     tokio::spawn(signals.watch(Arc::downgrade(&daemon)));
+    // The account set is loaded: MCP clients re-list tools. Today the set is
+    // fixed for a run, so this is its only publication; the [accounts] work
+    // publishes it again when accounts are added or removed.
+    daemon.bus.publish(Event::AccountsChanged {
+        accounts: account_count,
+    });
 
     tracing::info!(
         pid = std::process::id(),
@@ -363,6 +386,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     drop(store);
     drop(outbox);
     drop(keys);
+    drop(tools);
     drop(daemon);
     let joined = tokio::time::timeout(
         Duration::from_secs(5),

@@ -8,6 +8,8 @@
 pub mod paths;
 
 #[cfg(feature = "client")]
+pub mod autostart;
+#[cfg(feature = "client")]
 pub mod client;
 
 /// Generated from `proto/commsd/v1/*.proto`.

@@ -43,6 +43,7 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
             "outbox_changed",
             json!({ "id": o.id, "state": o.state, "channel": o.channel, "account": o.account, "priority": o.priority }),
         ),
+        Some(Kind::AccountsChanged(a)) => ("accounts_changed", json!({ "accounts": a.accounts })),
         Some(Kind::AuditAppended(a)) => (
             "audit_appended",
             json!({ "seq": a.seq, "action": a.action, "item_id": a.item_id }),

@@ -516,6 +516,9 @@ pub fn event_stream(
                     Event::AuditAppended { seq, action, item_id } => SseEvent::default()
                         .event("audit")
                         .data(json!({ "seq": seq, "action": action, "item_id": item_id }).to_string()),
+                    Event::AccountsChanged { accounts } => SseEvent::default()
+                        .event("accounts")
+                        .data(json!({ "accounts": accounts }).to_string()),
                     Event::ShutdownStarted { .. } => return None,
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

@@ -350,7 +350,7 @@ impl Outbox {
                 return Ok(Staged { item: existing, existing: true });
             }
             let cap_reason = cap_reason(conn, &caps, &item, now)?;
-            apply_decision(&mut item, &actor, now, hold, cap_reason);
+            apply_decision(&mut item, now, hold, cap_reason);
             db::insert(conn, &item)?;
             changes.record(conn, None, &item, audit_entry(&actor, "staged", &item, Some(format!("{} by {}", item.decision.as_str(), item.rule))))?;
             if item.state == State::Approved {
@@ -563,7 +563,7 @@ impl Outbox {
                 updated.hold_reason = None;
                 updated.expires_at_ms = expiry;
                 let cap_reason = cap_reason(conn, &caps, &updated, now)?;
-                apply_decision(&mut updated, &actor, now, hold, cap_reason);
+                apply_decision(&mut updated, now, hold, cap_reason);
             }
             updated.updated_at_ms = now;
             if !db::update_if(conn, &updated, expected)? {
@@ -626,7 +626,7 @@ impl Outbox {
                 validate::email(input, e.attachments.clone(), &limits).map(Content::Email)
             }
             Content::Sms(s) => {
-                reject_fields(edit, &["to/cc/bcc", "subject", "text", "html"], true)?;
+                reject_fields(edit, true)?;
                 let to = edit
                     .to
                     .as_ref()
@@ -637,7 +637,7 @@ impl Outbox {
                 validate::sms(&to, &body, &limits).map(Content::Sms)
             }
             Content::Chat(c) => {
-                reject_fields(edit, &["to/cc/bcc", "subject", "text", "html"], false)?;
+                reject_fields(edit, false)?;
                 let text = edit.body.clone().unwrap_or_else(|| c.text.clone());
                 validate::chat(&c.space, &text, c.thread.as_deref(), &limits).map(Content::Chat)
             }
@@ -649,7 +649,55 @@ impl Outbox {
     pub async fn approve(&self, caller: &Caller, target: Target) -> Result<Vec<BatchResult>> {
         caller.require(Grant::Admin, "approve items")?;
         let ids = self.resolve_target(caller, target).await?;
-        let actor = caller.actor.clone();
+        self.approve_ids(caller.actor.clone(), ids, None).await
+    }
+
+    /// The human at an MCP client accepted the client's approval request
+    /// (elicitation) for an item that this client's agent staged. Recorded
+    /// as `human via mcp:<client>`. The agent's own grants never include
+    /// `admin`: the consent is the human's answer in the client, which the
+    /// MCP frontends ask for and relay; the caller may only pass it on for
+    /// its own pending items.
+    pub async fn approve_by_human(&self, caller: &Caller, id: &str, client: &str) -> Result<Item> {
+        caller.require(Grant::Stage, "pass on a human's approval")?;
+        let item = self.get(caller, id).await?;
+        if item.requester != caller.actor {
+            return Err(Error::new(
+                Code::PermissionDenied,
+                format!(
+                    "{} may pass on a human's approval only for items it staged; {} was staged by {}",
+                    caller.actor, item.id, item.requester
+                ),
+            )
+            .with_details(serde_json::json!({ "id": item.id, "actor": caller.actor })));
+        }
+        if !item.state.is_pending() {
+            return Err(state_error(&item, "approved"));
+        }
+        let note = format!(
+            "the human accepted the approval request in the MCP client ({})",
+            caller.actor
+        );
+        let mut results = self
+            .approve_ids(
+                format!("human via mcp:{client}"),
+                vec![id.to_owned()],
+                Some(note),
+            )
+            .await?;
+        match results.pop() {
+            Some(r) => r.result,
+            None => Err(Error::not_found("item", id)),
+        }
+    }
+
+    /// Approves `ids` as `actor`: the state checks and the audit of every approval.
+    async fn approve_ids(
+        &self,
+        actor: String,
+        ids: Vec<String>,
+        note: Option<String>,
+    ) -> Result<Vec<BatchResult>> {
         let hold = self.config.hold_window;
         self.write(move |conn, changes| {
             let now = now_unix_ms();
@@ -669,7 +717,8 @@ impl Outbox {
                         return Err(changed_meanwhile(&id));
                     }
                     let note = (item.state == State::Unknown)
-                        .then(|| "resend after an unknown outcome".to_owned());
+                        .then(|| "resend after an unknown outcome".to_owned())
+                        .or_else(|| note.clone());
                     changes.record(
                         conn,
                         Some(item.state),
@@ -1021,14 +1070,7 @@ impl Outbox {
 
 /// Sets the state the policy decision calls for; a reached cap holds the
 /// item for a human whatever the decision.
-fn apply_decision(
-    item: &mut Item,
-    actor: &str,
-    now: i64,
-    hold: Duration,
-    cap_reason: Option<String>,
-) {
-    let _ = actor;
+fn apply_decision(item: &mut Item, now: i64, hold: Duration, cap_reason: Option<String>) {
     if let Some(reason) = cap_reason {
         item.state = State::PendingApproval;
         item.hold_reason = Some(reason);
@@ -1078,7 +1120,8 @@ fn cap_reason(
     Ok(None)
 }
 
-fn reject_fields(edit: &EditRequest, _names: &[&str], sms: bool) -> Result<()> {
+/// Refuses edit fields the item's channel does not have.
+fn reject_fields(edit: &EditRequest, sms: bool) -> Result<()> {
     if edit.subject.is_some() || edit.text.is_some() || edit.html.is_some() {
         return Err(Error::invalid(
             if edit.subject.is_some() {

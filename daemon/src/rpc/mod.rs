@@ -7,6 +7,7 @@ pub mod convert;
 pub mod dashboard;
 pub mod keys;
 pub mod outbox;
+pub mod tools;
 
 use crate::auth::Caller;
 

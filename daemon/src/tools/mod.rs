@@ -1,0 +1,678 @@
+//! The MCP tool catalog (design.md §11) and the tools themselves.
+//!
+//! Defined once, here: names, titles, descriptions written for an agent,
+//! JSON Schemas (2020-12, MCP's default dialect, so no `$schema` key),
+//! output schemas, annotations and toolsets. Both MCP frontends relay it
+//! unchanged: comms-mcp through the `Tools` gRPC service, `/mcp` through the
+//! in-process backend. Every tool calls the same service functions as the
+//! HTTP API and the CLI; nothing here decides policy or state.
+//!
+//! Later work adds tools by adding a [`ToolDef`] and a branch of
+//! [`Tools::call`]; the MCP crate does not change.
+
+pub mod backend;
+mod schemas;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::accounts::Kind;
+use crate::auth::Caller;
+use crate::error::{Error, parse_json};
+use crate::outbox::db::ListFilter;
+use crate::outbox::item::Item;
+use crate::outbox::model::{Channel, Content, Priority, State};
+use crate::outbox::service::{Outbox, StageContent, StageRequest};
+use crate::outbox::view::ItemView;
+
+/// Every toolset of design.md §11, in its order. Names a config may use,
+/// including those whose tools later work adds.
+pub const TOOLSETS: [&str; 9] = [
+    "accounts",
+    "gmail_read",
+    "gmail_compose",
+    "gmail_modify",
+    "email",
+    "outbox",
+    "chat",
+    "sms",
+    "contacts",
+];
+
+/// What MCP clients see without an `[mcp] toolsets` key: reading and
+/// composing mail and the outbox. Chat, SMS, label changes and contacts are
+/// opt-in, so that an agent's context holds only what most agents use.
+pub const DEFAULT_TOOLSETS: [&str; 5] =
+    ["accounts", "gmail_read", "gmail_compose", "email", "outbox"];
+
+/// The MCP resources of design.md §11.
+pub const RESOURCE_ACCOUNTS: &str = "commsd://accounts";
+pub const RESOURCE_OUTBOX_PENDING: &str = "commsd://outbox/pending";
+pub const RESOURCE_CACHE_STATS: &str = "commsd://cache/stats";
+
+/// One tool of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolDef {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub toolset: &'static str,
+    pub description: &'static str,
+    pub input: fn() -> Value,
+    pub output: fn() -> Value,
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    /// Reaches beyond commsd (mail servers, other people), now or after approval.
+    pub open_world: bool,
+}
+
+impl ToolDef {
+    /// The tool as MCP lists it, plus the `toolset` it belongs to.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "title": self.title,
+            "toolset": self.toolset,
+            "description": self.description,
+            "inputSchema": (self.input)(),
+            "outputSchema": (self.output)(),
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": self.read_only,
+                "destructiveHint": self.destructive,
+                "idempotentHint": self.idempotent,
+                "openWorldHint": self.open_world,
+            },
+        })
+    }
+}
+
+/// The whole catalog, in listing order.
+pub const CATALOG: &[ToolDef] = &[
+    ToolDef {
+        name: "google_list_accounts",
+        title: "List Google accounts",
+        toolset: "accounts",
+        description: "List the Google accounts commsd can use (id, email, labels, default). Use an account's id as `account` in other tools. Empty until Google accounts are configured; the built-in sandbox account is not a Google account (see the commsd://accounts resource for every account).",
+        input: schemas::no_arguments,
+        output: schemas::google_accounts,
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
+    ToolDef {
+        name: "email_stage",
+        title: "Stage an email",
+        toolset: "email",
+        description: "Stage an email in the commsd outbox. Nothing is sent now: the send policy decides, and usually a human must approve it (in their MCP client when it can ask, else in the dashboard). Returns the item with its state and a preview. Repeat-safe with client_request_id.",
+        input: schemas::email_stage,
+        output: schemas::staged,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    },
+    ToolDef {
+        name: "outbox_list",
+        title: "List outbox items",
+        toolset: "outbox",
+        description: "List outbox items in queue order (priority, then oldest), newest state first. Filter by state, channel, account or only your own items; page with cursor.",
+        input: schemas::outbox_list,
+        output: schemas::item_page,
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
+    ToolDef {
+        name: "outbox_get",
+        title: "Get an outbox item",
+        toolset: "outbox",
+        description: "Get one outbox item with its full content, policy decision, approval and delivery outcome.",
+        input: schemas::item_id,
+        output: schemas::item_result,
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
+    ToolDef {
+        name: "outbox_cancel",
+        title: "Cancel an outbox item",
+        toolset: "outbox",
+        description: "Cancel an item you staged that has not started sending (draft, pending_approval, approved during its hold window). Cannot be undone. Approving is not a tool: only a human approves.",
+        input: schemas::item_id,
+        output: schemas::item_result,
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
+    },
+    ToolDef {
+        name: "chat_send_message",
+        title: "Stage a Google Chat message",
+        toolset: "chat",
+        description: "Stage a Google Chat message to a space (optionally a thread) in the commsd outbox. Nothing is sent now: it leaves only when the send policy or a human allows it. Returns the item with its state.",
+        input: schemas::chat_send_message,
+        output: schemas::staged,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    },
+    ToolDef {
+        name: "sms_send",
+        title: "Stage an SMS",
+        toolset: "sms",
+        description: "Stage an SMS (E.164 number) in the commsd outbox. Nothing is sent now: it leaves only when the send policy or a human allows it. Returns the item with its state.",
+        input: schemas::sms_send,
+        output: schemas::staged,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    },
+];
+
+/// The result of a tool that ran (successfully or not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The structured result, or the error envelope when `is_error`.
+    pub structured: Value,
+    /// The same, serialised, for clients that read only text.
+    pub text: String,
+    pub is_error: bool,
+    /// Set when the call staged an item that waits for a human.
+    pub approval: Option<PendingApproval>,
+}
+
+/// An item a human must approve, as the MCP client shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingApproval {
+    pub item_id: String,
+    pub summary: String,
+    pub review_url: String,
+}
+
+/// Calling a tool that is not listed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown tool {0:?}")]
+pub struct UnknownTool(pub String);
+
+impl Outcome {
+    fn ok(structured: Value) -> Outcome {
+        Outcome {
+            text: structured.to_string(),
+            structured,
+            is_error: false,
+            approval: None,
+        }
+    }
+
+    /// A failed tool: isError with the error envelope.
+    pub fn from_error(e: &Error) -> Outcome {
+        let structured = e.envelope();
+        Outcome {
+            text: structured.to_string(),
+            structured,
+            is_error: true,
+            approval: None,
+        }
+    }
+}
+
+/// The catalog with the enabled toolsets, over the service layer.
+pub struct Tools {
+    outbox: Arc<Outbox>,
+    enabled: Vec<&'static ToolDef>,
+    dashboard_url: String,
+}
+
+impl Tools {
+    /// `toolsets` are validated by the config; unknown names enable nothing.
+    pub fn new(outbox: Arc<Outbox>, toolsets: &[String], dashboard_url: String) -> Tools {
+        let enabled = CATALOG
+            .iter()
+            .filter(|t| toolsets.iter().any(|s| s == t.toolset))
+            .collect();
+        Tools {
+            outbox,
+            enabled,
+            dashboard_url,
+        }
+    }
+
+    /// The enabled tools as MCP lists them (each with its `toolset`).
+    pub fn list(&self) -> Vec<Value> {
+        self.enabled.iter().map(|t| t.to_json()).collect()
+    }
+
+    /// Runs an enabled tool as `caller`. Failures of the tool are outcomes
+    /// with `is_error` and the error envelope; only an unknown (or disabled)
+    /// tool is an error here.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Value,
+    ) -> Result<Outcome, UnknownTool> {
+        let Some(def) = self.enabled.iter().find(|t| t.name == name) else {
+            return Err(UnknownTool(name.to_owned()));
+        };
+        let result = match def.name {
+            "google_list_accounts" => self.google_list_accounts(&arguments),
+            "email_stage" => self.stage(caller, email_request(&arguments)).await,
+            "sms_send" => self.stage(caller, sms_request(&arguments)).await,
+            "chat_send_message" => self.stage(caller, chat_request(&arguments)).await,
+            "outbox_list" => self.outbox_list(caller, &arguments).await,
+            "outbox_get" => self.outbox_get(caller, &arguments).await,
+            "outbox_cancel" => self.outbox_cancel(caller, &arguments).await,
+            other => return Err(UnknownTool(other.to_owned())),
+        };
+        Ok(result.unwrap_or_else(|e| Outcome::from_error(&e)))
+    }
+
+    /// The human at the MCP client `client` accepted the approval request
+    /// for `item_id`: approve it and return the stage tool's result again,
+    /// now showing the approved item.
+    pub async fn approve_by_human(
+        &self,
+        caller: &Caller,
+        client: &str,
+        item_id: &str,
+    ) -> Result<Outcome, Error> {
+        let item = self
+            .outbox
+            .approve_by_human(caller, item_id, client)
+            .await?;
+        Ok(Outcome::ok(self.staged_json(&item, false)))
+    }
+
+    /// Reads one of the resources of design.md §11.
+    pub async fn read_resource(&self, caller: &Caller, uri: &str) -> Result<Value, Error> {
+        match uri {
+            RESOURCE_ACCOUNTS => {
+                caller.require(crate::auth::Grant::Read, "read accounts")?;
+                Ok(json!({ "accounts": self.outbox.accounts().list() }))
+            }
+            RESOURCE_OUTBOX_PENDING => {
+                let filter = ListFilter {
+                    states: vec![State::Draft, State::PendingApproval],
+                    ..ListFilter::default()
+                };
+                let page = self.outbox.list(caller, filter, None, 100).await?;
+                Ok(json!({
+                    "items": page.items.iter().map(brief).collect::<Vec<_>>(),
+                    "truncated": page.next_cursor.is_some(),
+                    "review_url": format!("{}/review", self.dashboard_url),
+                }))
+            }
+            RESOURCE_CACHE_STATS => {
+                caller.require(crate::auth::Grant::Read, "read cache statistics")?;
+                Ok(json!({
+                    "provider_cache": {
+                        "entries": 0,
+                        "hits": 0,
+                        "misses": 0,
+                        "note": "commsd has no provider cache yet: every account is local (sandbox), so nothing is fetched or cached. These counters become real when Gmail, Chat and People accounts arrive.",
+                    },
+                    "outbox": self.outbox.counts(),
+                }))
+            }
+            other => Err(Error::new(
+                crate::error::Code::NotFound,
+                format!("resource {other} does not exist"),
+            )
+            .with_details(json!({ "uri": other }))),
+        }
+    }
+
+    fn google_list_accounts(&self, arguments: &Value) -> Result<Outcome, Error> {
+        let NoArguments {} = args(arguments)?;
+        // The registry knows only the sandbox today; Google accounts arrive
+        // with the [accounts] work and are listed here by kind.
+        let accounts: Vec<Value> = self
+            .outbox
+            .accounts()
+            .list()
+            .iter()
+            .filter(|a| a.kind != Kind::Sandbox)
+            .map(|a| json!({ "id": a.id, "email": a.email, "labels": a.labels, "default": a.default }))
+            .collect();
+        Ok(Outcome::ok(json!({ "accounts": accounts })))
+    }
+
+    async fn stage(
+        &self,
+        caller: &Caller,
+        request: Result<StageRequest, Error>,
+    ) -> Result<Outcome, Error> {
+        let staged = self.outbox.stage(caller, request?).await?;
+        let item = staged.item;
+        let mut outcome = Outcome::ok(self.staged_json(&item, staged.existing));
+        if item.state == State::PendingApproval {
+            outcome.approval = Some(PendingApproval {
+                item_id: item.id.clone(),
+                summary: approval_summary(&item),
+                review_url: self.review_url(&item.id),
+            });
+        }
+        Ok(outcome)
+    }
+
+    fn review_url(&self, id: &str) -> String {
+        format!("{}/review/{id}", self.dashboard_url)
+    }
+
+    /// The output of the stage tools: the item in brief, its preview and
+    /// what happens next.
+    fn staged_json(&self, item: &Item, existing: bool) -> Value {
+        let next = match item.state {
+            State::PendingApproval => format!(
+                "Waiting for a human's approval ({}). It stays pending until a human approves it in the dashboard ({}) or with `commsctl approve {}`; nothing is sent before that. Do not stage it again.",
+                item.rule,
+                self.review_url(&item.id),
+                item.id
+            ),
+            State::Draft => format!(
+                "A draft: the policy ({}) lets you confirm it after checking the preview; a human may also approve it.",
+                item.rule
+            ),
+            State::Approved => match &item.approval {
+                Some(a) => format!(
+                    "Approved by {}; it is sent after the hold window unless someone cancels it.",
+                    a.by
+                ),
+                None => "Approved; it is sent after the hold window.".to_owned(),
+            },
+            other => format!("The item is {}.", other.as_str()),
+        };
+        json!({
+            "item": brief(item),
+            "existing": existing,
+            "preview": Outbox::preview_text(item),
+            "review_url": self.review_url(&item.id),
+            "next": next,
+        })
+    }
+
+    async fn outbox_list(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
+        let a: ListArgs = args(arguments)?;
+        let states = a
+            .state
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                State::parse(s).ok_or_else(|| {
+                    Error::invalid(format!("state[{i}]"), format!("unknown state {s:?}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let channel = a
+            .channel
+            .as_deref()
+            .map(|c| {
+                Channel::parse(c)
+                    .ok_or_else(|| Error::invalid("channel", "expected email, sms or chat"))
+            })
+            .transpose()?;
+        let filter = ListFilter {
+            states,
+            channel,
+            account: a.account,
+            requester: a.mine.unwrap_or(false).then(|| caller.actor.clone()),
+        };
+        let limit = a.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err(Error::invalid("limit", "expected 1 to 100"));
+        }
+        let page = self
+            .outbox
+            .list(caller, filter, a.cursor.as_deref(), limit as usize)
+            .await?;
+        Ok(Outcome::ok(json!({
+            "items": page.items.iter().map(brief).collect::<Vec<_>>(),
+            "next_cursor": page.next_cursor,
+        })))
+    }
+
+    async fn outbox_get(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
+        let a: IdArgs = args(arguments)?;
+        let item = self.outbox.get(caller, &a.id).await?;
+        Ok(Outcome::ok(json!({ "item": ItemView::from(&item) })))
+    }
+
+    async fn outbox_cancel(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
+        let a: IdArgs = args(arguments)?;
+        let item = self.outbox.cancel(caller, &a.id).await?;
+        Ok(Outcome::ok(json!({ "item": ItemView::from(&item) })))
+    }
+}
+
+/// An item in brief: what an agent needs to follow it up.
+fn brief(item: &Item) -> Value {
+    json!({
+        "id": item.id,
+        "state": item.state.as_str(),
+        "channel": item.channel.as_str(),
+        "account": item.account,
+        "recipients": item.recipients,
+        "summary": item.summary,
+        "priority": item.priority.as_str(),
+        "requester": item.requester,
+        "decision": item.decision.as_str(),
+        "rule": item.rule,
+        "created_at": crate::outbox::item::rfc3339(item.created_at_ms),
+        "expires_at": item.expires_at_ms.map(crate::outbox::item::rfc3339),
+    })
+}
+
+/// What the approval form shows: recipients, subject and the first lines.
+fn approval_summary(item: &Item) -> String {
+    const LINES: usize = 6;
+    let first_lines = |text: &str| {
+        let mut out: Vec<&str> = text.lines().take(LINES).collect();
+        if text.lines().count() > LINES {
+            out.push("…");
+        }
+        out.join("\n")
+    };
+    match &item.content {
+        Content::Email(e) => {
+            let mut s = format!(
+                "Send this email from {}?\nTo: {}\n",
+                e.from,
+                e.to.join(", ")
+            );
+            if !e.cc.is_empty() {
+                s.push_str(&format!("Cc: {}\n", e.cc.join(", ")));
+            }
+            if !e.bcc.is_empty() {
+                s.push_str(&format!("Bcc: {}\n", e.bcc.join(", ")));
+            }
+            s.push_str(&format!("Subject: {}\n", e.subject));
+            if !e.attachments.is_empty() {
+                s.push_str(&format!("Attachments: {}\n", e.attachments.len()));
+            }
+            s.push('\n');
+            s.push_str(&first_lines(&e.text));
+            s
+        }
+        Content::Sms(m) => format!("Send this SMS to {}?\n\n{}", m.to, first_lines(&m.body)),
+        Content::Chat(c) => format!(
+            "Post this Google Chat message to {}?\n\n{}",
+            c.space,
+            first_lines(&c.text)
+        ),
+    }
+}
+
+/// Parses tool arguments; the error names the offending field.
+fn args<T: serde::de::DeserializeOwned>(arguments: &Value) -> Result<T, Error> {
+    let value = if arguments.is_null() {
+        json!({})
+    } else {
+        arguments.clone()
+    };
+    if !value.is_object() {
+        return Err(Error::invalid("arguments", "expected a JSON object"));
+    }
+    parse_json(value.to_string().as_bytes())
+}
+
+fn priority(p: Option<&str>) -> Result<Priority, Error> {
+    match p {
+        None => Ok(Priority::default()),
+        Some(p) => Priority::parse(p)
+            .ok_or_else(|| Error::invalid("priority", "expected high, normal or low")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArguments {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailArgs {
+    account: Option<String>,
+    to: Vec<String>,
+    #[serde(default)]
+    cc: Vec<String>,
+    #[serde(default)]
+    bcc: Vec<String>,
+    #[serde(default)]
+    subject: String,
+    text: Option<String>,
+    html: Option<String>,
+    #[serde(default)]
+    attachments: Vec<String>,
+    priority: Option<String>,
+    client_request_id: Option<String>,
+}
+
+fn email_request(arguments: &Value) -> Result<StageRequest, Error> {
+    let a: EmailArgs = args(arguments)?;
+    Ok(StageRequest {
+        account: a.account,
+        priority: priority(a.priority.as_deref())?,
+        client_request_id: a.client_request_id,
+        content: StageContent::Email {
+            to: a.to,
+            cc: a.cc,
+            bcc: a.bcc,
+            subject: a.subject,
+            text: a.text,
+            html: a.html,
+            attachments: a.attachments.into_iter().map(Into::into).collect(),
+        },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsArgs {
+    account: Option<String>,
+    to: String,
+    body: String,
+    priority: Option<String>,
+    client_request_id: Option<String>,
+}
+
+fn sms_request(arguments: &Value) -> Result<StageRequest, Error> {
+    let a: SmsArgs = args(arguments)?;
+    Ok(StageRequest {
+        account: a.account,
+        priority: priority(a.priority.as_deref())?,
+        client_request_id: a.client_request_id,
+        content: StageContent::Sms {
+            to: a.to,
+            body: a.body,
+        },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatArgs {
+    account: Option<String>,
+    space: String,
+    text: String,
+    thread: Option<String>,
+    priority: Option<String>,
+    client_request_id: Option<String>,
+}
+
+fn chat_request(arguments: &Value) -> Result<StageRequest, Error> {
+    let a: ChatArgs = args(arguments)?;
+    Ok(StageRequest {
+        account: a.account,
+        priority: priority(a.priority.as_deref())?,
+        client_request_id: a.client_request_id,
+        content: StageContent::Chat {
+            space: a.space,
+            text: a.text,
+            thread: a.thread,
+        },
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    #[serde(default)]
+    state: Vec<String>,
+    channel: Option<String>,
+    account: Option<String>,
+    mine: Option<bool>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdArgs {
+    id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_names_are_unique_valid_and_in_known_toolsets() {
+        let mut names = std::collections::BTreeSet::new();
+        for t in CATALOG {
+            assert!(names.insert(t.name), "duplicate {}", t.name);
+            assert!(
+                t.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "{}",
+                t.name
+            );
+            assert!(TOOLSETS.contains(&t.toolset), "{}", t.toolset);
+            assert!(!(t.read_only && t.destructive), "{}", t.name);
+            let json = t.to_json();
+            assert_eq!(json["inputSchema"]["type"], "object", "{}", t.name);
+            assert_eq!(json["outputSchema"]["type"], "object", "{}", t.name);
+        }
+        for d in DEFAULT_TOOLSETS {
+            assert!(TOOLSETS.contains(&d));
+        }
+    }
+
+    #[test]
+    fn arguments_errors_name_the_field() {
+        let e = email_request(&json!({ "to": "x@example.org" })).unwrap_err();
+        assert_eq!(e.code, crate::error::Code::InvalidArgument);
+        assert_eq!(e.details["field"], "to", "{e:?}");
+        let e = email_request(&json!({ "to": [], "bogus": 1 })).unwrap_err();
+        assert!(e.message.contains("bogus"), "{e:?}");
+        let e = args::<IdArgs>(&json!([1])).err().unwrap();
+        assert_eq!(e.details["field"], "arguments");
+    }
+}

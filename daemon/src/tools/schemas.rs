@@ -1,0 +1,195 @@
+//! The JSON Schemas of the tools (2020-12). Written by hand and kept short:
+//! every byte is in each agent's context. Every field is explicit and
+//! described where its name does not say enough.
+
+use serde_json::{Value, json};
+
+fn string(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn account() -> Value {
+    string("Account id to send from (see commsd://accounts); the default account when absent.")
+}
+
+fn priority() -> Value {
+    json!({ "type": "string", "enum": ["high", "normal", "low"], "default": "normal" })
+}
+
+fn client_request_id() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 200,
+            "description": "Your id for this request: repeating it returns the first item instead of a duplicate." })
+}
+
+pub fn no_arguments() -> Value {
+    json!({ "type": "object", "properties": {}, "additionalProperties": false })
+}
+
+pub fn email_stage() -> Value {
+    let addresses =
+        |d: &str| json!({ "type": "array", "items": { "type": "string" }, "description": d });
+    json!({
+        "type": "object",
+        "properties": {
+            "account": account(),
+            "to": addresses("Recipients, e.g. \"Jane Roe <jane@example.org>\"."),
+            "cc": addresses("Copy recipients."),
+            "bcc": addresses("Hidden recipients."),
+            "subject": { "type": "string", "maxLength": 998 },
+            "text": string("Plain-text body; derived from html when absent."),
+            "html": string("HTML body (optional)."),
+            "attachments": { "type": "array", "items": { "type": "string" },
+                             "description": "Absolute paths of files on the commsd machine, copied when staged." },
+            "priority": priority(),
+            "client_request_id": client_request_id(),
+        },
+        "required": ["to", "subject"],
+        "additionalProperties": false,
+    })
+}
+
+pub fn sms_send() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "account": account(),
+            "to": string("E.164 number, e.g. +14155550100."),
+            "body": { "type": "string", "minLength": 1, "maxLength": 1600 },
+            "priority": priority(),
+            "client_request_id": client_request_id(),
+        },
+        "required": ["to", "body"],
+        "additionalProperties": false,
+    })
+}
+
+pub fn chat_send_message() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "account": account(),
+            "space": string("spaces/<id>, e.g. spaces/AAAA1234."),
+            "text": { "type": "string", "minLength": 1, "maxLength": 4096 },
+            "thread": string("spaces/<id>/threads/<id> of the same space, to reply in a thread."),
+            "priority": priority(),
+            "client_request_id": client_request_id(),
+        },
+        "required": ["space", "text"],
+        "additionalProperties": false,
+    })
+}
+
+pub fn outbox_list() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "state": { "type": "array", "items": { "type": "string", "enum": [
+                "draft", "pending_approval", "approved", "sending", "sent",
+                "rejected", "expired", "failed", "cancelled", "unknown"] },
+                "description": "Only these states; all when absent." },
+            "channel": { "type": "string", "enum": ["email", "sms", "chat"] },
+            "account": { "type": "string" },
+            "mine": { "type": "boolean", "description": "Only items you staged." },
+            "limit": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 },
+            "cursor": string("next_cursor of the previous page."),
+        },
+        "additionalProperties": false,
+    })
+}
+
+pub fn item_id() -> Value {
+    json!({
+        "type": "object",
+        "properties": { "id": string("Item id, ob_ and 10 characters.") },
+        "required": ["id"],
+        "additionalProperties": false,
+    })
+}
+
+fn nullable_string() -> Value {
+    json!({ "type": ["string", "null"] })
+}
+
+/// An item in brief (list results and stage results).
+fn brief() -> Value {
+    let s = json!({ "type": "string" });
+    json!({
+        "type": "object",
+        "properties": {
+            "id": s, "state": s, "channel": s, "account": s,
+            "recipients": { "type": "array", "items": s },
+            "summary": s, "priority": s, "requester": s,
+            "decision": { "type": "string", "description": "approve (a human decides), confirm or auto." },
+            "rule": s, "created_at": s, "expires_at": nullable_string(),
+        },
+        "required": ["id", "state", "channel", "account", "recipients", "summary", "decision"],
+    })
+}
+
+pub fn staged() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "item": brief(),
+            "existing": { "type": "boolean", "description": "True when client_request_id matched an earlier item." },
+            "preview": string("What will be sent, rendered as text."),
+            "review_url": string("Where a human reviews it (dashboard)."),
+            "next": string("What happens next, and what you may do."),
+        },
+        "required": ["item", "existing", "preview", "review_url", "next"],
+    })
+}
+
+pub fn item_page() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "items": { "type": "array", "items": brief() },
+            "next_cursor": nullable_string(),
+        },
+        "required": ["items", "next_cursor"],
+    })
+}
+
+/// A full item: the view every frontend shows (HTTP API, dashboard, CLI --json).
+pub fn item_result() -> Value {
+    let s = json!({ "type": "string" });
+    let o = json!({ "type": "object" });
+    let maybe_o = json!({ "type": ["object", "null"] });
+    json!({
+        "type": "object",
+        "properties": {
+            "item": {
+                "type": "object",
+                "properties": {
+                    "id": s, "channel": s, "account": s, "state": s, "priority": s,
+                    "requester": s, "recipients": { "type": "array", "items": s },
+                    "summary": s, "content": o, "content_hash": s, "policy": o,
+                    "approval": maybe_o, "rejection": maybe_o, "delivery": maybe_o,
+                    "created_at": s, "updated_at": s, "error": nullable_string(),
+                },
+                "required": ["id", "channel", "account", "state", "requester", "content", "policy"],
+            },
+        },
+        "required": ["item"],
+    })
+}
+
+pub fn google_accounts() -> Value {
+    let s = json!({ "type": "string" });
+    json!({
+        "type": "object",
+        "properties": {
+            "accounts": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "id": s, "email": s,
+                    "labels": { "type": "array", "items": s },
+                    "default": { "type": "boolean" },
+                },
+                "required": ["id", "email", "labels", "default"],
+            } },
+        },
+        "required": ["accounts"],
+    })
+}

@@ -1,0 +1,417 @@
+//! The MCP server with the gRPC backend against a real daemon, driven by
+//! rmcp's own client over an in-memory duplex pipe, in both eras.
+
+use std::sync::{Arc, Mutex};
+
+use commsd_mcp::grpc::{Autostart, GrpcBackend};
+use commsd_mcp::{Consent, McpServer};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
+    ElicitationAction, Implementation, ProtocolVersion, ResourceUpdatedNotificationParam,
+    SubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningService};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt as _, ErrorData, ServiceExt as _};
+use serde_json::{Value, json};
+
+use super::{ALL_TOOLSETS, daemon_with, harness, schema};
+
+/// A test client: its name, whether it declares elicitation and how its
+/// human answers, and what it was asked and told.
+#[derive(Clone)]
+struct TestClient {
+    name: &'static str,
+    answer: Option<ElicitationAction>,
+    asked: Arc<Mutex<Vec<String>>>,
+    updated: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestClient {
+    fn new(name: &'static str, answer: Option<ElicitationAction>) -> TestClient {
+        TestClient {
+            name,
+            answer,
+            asked: Arc::default(),
+            updated: Arc::default(),
+        }
+    }
+}
+
+impl ClientHandler for TestClient {
+    fn get_info(&self) -> ClientConfig {
+        let capabilities: ClientCapabilities = if self.answer.is_some() {
+            serde_json::from_value(json!({ "elicitation": { "form": {} } })).unwrap()
+        } else {
+            ClientCapabilities::default()
+        };
+        let mut info = ClientConfig::new(capabilities, Implementation::new(self.name, "1.0"));
+        info.protocol_version = ProtocolVersion::V_2025_06_18;
+        info
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = request {
+            self.asked.lock().unwrap().push(message);
+        }
+        let action = self.answer.clone().unwrap_or(ElicitationAction::Decline);
+        let accept = action == ElicitationAction::Accept;
+        let mut result = ElicitResult::new(action);
+        if accept {
+            result = result.with_content(json!({ "approve": true }));
+        }
+        Ok(result)
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.updated.lock().unwrap().push(params.uri);
+    }
+}
+
+async fn connect(
+    env: &harness::Env,
+    client: TestClient,
+    modern: bool,
+) -> RunningService<RoleClient, TestClient> {
+    let backend = Arc::new(GrpcBackend::new(env.socket.clone(), Autostart::Disabled));
+    let server = McpServer::new(backend, Arc::new(Consent::new().unwrap()));
+    let (a, b) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(a).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let mode = if modern {
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        }
+    } else {
+        ClientLifecycleMode::Initialize
+    };
+    client
+        .serve_with_lifecycle(b, mode)
+        .await
+        .expect("client connects")
+}
+
+fn call(name: &str, args: Value) -> CallToolRequestParams {
+    let mut p = CallToolRequestParams::new(name.to_owned());
+    p.arguments = args.as_object().cloned();
+    p
+}
+
+fn email() -> Value {
+    json!({ "to": ["Jane Roe <jane@example.org>"], "subject": "Tuesday", "text": "Dear Jane,\nsee you on Tuesday.\nBest" })
+}
+
+/// The tools/list result as JSON, pretty, for the golden file.
+async fn tools_json(client: &RunningService<RoleClient, TestClient>) -> Value {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    serde_json::to_value(tools).unwrap()
+}
+
+#[tokio::test]
+async fn tool_list_matches_the_golden_file_and_fits_the_budgets() {
+    let (env, _daemon) = daemon_with(ALL_TOOLSETS);
+    let client = connect(&env, TestClient::new("it-client", None), false).await;
+    let tools = tools_json(&client).await;
+    let compact = serde_json::to_string(&tools).unwrap();
+    let pretty = serde_json::to_string_pretty(&tools).unwrap() + "\n";
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tools_list.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(golden, &pretty).unwrap();
+    }
+    let expected = std::fs::read_to_string(golden).unwrap_or_default();
+    assert!(
+        expected == pretty,
+        "tools/list differs from {golden}; if the change is intended, run with UPDATE_GOLDEN=1 and review the diff.\nactual:\n{pretty}"
+    );
+    println!(
+        "tools/list, every toolset: {} bytes (budget 25000)",
+        compact.len()
+    );
+    assert!(
+        compact.len() < 25_000,
+        "tools/list with every toolset is {} bytes",
+        compact.len()
+    );
+
+    let (env, _daemon) = daemon_with("");
+    let client = connect(&env, TestClient::new("it-client", None), false).await;
+    let tools = tools_json(&client).await;
+    let compact = serde_json::to_string(&tools).unwrap();
+    println!(
+        "tools/list, default toolsets: {} bytes (budget 12000)",
+        compact.len()
+    );
+    assert!(
+        compact.len() < 12_000,
+        "tools/list by default is {} bytes",
+        compact.len()
+    );
+    let names: Vec<_> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !names.contains(&"sms_send".to_owned()),
+        "sms is off by default: {names:?}"
+    );
+    assert!(names.contains(&"email_stage".to_owned()), "{names:?}");
+}
+
+#[tokio::test]
+async fn staging_returns_structured_content_matching_the_output_schema() {
+    let (env, _daemon) = daemon_with(ALL_TOOLSETS);
+    let client = connect(&env, TestClient::new("it-client", None), false).await;
+    let tools = tools_json(&client).await;
+    for (tool, args) in [
+        ("email_stage", email()),
+        (
+            "sms_send",
+            json!({ "to": "+14155550100", "body": "Reminder: 9:00 tomorrow" }),
+        ),
+        (
+            "chat_send_message",
+            json!({ "space": "spaces/AAAA1234", "text": "The 3pm patient is here" }),
+        ),
+        ("outbox_list", json!({ "mine": true })),
+        ("google_list_accounts", json!({})),
+    ] {
+        let result = client.call_tool(call(tool, args)).await.expect(tool);
+        assert_eq!(result.is_error, Some(false), "{tool}: {result:?}");
+        let structured = result
+            .structured_content
+            .clone()
+            .expect("structuredContent");
+        let schema = tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == tool)
+            .unwrap()["outputSchema"]
+            .clone();
+        let problems = schema::violations(&schema, &structured);
+        assert!(problems.is_empty(), "{tool}: {problems:?}\n{structured:#}");
+        let text = result.content[0]
+            .as_text()
+            .expect("a text block")
+            .text
+            .clone();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            structured,
+            "{tool}"
+        );
+        if tool.ends_with("stage") || tool.ends_with("send") || tool == "chat_send_message" {
+            assert_eq!(structured["item"]["requester"], "mcp:it-client");
+            assert_eq!(structured["item"]["state"], "pending_approval");
+            assert!(
+                result.content.len() == 2,
+                "a note says the client cannot ask: {result:?}"
+            );
+            let note = &result.content[1].as_text().unwrap().text;
+            assert!(note.contains("/review/"), "{note}");
+        }
+    }
+    let list = client
+        .call_tool(call("outbox_list", json!({ "mine": true })))
+        .await
+        .unwrap();
+    assert_eq!(
+        list.structured_content.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let accounts = client
+        .call_tool(call("google_list_accounts", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts.structured_content.unwrap(),
+        json!({ "accounts": [] }),
+        "the sandbox is not a Google account"
+    );
+}
+
+#[tokio::test]
+async fn bad_arguments_are_error_results_and_unknown_tools_rpc_errors() {
+    let (env, _daemon) = daemon_with("");
+    let client = connect(&env, TestClient::new("it-client", None), false).await;
+    let result = client
+        .call_tool(call(
+            "email_stage",
+            json!({ "to": "jane@example.org", "subject": "x" }),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(true));
+    let envelope = result.structured_content.unwrap();
+    assert_eq!(envelope["code"], "invalid_argument", "{envelope}");
+    assert_eq!(envelope["details"]["field"], "to", "{envelope}");
+
+    let result = client
+        .call_tool(call("outbox_get", json!({ "id": "ob_0000000000" })))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(true));
+    assert_eq!(result.structured_content.unwrap()["code"], "not_found");
+
+    for unknown in [
+        "no_such_tool",
+        "sms_send", /* its toolset is off by default */
+    ] {
+        let err = client
+            .call_tool(call(unknown, json!({})))
+            .await
+            .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("-32602")
+                || text.contains("InvalidParams")
+                || text.contains("unknown tool"),
+            "{unknown}: {text}"
+        );
+    }
+}
+
+async fn item(client: &RunningService<RoleClient, TestClient>, id: &str) -> Value {
+    let r = client
+        .call_tool(call("outbox_get", json!({ "id": id })))
+        .await
+        .unwrap();
+    r.structured_content.unwrap()["item"].clone()
+}
+
+#[tokio::test]
+async fn elicitation_accept_approves_as_the_human_and_decline_leaves_pending_legacy() {
+    elicitation(false).await;
+}
+
+#[tokio::test]
+async fn elicitation_accept_approves_as_the_human_and_decline_leaves_pending_modern() {
+    elicitation(true).await;
+}
+
+async fn elicitation(modern: bool) {
+    let (env, _daemon) = daemon_with("");
+    let yes = TestClient::new("claude-code", Some(ElicitationAction::Accept));
+    let client = connect(&env, yes.clone(), modern).await;
+    let result = client
+        .call_tool(call("email_stage", email()))
+        .await
+        .expect("stage");
+    let structured = result.structured_content.unwrap();
+    let id = structured["item"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(structured["item"]["state"], "approved", "{structured:#}");
+    let asked = yes.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].contains("To: Jane Roe <jane@example.org>")
+            && asked[0].contains("Subject: Tuesday")
+            && asked[0].contains("see you on Tuesday"),
+        "{}",
+        asked[0]
+    );
+    let got = item(&client, &id).await;
+    assert_eq!(
+        got["approval"]["by"], "human via mcp:claude-code",
+        "{got:#}"
+    );
+
+    let no = TestClient::new("claude-code", Some(ElicitationAction::Decline));
+    let client = connect(&env, no.clone(), modern).await;
+    let result = client
+        .call_tool(call("email_stage", email()))
+        .await
+        .expect("stage");
+    assert_eq!(result.is_error, Some(false));
+    let structured = result.structured_content.unwrap();
+    assert_eq!(structured["item"]["state"], "pending_approval");
+    let note = &result.content.last().unwrap().as_text().unwrap().text;
+    assert!(
+        note.contains("declined") && note.contains("/review/"),
+        "{note}"
+    );
+    let id = structured["item"]["id"].as_str().unwrap();
+    assert_eq!(item(&client, id).await["state"], "pending_approval");
+    assert_eq!(no.asked.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+#[allow(deprecated)] // resources/subscribe is the legacy era's way, tested here
+async fn prompts_resources_and_resource_updates() {
+    let (env, _daemon) = daemon_with("");
+    let tc = TestClient::new("it-client", None);
+    let client = connect(&env, tc.clone(), false).await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.clone().unwrap().name, "commsd");
+    assert!(info.capabilities.prompts.is_some() && info.capabilities.resources.is_some());
+
+    let prompts = client.list_all_prompts().await.unwrap();
+    let names: Vec<_> = prompts.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(
+        names,
+        ["gmail_safe_draft", "gmail_reply_triage", "outbox_review"]
+    );
+    let resources = client.list_all_resources().await.unwrap();
+    let uris: Vec<_> = resources.iter().map(|r| r.uri.clone()).collect();
+    assert_eq!(
+        uris,
+        [
+            "commsd://accounts",
+            "commsd://outbox/pending",
+            "commsd://cache/stats"
+        ]
+    );
+    let stats = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "commsd://cache/stats",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&stats).unwrap()["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stats["provider_cache"]["hits"], 0);
+    assert!(
+        stats["provider_cache"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("no provider cache")
+    );
+
+    client
+        .subscribe(SubscribeRequestParams::new("commsd://outbox/pending"))
+        .await
+        .unwrap();
+    client
+        .call_tool(call("email_stage", email()))
+        .await
+        .unwrap();
+    let seen = harness::eventually(std::time::Duration::from_secs(5), || {
+        tc.updated
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == "commsd://outbox/pending")
+    });
+    assert!(
+        seen,
+        "no resources/updated after staging: {:?}",
+        tc.updated.lock().unwrap()
+    );
+}
