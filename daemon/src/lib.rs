@@ -303,13 +303,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 keys.clone(),
                 config.api.requests_per_minute,
                 config.api.max_body_bytes,
-            )
-            .merge(mcp::router(
-                daemon.clone(),
-                tools.clone(),
-                consent,
-                config.api.max_body_bytes,
-            )),
+                mcp::service(&daemon, tools.clone(), consent, config.api.max_body_bytes),
+            ),
         ),
         (webhooks, axum::Router::new()),
     ];

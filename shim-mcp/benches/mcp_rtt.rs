@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use commsd_mcp::grpc::{Autostart, GrpcBackend};
-use commsd_mcp::{Consent, McpServer};
+use commsd_mcp::{Backend as _, Consent, McpServer};
 use commsd_proto::v1::{self, tools_client::ToolsClient};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig,
@@ -517,6 +517,30 @@ fn in_process_rtt(socket: &Path) -> Result<Vec<Duration>> {
     })
 }
 
+/// comms-mcp's backend alone: `GrpcBackend::call_tool`, no MCP.
+fn backend_rtt(socket: &Path) -> Result<Vec<Duration>> {
+    let backend = GrpcBackend::new(socket.to_owned(), Autostart::Disabled);
+    let client = commsd_mcp::Client::named(CLIENT_NAME);
+    let args: serde_json::Value = serde_json::from_str(ARGS)?;
+    current_thread()?.block_on(async {
+        let mut samples = Vec::with_capacity(CALLS);
+        for i in 0..WARMUP + CALLS {
+            let a = args.clone();
+            let t = Instant::now();
+            let outcome = backend.call_tool(&client, TOOL, a).await?;
+            let took = t.elapsed();
+            if outcome.is_error {
+                return Err(format!("{TOOL} failed: {}", outcome.text).into());
+            }
+            black_box(outcome);
+            if i >= WARMUP {
+                samples.push(took);
+            }
+        }
+        Ok(samples)
+    })
+}
+
 #[derive(Debug, Clone, Copy)]
 enum ClientRt {
     CurrentThread,
@@ -656,6 +680,8 @@ enum Target {
     Echo,
     /// comms-mcp's server and backend in this process, 2026-07-28.
     InProcess,
+    /// comms-mcp's backend alone.
+    Backend,
 }
 
 #[derive(Debug, Clone)]
@@ -728,6 +754,12 @@ fn rows(shim: &Path, extra: &[(String, PathBuf)]) -> Vec<Row> {
             "ref",
             "comms-mcp's McpServer+GrpcBackend in process, duplex".to_owned(),
             Target::InProcess,
+            false,
+        ),
+        row(
+            "ref",
+            "comms-mcp's GrpcBackend::call_tool in process, no MCP".to_owned(),
+            Target::Backend,
             false,
         ),
         row(
@@ -822,6 +854,7 @@ fn main() -> Result<()> {
             let samples = match &row.target {
                 Target::Grpc => grpc_rtt(&daemon.socket),
                 Target::InProcess => in_process_rtt(&daemon.socket),
+                Target::Backend => backend_rtt(&daemon.socket),
                 Target::Echo => run_mcp(
                     &echo_env,
                     &this,
@@ -889,7 +922,7 @@ fn main() -> Result<()> {
     }
 
     let (modern, legacy, grpc, echo) = (best[0], best[1], best[2], best[3]);
-    let (busy_mcp, busy_grpc) = (best[6], best[7]);
+    let (busy_mcp, busy_grpc) = (best[7], best[8]);
     println!();
     println!("ratios (best round):");
     for (name, mcp, grpc) in [

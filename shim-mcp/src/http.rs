@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Consent, McpServer};
 
+/// The concrete `/mcp` service type, for the daemon to name.
+pub type Service = StreamableHttpService<McpServer, NeverSessionManager>;
+
 /// The `/mcp` service. `backend` is built per request by the caller of
 /// [`McpServer::new`] through the factory; `shutdown` ends open streams.
 pub fn service(

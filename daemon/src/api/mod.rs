@@ -121,11 +121,15 @@ async fn openapi_json(State(state): State<ApiState>) -> Response {
         .into_response()
 }
 
+/// The API listener's router: `/api/v1` and the MCP service at `/mcp`, both
+/// behind the same request id, loopback checks, key authentication, rate
+/// limit and body limit.
 pub fn router(
     daemon: Arc<Daemon>,
     keys: Arc<Keys>,
     requests_per_minute: u32,
     max_body: usize,
+    mcp: commsd_mcp::http::Service,
 ) -> Router {
     let (routes, mut doc) = openapi_router();
     doc.info.version = commsd_proto::VERSION.to_owned();
@@ -141,6 +145,7 @@ pub fn router(
         }),
     };
     routes
+        .route_service("/mcp", mcp)
         .fallback(|| async {
             Error::new(Code::NotFound, "no such route; see /api/v1/openapi.json")
         })
@@ -176,7 +181,9 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(id.clone()));
     let started = Instant::now();
     let mut response = next.run(request).await;
-    if response.status().is_client_error() || response.status().is_server_error() {
+    // MCP answers in JSON-RPC, its own format: leave its errors alone.
+    let is_mcp = path == "/mcp";
+    if !is_mcp && (response.status().is_client_error() || response.status().is_server_error()) {
         let is_json = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -310,6 +317,8 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
         return rate_limited(wait, "too many requests for this API key");
     }
     state.inner.keys.touch(&key_id);
+    // The MCP service reads the caller from the request's extensions.
+    request.extensions_mut().insert(caller.clone());
     request.extensions_mut().insert(Authed {
         caller: caller.clone(),
         key_id,
