@@ -82,6 +82,9 @@ pub struct OutboxConfig {
     pub hold_window: Duration,
     /// Items dispatched at the same time per account.
     pub concurrency_per_account: usize,
+    /// Directories agents (callers without the `admin` grant) may attach
+    /// files from. Empty: agents cannot attach files; humans always can.
+    pub attachment_dirs: Vec<PathBuf>,
 }
 
 impl Default for OutboxConfig {
@@ -90,6 +93,7 @@ impl Default for OutboxConfig {
             pending_ttl: Duration::from_secs(72 * 3600),
             hold_window: Duration::ZERO,
             concurrency_per_account: 4,
+            attachment_dirs: Vec::new(),
         }
     }
 }
@@ -295,6 +299,14 @@ impl Config {
                 return Err(format!(
                     "key `mcp.toolsets[{i}]`: unknown toolset {name:?}; known: {}",
                     crate::tools::TOOLSETS.join(", ")
+                ));
+            }
+        }
+        for (i, dir) in self.outbox.attachment_dirs.iter().enumerate() {
+            if !dir.is_absolute() {
+                return Err(format!(
+                    "key `outbox.attachment_dirs[{i}]`: {} is not an absolute path",
+                    dir.display()
                 ));
             }
         }

@@ -298,7 +298,11 @@ impl Outbox {
             ));
         }
         let account = self.accounts.resolve(request.account.as_deref())?.clone();
-        let content = self.validate(request.content, &account.email).await?;
+        // Agents may attach only from the configured directories; humans from anywhere.
+        let roots = (!caller.has(Grant::Admin)).then(|| self.config.attachment_dirs.clone());
+        let content = self
+            .validate(request.content, &account.email, roots)
+            .await?;
         let recipients = content.recipients();
         policy::check_allowlist(&self.policy, content.channel(), &recipients)?;
         let verdict = policy::decide(&self.policy, content.channel(), &account.id, &recipients);
@@ -379,7 +383,12 @@ impl Outbox {
         out
     }
 
-    async fn validate(&self, content: StageContent, from: &str) -> Result<Content> {
+    async fn validate(
+        &self,
+        content: StageContent,
+        from: &str,
+        roots: Option<Vec<PathBuf>>,
+    ) -> Result<Content> {
         let limits = self.limits.clone();
         match content {
             StageContent::Email {
@@ -405,6 +414,11 @@ impl Outbox {
                     validate::mailboxes("cc", &cc)?;
                     validate::mailboxes("bcc", &bcc)?;
                     validate::subject("subject", &subject, &limits)?;
+                    if let Some(roots) = &roots {
+                        for (i, path) in attachments.iter().enumerate() {
+                            check_root(&format!("attachments[{i}]"), path, roots)?;
+                        }
+                    }
                     let stored = attachments
                         .iter()
                         .enumerate()
@@ -1118,6 +1132,39 @@ fn cap_reason(
         }
     }
     Ok(None)
+}
+
+/// Refuses a file outside `roots` (`[outbox] attachment_dirs`): an agent must
+/// not be able to mail out whatever the daemon can read (keys, credentials).
+fn check_root(field: &str, path: &std::path::Path, roots: &[PathBuf]) -> Result<()> {
+    if !path.is_absolute() {
+        return Ok(()); // refused with a clearer message by the import
+    }
+    let inside = std::fs::canonicalize(path).is_ok_and(|real| {
+        roots.iter().any(|root| {
+            real.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+        })
+    });
+    if inside {
+        return Ok(());
+    }
+    let allowed = if roots.is_empty() {
+        "none are configured, so agents cannot attach files".to_owned()
+    } else {
+        roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::new(
+        Code::PermissionDenied,
+        format!(
+            "{field}: {} is outside the directories agents may attach from ([outbox] attachment_dirs: {allowed})",
+            path.display()
+        ),
+    )
+    .with_details(serde_json::json!({ "field": field })))
 }
 
 /// Refuses edit fields the item's channel does not have.

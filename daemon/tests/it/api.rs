@@ -667,3 +667,43 @@ fn keys_cli_shows_the_token_once_and_warns_before_expiry() {
         .unwrap();
     assert_eq!(json["warnings"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn agents_attach_only_from_the_configured_directories() {
+    let outgoing = tempfile::tempdir().unwrap();
+    let letter = outgoing.path().join("directions.pdf");
+    std::fs::write(&letter, b"%PDF-1.4 directions").unwrap();
+    let api = Api::start(&format!(
+        "[outbox]\nattachment_dirs = [\"{}\"]\n",
+        outgoing.path().display()
+    ));
+    let agent = api.key("agent", "read,stage", &[]);
+    let mut body = email();
+    // A file the daemon can read but an agent has no business mailing out.
+    let secret = api.env.root.path().join("id_ed25519");
+    std::fs::write(&secret, b"PRIVATE KEY").unwrap();
+    body["attachments"] = json!([secret.display().to_string()]);
+    let refused = api
+        .post("/api/v1/email/stage", &agent, body.clone())
+        .send()
+        .unwrap();
+    let err = envelope(refused, 403);
+    assert_eq!(err["details"]["field"], "attachments[0]", "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("attachment_dirs"),
+        "{err}"
+    );
+    assert!(api.items(&agent).is_empty());
+
+    body["attachments"] = json!([letter.display().to_string()]);
+    let ok = api
+        .post("/api/v1/email/stage", &agent, body)
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 201);
+    let item: Value = ok.json().unwrap();
+    assert_eq!(
+        item["content"]["attachments"][0]["filename"],
+        "directions.pdf"
+    );
+}
