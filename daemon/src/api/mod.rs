@@ -52,12 +52,53 @@ pub struct ApiState {
 }
 
 struct Inner {
+    list_cache: ListCache,
     keys: Arc<Keys>,
     limiter: RateLimiter,
     throttle: FailureThrottle,
     idempotency: idempotency::InFlight,
     max_body: usize,
     openapi: String,
+}
+
+impl ApiState {
+    pub(crate) fn list_cache(&self) -> &ListCache {
+        &self.inner.list_cache
+    }
+}
+
+/// The last few serialised pages of `GET /staged`, by outbox generation and
+/// query string. Agents and dashboards poll the same page again and again;
+/// between changes it is served without touching the database.
+#[derive(Default)]
+pub(crate) struct ListCache(
+    std::sync::Mutex<std::collections::VecDeque<(u64, String, axum::body::Bytes)>>,
+);
+
+impl ListCache {
+    const ENTRIES: usize = 16;
+
+    pub(crate) fn get(&self, generation: u64, query: &str) -> Option<axum::body::Bytes> {
+        let entries = self.0.lock().ok()?;
+        entries
+            .iter()
+            .find(|(g, q, _)| *g == generation && q == query)
+            .map(|(_, _, b)| b.clone())
+    }
+
+    pub(crate) fn put(&self, generation: u64, query: String, bytes: axum::body::Bytes) {
+        if let Ok(mut entries) = self.0.lock() {
+            // A slow reader of an older generation must not evict newer pages.
+            if entries.iter().any(|(g, _, _)| *g > generation) {
+                return;
+            }
+            entries.retain(|(g, _, _)| *g == generation);
+            if entries.len() >= Self::ENTRIES {
+                entries.pop_front();
+            }
+            entries.push_back((generation, query, bytes));
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -136,6 +177,7 @@ pub fn router(
     let state = ApiState {
         daemon,
         inner: Arc::new(Inner {
+            list_cache: ListCache::default(),
             keys,
             limiter: RateLimiter::new(requests_per_minute),
             throttle: FailureThrottle::new(30, Duration::from_secs(60)),

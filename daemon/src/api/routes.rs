@@ -426,8 +426,17 @@ pub struct ItemPage {
 pub async fn list_staged(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
+    uri: axum::http::Uri,
     Query(q): Query<ListQuery>,
-) -> Result<Json<ItemPage>> {
+) -> Result<Response> {
+    authed.caller.require(Grant::Read, "read the outbox")?;
+    // Pages are cached by the outbox generation read before the query: any
+    // committed change makes every cached page unreachable.
+    let generation = state.daemon.outbox.generation();
+    let key = uri.query().unwrap_or("").to_owned();
+    if let Some(bytes) = state.list_cache().get(generation, &key) {
+        return Ok(json_bytes(bytes));
+    }
     let filter = list_filter(
         q.state.as_deref(),
         q.channel.as_deref(),
@@ -439,10 +448,23 @@ pub async fn list_staged(
         .outbox
         .list(&authed.caller, filter, q.cursor.as_deref(), limit)
         .await?;
-    Ok(Json(ItemPage {
+    let body = ItemPage {
         items: page.items.iter().map(ItemView::from).collect(),
         next_cursor: page.next_cursor,
-    }))
+    };
+    let bytes = axum::body::Bytes::from(
+        serde_json::to_vec(&body).map_err(|e| Error::internal("cannot serialise a page", e))?,
+    );
+    state.list_cache().put(generation, key, bytes.clone());
+    Ok(json_bytes(bytes))
+}
+
+fn json_bytes(bytes: axum::body::Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/staged/{id}", tag = "outbox", operation_id = "getStaged",

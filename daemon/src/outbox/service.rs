@@ -119,6 +119,9 @@ pub struct Outbox {
     pub(crate) wake: Arc<Notify>,
     /// Items per state, kept in step with every write (for status without a query).
     tally: Mutex<BTreeMap<String, u64>>,
+    /// Bumped on every committed change, before its events go out: a reader
+    /// that saw generation N before reading has data at least as new as N.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Changes made by one write, published after the commit.
@@ -203,6 +206,7 @@ impl Outbox {
             policy,
             wake: Arc::new(Notify::new()),
             tally: Mutex::new(tally),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -227,7 +231,16 @@ impl Outbox {
         self.tally.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// Changes whenever any item changes; caches of listings key on it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn publish(&self, changes: Changes) {
+        if !changes.items.is_empty() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         if let Ok(mut tally) = self.tally.lock() {
             for (old, new) in &changes.transitions {
                 if let Some(old) = old
