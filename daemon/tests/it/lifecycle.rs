@@ -108,11 +108,18 @@ fn shutdown_rpc_ends_event_streams_and_exits_zero() {
 
     let out = events.wait_with_output().unwrap();
     assert!(out.status.success());
-    let line = String::from_utf8(out.stdout).unwrap();
-    let event: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    assert_eq!(event["kind"], "shutdown_started");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The stream ends with the shutdown event (other events may come first).
+    let last = events
+        .last()
+        .unwrap_or_else(|| panic!("no events:\n{text}"));
+    assert_eq!(last["kind"], "shutdown_started", "{text}");
     assert!(
-        event["detail"]["reason"]
+        last["detail"]["reason"]
             .as_str()
             .unwrap()
             .starts_with("commsctl daemon stop")
