@@ -36,7 +36,7 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -810,10 +810,21 @@ fn rows(extra: &[(String, PathBuf)]) -> Vec<Row> {
 
 // ---------------------------------------------------------------------------
 
-fn main() -> Result<()> {
-    if let Ok(result) = std::env::var(ECHO_ENV) {
-        return echo_server(&result);
+fn main() -> ExitCode {
+    let outcome = match std::env::var(ECHO_ENV) {
+        Ok(result) => echo_server(&result),
+        Err(_) => run(),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp_rtt: {e}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn run() -> Result<()> {
     // `cargo bench` passes `--bench`; accept and ignore harness arguments.
     let rounds: usize = std::env::var("MCP_RTT_ROUNDS")
         .ok()
@@ -1022,13 +1033,18 @@ fn main() -> Result<()> {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!();
     println!("targets (issue 5; the worse era):");
+    let busy = find(Kind::Mcp(Era::Modern), true);
     println!(
-        "  p50 <= {TARGET_P50_MS} ms: {p50:.3} ms, {}",
-        verdict(p50 <= TARGET_P50_MS)
+        "  p50 <= {TARGET_P50_MS} ms: {p50:.3} ms, {} (2026-07-28 beside the busy loop: {:.3} ms, {})",
+        verdict(p50 <= TARGET_P50_MS),
+        busy.p50,
+        verdict(busy.p50 <= TARGET_P50_MS)
     );
     println!(
-        "  p99 <= {TARGET_P99_MS} ms: {p99:.3} ms, {}",
-        verdict(p99 <= TARGET_P99_MS)
+        "  p99 <= {TARGET_P99_MS} ms: {p99:.3} ms, {} (2026-07-28 beside the busy loop: {:.3} ms, {})",
+        verdict(p99 <= TARGET_P99_MS),
+        busy.p99,
+        verdict(busy.p99 <= TARGET_P99_MS)
     );
     println!(
         "  start to first answered tools/call <= {TARGET_START_MS} ms (median): {first_call:.1} ms, {}",

@@ -306,3 +306,43 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Architecture invariant for thin clients: `cargo tree -p PACKAGE -e normal`
+/// must not contain server, storage or secret crates. `sanity` must appear,
+/// proving the tree was read at all.
+pub fn assert_links_none_of(package: &str, sanity: &str, forbidden: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).expect("utf-8 tree");
+    assert!(
+        tree.lines().any(|l| l.starts_with(&format!("{sanity} "))),
+        "sanity: the tree of {package} lists {sanity}:\n{tree}"
+    );
+    for name in forbidden {
+        let hits: Vec<_> = tree
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(name))
+            .collect();
+        assert!(
+            hits.is_empty(),
+            "{package} must not depend on {name}: {hits:?}"
+        );
+    }
+}
