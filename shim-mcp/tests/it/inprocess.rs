@@ -402,13 +402,20 @@ async fn prompts_resources_and_resource_updates() {
         .call_tool(call("email_stage", email()))
         .await
         .unwrap();
-    let seen = harness::eventually(std::time::Duration::from_secs(5), || {
-        tc.updated
+    // Wait without blocking: the notification is handled on this runtime.
+    let mut seen = false;
+    for _ in 0..500 {
+        seen = tc
+            .updated
             .lock()
             .unwrap()
             .iter()
-            .any(|u| u == "commsd://outbox/pending")
-    });
+            .any(|u| u == "commsd://outbox/pending");
+        if seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(
         seen,
         "no resources/updated after staging: {:?}",
