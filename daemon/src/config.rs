@@ -29,6 +29,16 @@ pub struct Config {
     pub api: ApiConfig,
     /// The MCP frontends (comms-mcp and /mcp).
     pub mcp: McpConfig,
+    /// Google accounts: endpoints (design.md §12).
+    pub google: GoogleConfig,
+}
+
+/// `[google]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoogleConfig {
+    /// `[google.endpoints]`: where OAuth and the Google APIs are reached.
+    pub endpoints: crate::google::Endpoints,
 }
 
 /// `[mcp]`

@@ -32,6 +32,21 @@ pub enum Code {
     Conflict,
     /// A request or field is larger than allowed.
     PayloadTooLarge,
+    /// No Google OAuth client is set up; `details.steps` say how.
+    OauthNotConfigured,
+    /// The account's granted scopes do not cover the call; `details.upgrade`
+    /// carries the command (and URL) that asks for more. Never escalated silently.
+    InsufficientScope,
+    /// The account's refresh token no longer works; the human must sign in again.
+    ReauthRequired,
+    /// A Workspace admin blocks this app or scope for the domain.
+    DomainBlocked,
+    /// The provider (Google, a mail server) failed or cannot be reached.
+    UpstreamUnavailable,
+    /// The provider refused the request for a reason of its own; `details` says.
+    UpstreamError,
+    /// The secret vault is locked or cannot be used; `details.hint` says how to fix it.
+    VaultUnavailable,
     /// Something broke inside commsd; the log has the details.
     Internal,
 }
@@ -50,6 +65,13 @@ impl Code {
             Code::RateLimited => "rate_limited",
             Code::Conflict => "conflict",
             Code::PayloadTooLarge => "payload_too_large",
+            Code::OauthNotConfigured => "oauth_not_configured",
+            Code::InsufficientScope => "insufficient_scope",
+            Code::ReauthRequired => "reauth_required",
+            Code::DomainBlocked => "domain_blocked",
+            Code::UpstreamUnavailable => "upstream_unavailable",
+            Code::UpstreamError => "upstream_error",
+            Code::VaultUnavailable => "vault_unavailable",
             Code::Internal => "internal",
         }
     }
@@ -67,6 +89,13 @@ impl Code {
             "rate_limited" => Code::RateLimited,
             "conflict" => Code::Conflict,
             "payload_too_large" => Code::PayloadTooLarge,
+            "oauth_not_configured" => Code::OauthNotConfigured,
+            "insufficient_scope" => Code::InsufficientScope,
+            "reauth_required" => Code::ReauthRequired,
+            "domain_blocked" => Code::DomainBlocked,
+            "upstream_unavailable" => Code::UpstreamUnavailable,
+            "upstream_error" => Code::UpstreamError,
+            "vault_unavailable" => Code::VaultUnavailable,
             "internal" => Code::Internal,
             _ => return None,
         })
@@ -152,7 +181,13 @@ impl From<Error> for tonic::Status {
             Code::NotFound | Code::AccountNotFound => G::NotFound,
             Code::PermissionDenied | Code::RecipientNotAllowed => G::PermissionDenied,
             Code::Unauthenticated => G::Unauthenticated,
-            Code::FailedPrecondition | Code::ApprovalRequired => G::FailedPrecondition,
+            Code::FailedPrecondition
+            | Code::ApprovalRequired
+            | Code::OauthNotConfigured
+            | Code::ReauthRequired => G::FailedPrecondition,
+            Code::InsufficientScope | Code::DomainBlocked => G::PermissionDenied,
+            Code::UpstreamUnavailable | Code::VaultUnavailable => G::Unavailable,
+            Code::UpstreamError => G::Aborted,
             Code::RateLimited => G::ResourceExhausted,
             Code::Conflict => G::AlreadyExists,
             Code::Internal => G::Internal,
@@ -173,7 +208,14 @@ impl Code {
             Code::NotFound | Code::AccountNotFound => S::NOT_FOUND,
             Code::PermissionDenied | Code::RecipientNotAllowed => S::FORBIDDEN,
             Code::Unauthenticated => S::UNAUTHORIZED,
-            Code::FailedPrecondition | Code::ApprovalRequired | Code::Conflict => S::CONFLICT,
+            Code::FailedPrecondition
+            | Code::ApprovalRequired
+            | Code::Conflict
+            | Code::OauthNotConfigured
+            | Code::ReauthRequired => S::CONFLICT,
+            Code::InsufficientScope | Code::DomainBlocked => S::FORBIDDEN,
+            Code::UpstreamUnavailable | Code::VaultUnavailable => S::SERVICE_UNAVAILABLE,
+            Code::UpstreamError => S::BAD_GATEWAY,
             Code::RateLimited => S::TOO_MANY_REQUESTS,
             Code::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
             Code::Internal => S::INTERNAL_SERVER_ERROR,

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod fsprivate;
+pub mod google;
 pub mod http;
 pub mod localguard;
 pub mod lockfile;
@@ -245,6 +246,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
+        Vec::new(),
         &config.mcp.toolsets,
         urls.dashboard.clone(),
     ));

@@ -7,8 +7,9 @@
 //! in-process backend. Every tool calls the same service functions as the
 //! HTTP API and the CLI; nothing here decides policy or state.
 //!
-//! Later work adds tools by adding a [`ToolDef`] and a branch of
-//! [`Tools::call`]; the MCP crate does not change.
+//! Each feature brings its tools as a [`ToolProvider`] in a file of its own
+//! (its `ToolDef`s and its `call`); [`Tools`] lists and dispatches across the
+//! providers it is given. The MCP crate does not change.
 
 pub mod backend;
 mod schemas;
@@ -89,8 +90,8 @@ impl ToolDef {
     }
 }
 
-/// The whole catalog, in listing order.
-pub const CATALOG: &[ToolDef] = &[
+/// The outbox's own tools (and the account listing), in listing order.
+pub const CORE: &[ToolDef] = &[
     ToolDef {
         name: "google_list_accounts",
         title: "List Google accounts",
@@ -203,7 +204,7 @@ pub struct PendingApproval {
 pub struct UnknownTool(pub String);
 
 impl Outcome {
-    fn ok(structured: Value) -> Outcome {
+    pub fn ok(structured: Value) -> Outcome {
         Outcome {
             text: structured.to_string(),
             structured,
@@ -224,22 +225,53 @@ impl Outcome {
     }
 }
 
+/// A group of tools: its definitions and how to run them. Each feature
+/// (Gmail, IMAP mail, accounts, ...) implements one in its own file.
+#[async_trait::async_trait]
+pub trait ToolProvider: Send + Sync {
+    /// Its tools, in listing order.
+    fn tools(&self) -> &'static [ToolDef];
+    /// Runs one of [`Self::tools`] as `caller`. A failure is an `Err` with
+    /// the error envelope; it becomes an isError result.
+    async fn call(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error>;
+}
+
 /// The catalog with the enabled toolsets, over the service layer.
 pub struct Tools {
     outbox: Arc<Outbox>,
-    enabled: Vec<&'static ToolDef>,
+    providers: Vec<Arc<dyn ToolProvider>>,
+    /// Enabled tools with the index of their provider, in listing order.
+    enabled: Vec<(&'static ToolDef, usize)>,
     dashboard_url: String,
 }
 
 impl Tools {
-    /// `toolsets` are validated by the config; unknown names enable nothing.
-    pub fn new(outbox: Arc<Outbox>, toolsets: &[String], dashboard_url: String) -> Tools {
-        let enabled = CATALOG
-            .iter()
-            .filter(|t| toolsets.iter().any(|s| s == t.toolset))
-            .collect();
+    /// The core tools plus `providers`. `toolsets` are validated by the
+    /// config; unknown names enable nothing.
+    pub fn new(
+        outbox: Arc<Outbox>,
+        providers: Vec<Arc<dyn ToolProvider>>,
+        toolsets: &[String],
+        dashboard_url: String,
+    ) -> Tools {
+        let mut all: Vec<Arc<dyn ToolProvider>> = vec![Arc::new(CoreTools {
+            outbox: outbox.clone(),
+            dashboard_url: dashboard_url.clone(),
+        })];
+        all.extend(providers);
+        let mut enabled: Vec<(&'static ToolDef, usize)> = Vec::new();
+        for (i, provider) in all.iter().enumerate() {
+            for def in provider.tools() {
+                if toolsets.iter().any(|s| s == def.toolset)
+                    && !enabled.iter().any(|(d, _)| d.name == def.name)
+                {
+                    enabled.push((def, i));
+                }
+            }
+        }
         Tools {
             outbox,
+            providers: all,
             enabled,
             dashboard_url,
         }
@@ -247,7 +279,12 @@ impl Tools {
 
     /// The enabled tools as MCP lists them (each with its `toolset`).
     pub fn list(&self) -> Vec<Value> {
-        self.enabled.iter().map(|t| t.to_json()).collect()
+        self.enabled.iter().map(|(t, _)| t.to_json()).collect()
+    }
+
+    /// Every tool of every provider, enabled or not.
+    pub fn catalog(&self) -> Vec<&'static ToolDef> {
+        self.providers.iter().flat_map(|p| p.tools()).collect()
     }
 
     /// Runs an enabled tool as `caller`. Failures of the tool are outcomes
@@ -259,19 +296,12 @@ impl Tools {
         name: &str,
         arguments: Value,
     ) -> Result<Outcome, UnknownTool> {
-        let Some(def) = self.enabled.iter().find(|t| t.name == name) else {
+        let Some((def, provider)) = self.enabled.iter().find(|(t, _)| t.name == name) else {
             return Err(UnknownTool(name.to_owned()));
         };
-        let result = match def.name {
-            "google_list_accounts" => self.google_list_accounts(&arguments),
-            "email_stage" => self.stage(caller, email_request(&arguments)).await,
-            "sms_send" => self.stage(caller, sms_request(&arguments)).await,
-            "chat_send_message" => self.stage(caller, chat_request(&arguments)).await,
-            "outbox_list" => self.outbox_list(caller, &arguments).await,
-            "outbox_get" => self.outbox_get(caller, &arguments).await,
-            "outbox_cancel" => self.outbox_cancel(caller, &arguments).await,
-            other => return Err(UnknownTool(other.to_owned())),
-        };
+        let result = self.providers[*provider]
+            .call(caller, def.name, &arguments)
+            .await;
         Ok(result.unwrap_or_else(|e| Outcome::from_error(&e)))
     }
 
@@ -288,7 +318,7 @@ impl Tools {
             .outbox
             .approve_by_human(caller, item_id, client)
             .await?;
-        Ok(Outcome::ok(self.staged_json(&item, false)))
+        Ok(Outcome::ok(staged_json(&self.dashboard_url, &item, false)))
     }
 
     /// Reads one of the resources of design.md §11.
@@ -329,7 +359,38 @@ impl Tools {
             .with_details(json!({ "uri": other }))),
         }
     }
+}
 
+/// The outbox's tools: staging, listing, reading and cancelling items.
+struct CoreTools {
+    outbox: Arc<Outbox>,
+    dashboard_url: String,
+}
+
+#[async_trait::async_trait]
+impl ToolProvider for CoreTools {
+    fn tools(&self) -> &'static [ToolDef] {
+        CORE
+    }
+
+    async fn call(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
+        match name {
+            "google_list_accounts" => self.google_list_accounts(arguments),
+            "email_stage" => self.stage(caller, email_request(arguments)).await,
+            "sms_send" => self.stage(caller, sms_request(arguments)).await,
+            "chat_send_message" => self.stage(caller, chat_request(arguments)).await,
+            "outbox_list" => self.outbox_list(caller, arguments).await,
+            "outbox_get" => self.outbox_get(caller, arguments).await,
+            "outbox_cancel" => self.outbox_cancel(caller, arguments).await,
+            other => Err(Error::new(
+                crate::error::Code::NotFound,
+                format!("tool {other} is not an outbox tool"),
+            )),
+        }
+    }
+}
+
+impl CoreTools {
     fn google_list_accounts(&self, arguments: &Value) -> Result<Outcome, Error> {
         let NoArguments {} = args(arguments)?;
         // The registry knows only the sandbox today; Google accounts arrive
@@ -351,52 +412,11 @@ impl Tools {
         request: Result<StageRequest, Error>,
     ) -> Result<Outcome, Error> {
         let staged = self.outbox.stage(caller, request?).await?;
-        let item = staged.item;
-        let mut outcome = Outcome::ok(self.staged_json(&item, staged.existing));
-        if item.state == State::PendingApproval {
-            outcome.approval = Some(PendingApproval {
-                item_id: item.id.clone(),
-                summary: approval_summary(&item),
-                review_url: self.review_url(&item.id),
-            });
-        }
-        Ok(outcome)
-    }
-
-    fn review_url(&self, id: &str) -> String {
-        format!("{}/review/{id}", self.dashboard_url)
-    }
-
-    /// The output of the stage tools: the item in brief, its preview and
-    /// what happens next.
-    fn staged_json(&self, item: &Item, existing: bool) -> Value {
-        let next = match item.state {
-            State::PendingApproval => format!(
-                "Waiting for a human's approval ({}). It stays pending until a human approves it in the dashboard ({}) or with `commsctl approve {}`; nothing is sent before that. Do not stage it again.",
-                item.rule,
-                self.review_url(&item.id),
-                item.id
-            ),
-            State::Draft => format!(
-                "A draft: the policy ({}) lets you confirm it after checking the preview; a human may also approve it.",
-                item.rule
-            ),
-            State::Approved => match &item.approval {
-                Some(a) => format!(
-                    "Approved by {}; it is sent after the hold window unless someone cancels it.",
-                    a.by
-                ),
-                None => "Approved; it is sent after the hold window.".to_owned(),
-            },
-            other => format!("The item is {}.", other.as_str()),
-        };
-        json!({
-            "item": brief(item),
-            "existing": existing,
-            "preview": Outbox::preview_text(item),
-            "review_url": self.review_url(&item.id),
-            "next": next,
-        })
+        Ok(staged_outcome(
+            &self.dashboard_url,
+            &staged.item,
+            staged.existing,
+        ))
     }
 
     async fn outbox_list(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
@@ -452,8 +472,59 @@ impl Tools {
     }
 }
 
+/// The result of a tool that staged `item`: the item in brief, its preview
+/// and what happens next, with the approval request when it waits for a
+/// human (so MCP clients that can ask, ask). Shared by every staging tool.
+pub fn staged_outcome(dashboard_url: &str, item: &Item, existing: bool) -> Outcome {
+    let mut outcome = Outcome::ok(staged_json(dashboard_url, item, existing));
+    if item.state == State::PendingApproval {
+        outcome.approval = Some(PendingApproval {
+            item_id: item.id.clone(),
+            summary: approval_summary(item),
+            review_url: review_url(dashboard_url, &item.id),
+        });
+    }
+    outcome
+}
+
+fn review_url(dashboard_url: &str, id: &str) -> String {
+    format!("{dashboard_url}/review/{id}")
+}
+
+/// The output of the stage tools: the item in brief, its preview and
+/// what happens next.
+fn staged_json(dashboard_url: &str, item: &Item, existing: bool) -> Value {
+    let next = match item.state {
+        State::PendingApproval => format!(
+            "Waiting for a human's approval ({}). It stays pending until a human approves it in the dashboard ({}) or with `commsctl approve {}`; nothing is sent before that. Do not stage it again.",
+            item.rule,
+            review_url(dashboard_url, &item.id),
+            item.id
+        ),
+        State::Draft => format!(
+            "A draft: the policy ({}) lets you confirm it after checking the preview; a human may also approve it.",
+            item.rule
+        ),
+        State::Approved => match &item.approval {
+            Some(a) => format!(
+                "Approved by {}; it is sent after the hold window unless someone cancels it.",
+                a.by
+            ),
+            None => "Approved; it is sent after the hold window.".to_owned(),
+        },
+        other => format!("The item is {}.", other.as_str()),
+    };
+    json!({
+        "item": brief(item),
+        "existing": existing,
+        "preview": Outbox::preview_text(item),
+        "review_url": review_url(dashboard_url, &item.id),
+        "next": next,
+    })
+}
+
 /// An item in brief: what an agent needs to follow it up.
-fn brief(item: &Item) -> Value {
+pub fn brief(item: &Item) -> Value {
     json!({
         "id": item.id,
         "state": item.state.as_str(),
@@ -511,7 +582,7 @@ fn approval_summary(item: &Item) -> String {
 }
 
 /// Parses tool arguments; the error names the offending field.
-fn args<T: serde::de::DeserializeOwned>(arguments: &Value) -> Result<T, Error> {
+pub fn args<T: serde::de::DeserializeOwned>(arguments: &Value) -> Result<T, Error> {
     let value = if arguments.is_null() {
         json!({})
     } else {
@@ -645,7 +716,7 @@ mod tests {
     #[test]
     fn catalog_names_are_unique_valid_and_in_known_toolsets() {
         let mut names = std::collections::BTreeSet::new();
-        for t in CATALOG {
+        for t in CORE {
             assert!(names.insert(t.name), "duplicate {}", t.name);
             assert!(
                 t.name

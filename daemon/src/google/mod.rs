@@ -1,0 +1,69 @@
+//! Google: the endpoints (design.md §12), the scope tiers and the access
+//! tokens that every Google provider (Gmail, People, Chat) calls with.
+//!
+//! Providers never see refresh tokens or the vault: they ask an
+//! [`AccessTokens`] for a token that covers what they are about to do, and
+//! report a token Google rejected so that the next call refreshes.
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// `[google.endpoints]`: Google's production endpoints by default; tests and
+/// enterprise proxies point them elsewhere.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Endpoints {
+    pub auth: String,
+    pub token: String,
+    pub revoke: String,
+    pub userinfo: String,
+    pub gmail: String,
+    pub people: String,
+    pub chat: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            auth: "https://accounts.google.com/o/oauth2/v2/auth".to_owned(),
+            token: "https://oauth2.googleapis.com/token".to_owned(),
+            revoke: "https://oauth2.googleapis.com/revoke".to_owned(),
+            userinfo: "https://openidconnect.googleapis.com/v1/userinfo".to_owned(),
+            gmail: "https://gmail.googleapis.com/".to_owned(),
+            people: "https://people.googleapis.com/".to_owned(),
+            chat: "https://chat.googleapis.com/".to_owned(),
+        }
+    }
+}
+
+/// What a call needs the account's grant to cover. The accounts module maps
+/// each to the Google scope strings of its tier or module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Tier 1: read mail (gmail.readonly or any higher Gmail scope).
+    GmailRead,
+    /// Tier 2: create and update drafts (gmail.compose).
+    GmailCompose,
+    /// Tier 2: send (gmail.send or gmail.compose).
+    GmailSend,
+    /// Tier 3: change labels, archive, mark read (gmail.modify).
+    GmailModify,
+    /// Module `contacts`.
+    Contacts,
+    /// Module `chat`.
+    Chat,
+}
+
+/// Access tokens for Google accounts, owned by the accounts module.
+#[async_trait::async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// A currently valid access token for `account_id` whose scopes cover
+    /// `need`. Errors are typed: `account_not_found`, `insufficient_scope`
+    /// (with the upgrade command in details), `reauth_required`,
+    /// `domain_blocked`, `oauth_not_configured`, `upstream_unavailable`.
+    async fn access_token(&self, account_id: &str, need: Need) -> Result<String, Error>;
+
+    /// Google answered 401 to `token`: forget it, so the next call refreshes.
+    async fn rejected(&self, account_id: &str, token: &str);
+}
