@@ -29,6 +29,25 @@ pub fn mcp_caller(client: Option<&v1::McpClient>) -> (Caller, String) {
     (caller, name.as_str().to_owned())
 }
 
+fn unknown_tool(e: crate::tools::UnknownTool) -> Status {
+    Status::from(
+        Error::new(Code::NotFound, e.to_string()).with_details(serde_json::json!({ "tool": e.0 })),
+    )
+}
+
+fn response(outcome: crate::tools::Outcome) -> v1::CallToolResponse {
+    v1::CallToolResponse {
+        structured_json: outcome.structured.to_string(),
+        text: outcome.text,
+        is_error: outcome.is_error,
+        approval: outcome.approval.map(|a| v1::PendingApproval {
+            item_id: a.item_id,
+            summary: a.summary,
+            review_url: a.review_url,
+        }),
+    }
+}
+
 fn arguments(json: &str) -> Result<serde_json::Value, Error> {
     if json.trim().is_empty() {
         return Ok(serde_json::Value::Null);
@@ -56,24 +75,31 @@ impl tools_server::Tools for ToolsService {
         let r = request.into_inner();
         let (caller, _) = mcp_caller(r.client.as_ref());
         let outcome = match arguments(&r.arguments_json) {
-            Ok(args) => self.0.call(&caller, &r.name, args).await.map_err(|e| {
-                Status::from(
-                    Error::new(Code::NotFound, e.to_string())
-                        .with_details(serde_json::json!({ "tool": e.0 })),
-                )
-            })?,
+            Ok(args) => self
+                .0
+                .call(&caller, &r.name, args)
+                .await
+                .map_err(unknown_tool)?,
             Err(e) => crate::tools::Outcome::from_error(&e),
         };
-        Ok(Response::new(v1::CallToolResponse {
-            structured_json: outcome.structured.to_string(),
-            text: outcome.text,
-            is_error: outcome.is_error,
-            approval: outcome.approval.map(|a| v1::PendingApproval {
-                item_id: a.item_id,
-                summary: a.summary,
-                review_url: a.review_url,
-            }),
-        }))
+        Ok(Response::new(response(outcome)))
+    }
+
+    async fn invoke(
+        &self,
+        request: Request<v1::InvokeRequest>,
+    ) -> Result<Response<v1::CallToolResponse>, Status> {
+        let caller = super::caller(&request);
+        let r = request.into_inner();
+        let outcome = match arguments(&r.arguments_json) {
+            Ok(args) => self
+                .0
+                .invoke(&caller, &r.name, args)
+                .await
+                .map_err(unknown_tool)?,
+            Err(e) => crate::tools::Outcome::from_error(&e),
+        };
+        Ok(Response::new(response(outcome)))
     }
 
     async fn read_resource(

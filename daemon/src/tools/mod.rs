@@ -305,6 +305,25 @@ impl Tools {
         Ok(result.unwrap_or_else(|e| Outcome::from_error(&e)))
     }
 
+    /// Runs any tool of the catalog, enabled or not, as `caller` (commsctl:
+    /// the human at the CLI, whose commands reuse the tools).
+    pub async fn invoke(
+        &self,
+        caller: &Caller,
+        name: &str,
+        arguments: Value,
+    ) -> Result<Outcome, UnknownTool> {
+        let Some(provider) = self
+            .providers
+            .iter()
+            .find(|p| p.tools().iter().any(|t| t.name == name))
+        else {
+            return Err(UnknownTool(name.to_owned()));
+        };
+        let result = provider.call(caller, name, &arguments).await;
+        Ok(result.unwrap_or_else(|e| Outcome::from_error(&e)))
+    }
+
     /// The human at the MCP client `client` accepted the approval request
     /// for `item_id`: approve it and return the stage tool's result again,
     /// now showing the approved item.
