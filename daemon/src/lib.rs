@@ -21,6 +21,7 @@ pub mod runs;
 pub mod socket;
 pub mod store;
 pub mod tools;
+pub mod vault;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ use anyhow::Context as _;
 use commsd_proto::v1::{
     StatusResponse, audit_server::AuditServer, control_server::ControlServer,
     dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer, tools_server::ToolsServer,
+    outbox_server::OutboxServer, tools_server::ToolsServer, vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +68,7 @@ pub struct Daemon {
     pub outbox: Arc<Outbox>,
     pub sessions: Arc<Sessions>,
     pub keys: Arc<api::keys::Keys>,
+    pub vault: vault::Vault,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -114,7 +116,12 @@ impl Daemon {
             webhook_url: self.urls.webhooks.clone(),
             counts,
             started_at_unix_ms: self.started_unix_ms,
-            warnings: self.keys.warnings(),
+            warnings: self
+                .keys
+                .warnings()
+                .into_iter()
+                .chain(self.vault.warning())
+                .collect(),
         }
     }
 
@@ -244,6 +251,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     ))));
 
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
+    let vault = vault::Vault::open(&config.vault, &options.data_dir);
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
         Vec::new(),
@@ -261,6 +269,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         outbox: outbox.clone(),
         sessions: Arc::new(Sessions::default()),
         keys: keys.clone(),
+        vault: vault.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -286,6 +295,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
         .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
         .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
+        .add_service(VaultServer::new(rpc::vault::VaultService(vault.clone())))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),

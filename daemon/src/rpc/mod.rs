@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod keys;
 pub mod outbox;
 pub mod tools;
+pub mod vault;
 
 use crate::auth::Caller;
 
