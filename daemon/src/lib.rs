@@ -31,9 +31,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use commsd_proto::v1::{
-    StatusResponse, audit_server::AuditServer, control_server::ControlServer,
-    dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer, tools_server::ToolsServer, vault_server::VaultServer,
+    StatusResponse, accounts_server::AccountsServer, audit_server::AuditServer,
+    control_server::ControlServer, dashboard_server::DashboardServer, events_server::EventsServer,
+    keys_server::KeysServer, outbox_server::OutboxServer, tools_server::ToolsServer,
+    vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -69,6 +70,7 @@ pub struct Daemon {
     pub sessions: Arc<Sessions>,
     pub keys: Arc<api::keys::Keys>,
     pub vault: vault::Vault,
+    pub accounts: Arc<accounts::service::AccountService>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -225,13 +227,20 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
 
     let bus = Arc::new(Bus::default());
-    let accounts = Accounts::with_sandbox(&config.sandbox.from);
+    let vault = vault::Vault::open(&config.vault, &options.data_dir);
+    let accounts =
+        Arc::new(Accounts::load(store.clone(), bus.clone(), &config.sandbox.from).await?);
     let account_count = accounts.list().len();
+    let account_service = Arc::new(accounts::service::AccountService::new(
+        accounts.clone(),
+        config.google.endpoints.clone(),
+        vault.clone(),
+    )?);
     let outbox = Arc::new(
         Outbox::new(
             store.clone(),
             bus.clone(),
-            accounts,
+            accounts.clone(),
             options.data_dir.clone(),
             config.outbox.clone(),
             config.policy.clone(),
@@ -251,10 +260,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     ))));
 
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
-    let vault = vault::Vault::open(&config.vault, &options.data_dir);
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
-        Vec::new(),
+        vec![Arc::new(tools::accounts::AccountTools {
+            service: account_service.clone(),
+        })],
         &config.mcp.toolsets,
         urls.dashboard.clone(),
     ));
@@ -270,6 +280,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         sessions: Arc::new(Sessions::default()),
         keys: keys.clone(),
         vault: vault.clone(),
+        accounts: account_service.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -294,6 +305,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         )))
         .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
         .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
+        .add_service(AccountsServer::new(rpc::accounts::AccountsService(
+            account_service.clone(),
+        )))
         .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
         .add_service(VaultServer::new(rpc::vault::VaultService(vault.clone())))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
@@ -336,9 +350,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Ok(())
     });
     tokio::spawn(signals.watch(Arc::downgrade(&daemon)));
-    // The account set is loaded: MCP clients re-list tools. Today the set is
-    // fixed for a run, so this is its only publication; the [accounts] work
-    // publishes it again when accounts are added or removed.
+    // The account set is loaded: MCP clients re-list tools. The registry
+    // publishes it again whenever accounts are added, changed or removed.
     daemon.bus.publish(Event::AccountsChanged {
         accounts: account_count,
     });
