@@ -4,7 +4,10 @@
 
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
+#[path = "../../../tests/support/oauth.rs"]
+mod oauth;
 
+mod accounts;
 mod api;
 mod faults;
 mod lifecycle;
