@@ -2,10 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../../tests/support/dovecot.rs"]
+mod dovecot;
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
 
 mod api;
 mod faults;
 mod lifecycle;
+mod mail;
 mod outbox;
