@@ -69,7 +69,7 @@ async fn idle_loop(
         Some((v, n)) if v == validity => n,
         _ => uid_next,
     };
-    announce(client, bus, &mut session, validity, &mut from).await?;
+    announce(client, bus, &mut session, &mut from).await?;
     *next_uid = Some((validity, from));
     loop {
         let mut idle = session.idle();
@@ -82,7 +82,7 @@ async fn idle_loop(
             .await
             .map_err(|_| OpError::Lost("IDLE did not end in time".to_owned()))??;
         if let IdleResponse::NewData(_) = response {
-            announce(client, bus, &mut session, validity, &mut from).await?;
+            announce(client, bus, &mut session, &mut from).await?;
             *next_uid = Some((validity, from));
         }
     }
@@ -93,7 +93,6 @@ async fn announce(
     client: &MailClient,
     bus: &Bus,
     session: &mut ImapSession,
-    _validity: u32,
     from: &mut u32,
 ) -> Result<(), OpError> {
     let found = tokio::time::timeout(
