@@ -30,6 +30,12 @@ pub enum Event {
     /// daemon's account registry is loaded (today only at start-up; the
     /// [accounts] work publishes it when accounts are added or removed).
     AccountsChanged { accounts: usize },
+    /// New messages arrived in a folder of an IMAP account (IDLE).
+    MailReceived {
+        account: String,
+        folder: String,
+        new_messages: u32,
+    },
     /// A row was appended to the audit log.
     AuditAppended {
         seq: i64,
@@ -119,6 +125,15 @@ impl From<&Envelope> for v1::Event {
                     accounts: u32::try_from(*accounts).unwrap_or(u32::MAX),
                 })
             }
+            Event::MailReceived {
+                account,
+                folder,
+                new_messages,
+            } => v1::event::Kind::MailReceived(v1::MailReceived {
+                account: account.clone(),
+                folder: folder.clone(),
+                new_messages: *new_messages,
+            }),
             Event::AuditAppended {
                 seq,
                 action,

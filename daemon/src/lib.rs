@@ -14,6 +14,7 @@ pub mod google;
 pub mod http;
 pub mod localguard;
 pub mod lockfile;
+pub mod mail;
 pub mod mcp;
 pub mod outbox;
 pub mod rpc;

@@ -271,6 +271,9 @@ pub fn translate(event: &v1::Event) -> Vec<BackendEvent> {
             BackendEvent::ToolsChanged,
             BackendEvent::ResourceUpdated("commsd://accounts".to_owned()),
         ],
+        Some(Kind::MailReceived(_)) => vec![BackendEvent::ResourceUpdated(
+            "commsd://mail/inbox".to_owned(),
+        )],
         // After a gap, anything may have changed.
         Some(Kind::Lagged(_)) => vec![
             BackendEvent::ToolsChanged,

@@ -44,6 +44,10 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
             json!({ "id": o.id, "state": o.state, "channel": o.channel, "account": o.account, "priority": o.priority }),
         ),
         Some(Kind::AccountsChanged(a)) => ("accounts_changed", json!({ "accounts": a.accounts })),
+        Some(Kind::MailReceived(m)) => (
+            "mail_received",
+            json!({ "account": m.account, "folder": m.folder, "new_messages": m.new_messages }),
+        ),
         Some(Kind::AuditAppended(a)) => (
             "audit_appended",
             json!({ "seq": a.seq, "action": a.action, "item_id": a.item_id }),

@@ -59,6 +59,8 @@ pub fn covering(need: Need) -> &'static [&'static str] {
         Need::GmailModify => &[GMAIL_MODIFY, GMAIL_FULL],
         Need::Contacts => &[CONTACTS],
         Need::Chat => &[CHAT_MESSAGES],
+        // IMAP/SMTP with XOAUTH2 ([mail]) needs Gmail's full scope.
+        Need::MailProtocols => &[GMAIL_FULL],
     }
 }
 
@@ -76,6 +78,8 @@ pub fn upgrade_for(need: Need) -> (Option<u8>, Option<&'static str>) {
         Need::GmailModify => (Some(3), None),
         Need::Contacts => (None, Some("contacts")),
         Need::Chat => (None, Some("chat")),
+        // No tier or module asks for https://mail.google.com/ yet ([mail]).
+        Need::MailProtocols => (None, None),
     }
 }
 

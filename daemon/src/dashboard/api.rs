@@ -519,6 +519,9 @@ pub fn event_stream(
                     Event::AccountsChanged { accounts } => SseEvent::default()
                         .event("accounts")
                         .data(json!({ "accounts": accounts }).to_string()),
+                    Event::MailReceived { account, folder, new_messages } => SseEvent::default()
+                        .event("mail")
+                        .data(json!({ "account": account, "folder": folder, "new_messages": new_messages }).to_string()),
                     Event::ShutdownStarted { .. } => return None,
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

@@ -53,6 +53,8 @@ pub enum Need {
     Contacts,
     /// Module `chat`.
     Chat,
+    /// IMAP and SMTP with XOAUTH2 ([mail]): `https://mail.google.com/`.
+    MailProtocols,
 }
 
 /// Access tokens for Google accounts, owned by the accounts module.

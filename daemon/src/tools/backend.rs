@@ -64,6 +64,9 @@ pub fn translate(event: &Event) -> Vec<BackendEvent> {
             BackendEvent::ToolsChanged,
             BackendEvent::ResourceUpdated(super::RESOURCE_ACCOUNTS.to_owned()),
         ],
+        Event::MailReceived { .. } => vec![BackendEvent::ResourceUpdated(
+            super::RESOURCE_MAIL_INBOX.to_owned(),
+        )],
         Event::AuditAppended { .. } | Event::ShutdownStarted { .. } => Vec::new(),
     }
 }

@@ -52,6 +52,9 @@ pub const DEFAULT_TOOLSETS: [&str; 5] =
 pub const RESOURCE_ACCOUNTS: &str = "commsd://accounts";
 pub const RESOURCE_OUTBOX_PENDING: &str = "commsd://outbox/pending";
 pub const RESOURCE_CACHE_STATS: &str = "commsd://cache/stats";
+/// Updated when new mail arrives in the INBOX of an IMAP account (IDLE);
+/// read with `email_list_messages`.
+pub const RESOURCE_MAIL_INBOX: &str = "commsd://mail/inbox";
 
 /// One tool of the catalog.
 #[derive(Debug, Clone, Copy)]

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../../tests/support/dovecot.rs"]
+mod dovecot;
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
 #[path = "../../../tests/support/oauth.rs"]
@@ -11,4 +13,5 @@ mod accounts;
 mod api;
 mod faults;
 mod lifecycle;
+mod mail;
 mod outbox;
