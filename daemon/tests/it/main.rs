@@ -15,3 +15,4 @@ mod faults;
 mod lifecycle;
 mod mail;
 mod outbox;
+mod tokens;
