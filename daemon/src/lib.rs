@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod fsprivate;
+pub mod gmail;
 pub mod google;
 pub mod http;
 pub mod localguard;

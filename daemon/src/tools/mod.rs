@@ -12,6 +12,7 @@
 //! providers it is given. The MCP crate does not change.
 
 pub mod backend;
+pub mod gmail;
 mod schemas;
 
 use std::sync::Arc;

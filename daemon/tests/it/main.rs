@@ -5,7 +5,11 @@
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
 
+#[path = "../../../tests/support/gmail_fake.rs"]
+mod gmail_fake;
+
 mod api;
 mod faults;
+mod gmail;
 mod lifecycle;
 mod outbox;
