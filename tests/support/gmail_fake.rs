@@ -12,7 +12,13 @@
 //! drafts, labels, history, send-as, the batch endpoint), one mailbox per
 //! access token, Google's per-method quota costs, and injected faults.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::collapsible_match
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

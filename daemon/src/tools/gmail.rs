@@ -632,6 +632,10 @@ impl ToolProvider for GmailTools {
             )),
         }
     }
+
+    fn cache_stats(&self) -> Option<(&'static str, Value)> {
+        Some(("gmail", self.gmail.stats()))
+    }
 }
 
 impl GmailTools {

@@ -875,3 +875,48 @@ async fn gmail_fake_rejects_requests_that_break_the_contract() {
         "{v:?}"
     );
 }
+
+#[tokio::test]
+async fn gmail_counters_reach_the_cache_stats_resource() {
+    let e = env().await;
+    let (id, _) = e.fake.deliver(
+        A_EMAIL,
+        &mail("jane@example.org", A_EMAIL, "Hi", "Body", "<s@example.org>"),
+        &[],
+    );
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
+    let gmail_tools: Arc<dyn ToolProvider> = Arc::new(GmailTools::new(
+        e.gmail.clone(),
+        outbox.clone(),
+        "http://127.0.0.1:1".into(),
+    ));
+    let tools = commsd::tools::Tools::new(
+        outbox,
+        vec![gmail_tools],
+        &["gmail_read".to_owned()],
+        "http://127.0.0.1:1".into(),
+    );
+    for _ in 0..3 {
+        let o = tools
+            .call(
+                &agent(),
+                "gmail_get_message",
+                json!({ "account": A, "id": id }),
+            )
+            .await
+            .unwrap();
+        assert!(!o.is_error, "{}", o.text);
+    }
+    let stats = tools
+        .read_resource(&agent(), "commsd://cache/stats")
+        .await
+        .unwrap();
+    let g = &stats["providers"]["gmail"];
+    assert_eq!(g["misses"], 1, "{stats}");
+    assert_eq!(g["hits"], 2, "{stats}");
+    assert_eq!(g["requests_saved"], 2);
+    // getProfile (1) + messages.get (5), as the fake counted them.
+    assert_eq!(g["quota_units"], e.fake.counts().quota_units);
+    assert_eq!(g["upstream_requests"], e.fake.counts().http_requests);
+    e.fake.assert_no_violations();
+}

@@ -386,13 +386,9 @@ async fn prompts_resources_and_resource_updates() {
         .unwrap()
         .to_owned();
     let stats: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(stats["provider_cache"]["hits"], 0);
-    assert!(
-        stats["provider_cache"]["note"]
-            .as_str()
-            .unwrap()
-            .contains("no provider cache")
-    );
+    // Counters per caching provider (Gmail once Google accounts are wired).
+    assert!(stats["providers"].is_object(), "{stats}");
+    assert!(stats["outbox"].is_object(), "{stats}");
 
     client
         .subscribe(SubscribeRequestParams::new("commsd://outbox/pending"))
