@@ -12,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/commsd/v1/dashboard.proto",
         "proto/commsd/v1/keys.proto",
         "proto/commsd/v1/tools.proto",
+        "proto/commsd/v1/vault.proto",
+        "proto/commsd/v1/accounts.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

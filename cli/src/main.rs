@@ -60,6 +60,10 @@ enum Command {
     Dashboard(cmd::dashboard::Args),
     #[command(subcommand)]
     Keys(cmd::keys::Command),
+    #[command(subcommand)]
+    Accounts(cmd::accounts::Command),
+    #[command(subcommand)]
+    Google(cmd::accounts::GoogleCommand),
     Events(cmd::events::Args),
     Completions(cmd::completions::Args),
 }
@@ -89,6 +93,8 @@ fn main() -> ExitCode {
             Command::Audit(command) => cmd::audit::execute(&socket, command).await,
             Command::Dashboard(args) => cmd::dashboard::execute(&socket, args).await,
             Command::Keys(command) => cmd::keys::execute(&socket, command).await,
+            Command::Accounts(command) => cmd::accounts::execute(&socket, command).await,
+            Command::Google(command) => cmd::accounts::execute_google(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -85,7 +85,7 @@ async fn setup(n: usize) -> (GmailFake, Arc<Gmail>, GmailTools, tempfile::TempDi
     let outbox = Outbox::new(
         store,
         Arc::new(Bus::default()),
-        Accounts::with_sandbox("sandbox@commsd.invalid"),
+        Arc::new(Accounts::with_sandbox("sandbox@commsd.invalid")),
         dir.path().to_owned(),
         OutboxConfig::default(),
         PolicyConfig {

@@ -33,6 +33,20 @@ pub struct Config {
     pub google: GoogleConfig,
     /// Gmail: body clipping, rate limit, retries, cache TTLs.
     pub gmail: crate::gmail::GmailConfig,
+    /// Where secrets are kept: the OS keyring or an encrypted file.
+    pub vault: VaultConfig,
+}
+
+/// `[vault]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// `auto` (the OS keyring when it answers, else the encrypted file),
+    /// `keyring` or `file`. Chooses the backend of a new vault; once secrets
+    /// are stored, `commsctl vault migrate` moves them.
+    pub backend: crate::vault::BackendChoice,
+    /// The encrypted file [default: `<data dir>/vault.enc`]; an absolute path.
+    pub file: Option<PathBuf>,
 }
 
 /// `[google]`
@@ -322,6 +336,14 @@ impl Config {
                 ));
             }
         }
+        if let Some(file) = &self.vault.file
+            && !file.is_absolute()
+        {
+            return Err(format!(
+                "key `vault.file`: {} is not an absolute path",
+                file.display()
+            ));
+        }
         if self.outbox.concurrency_per_account == 0 {
             return Err("key `outbox.concurrency_per_account`: must be at least 1".to_owned());
         }
@@ -481,6 +503,25 @@ mod tests {
         assert!(err.contains("policy.rules[0].recipients[0]"), "{err}");
         let err = Config::parse("[[policy.caps]]\nchannel = \"sms\"\n").unwrap_err();
         assert!(err.contains("policy.caps[0]"), "{err}");
+    }
+
+    #[test]
+    fn vault_section() {
+        use crate::vault::BackendChoice;
+        assert_eq!(Config::default().vault.backend, BackendChoice::Auto);
+        let c = Config::parse("[vault]\nbackend = \"file\"\nfile = \"/srv/commsd/vault.enc\"\n")
+            .unwrap();
+        assert_eq!(c.vault.backend, BackendChoice::File);
+        assert_eq!(c.vault.file, Some(PathBuf::from("/srv/commsd/vault.enc")));
+        let err = Config::parse("[vault]\nbackend = \"keychain\"\n").unwrap_err();
+        assert!(
+            err.contains("vault.backend") && err.contains("keyring"),
+            "{err}"
+        );
+        let err = Config::parse("[vault]\nfile = \"vault.enc\"\n").unwrap_err();
+        assert!(err.contains("vault.file"), "{err}");
+        let err = Config::parse("[vault]\npassphrase = \"x\"\n").unwrap_err();
+        assert!(err.contains("passphrase"), "{err}");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod runs;
 pub mod socket;
 pub mod store;
 pub mod tools;
+pub mod vault;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,9 +32,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use commsd_proto::v1::{
-    StatusResponse, audit_server::AuditServer, control_server::ControlServer,
-    dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer, tools_server::ToolsServer,
+    StatusResponse, accounts_server::AccountsServer, audit_server::AuditServer,
+    control_server::ControlServer, dashboard_server::DashboardServer, events_server::EventsServer,
+    keys_server::KeysServer, outbox_server::OutboxServer, tools_server::ToolsServer,
+    vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +70,8 @@ pub struct Daemon {
     pub outbox: Arc<Outbox>,
     pub sessions: Arc<Sessions>,
     pub keys: Arc<api::keys::Keys>,
+    pub vault: vault::Vault,
+    pub accounts: Arc<accounts::service::AccountService>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -115,7 +119,12 @@ impl Daemon {
             webhook_url: self.urls.webhooks.clone(),
             counts,
             started_at_unix_ms: self.started_unix_ms,
-            warnings: self.keys.warnings(),
+            warnings: self
+                .keys
+                .warnings()
+                .into_iter()
+                .chain(self.vault.warning())
+                .collect(),
         }
     }
 
@@ -219,13 +228,20 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
 
     let bus = Arc::new(Bus::default());
-    let accounts = Accounts::with_sandbox(&config.sandbox.from);
+    let vault = vault::Vault::open(&config.vault, &options.data_dir);
+    let accounts =
+        Arc::new(Accounts::load(store.clone(), bus.clone(), &config.sandbox.from).await?);
     let account_count = accounts.list().len();
+    let account_service = Arc::new(accounts::service::AccountService::new(
+        accounts.clone(),
+        config.google.endpoints.clone(),
+        vault.clone(),
+    )?);
     let outbox = Arc::new(
         Outbox::new(
             store.clone(),
             bus.clone(),
-            accounts,
+            accounts.clone(),
             options.data_dir.clone(),
             config.outbox.clone(),
             config.policy.clone(),
@@ -239,15 +255,39 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             "items were being sent when commsd stopped; they are marked unknown for a human to resolve"
         );
     }
-    let transports = Arc::new(Transports::new(Arc::new(SandboxTransport::new(
+    let gmail = Arc::new(gmail::Gmail::new(
+        &config.google.endpoints.gmail,
+        account_service.tokens.clone(),
+        config.gmail.clone(),
+        &options.data_dir,
+    )?);
+    let mut transports = Transports::new(Arc::new(SandboxTransport::new(
         &options.data_dir,
         outbox.attachments().clone(),
-    ))));
+    )));
+    transports.register(
+        accounts::Kind::Google,
+        Arc::new(gmail::transport::GmailTransport::new(
+            gmail.clone(),
+            store.clone(),
+            outbox.attachments().clone(),
+        )),
+    );
+    let transports = Arc::new(transports);
 
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
-        Vec::new(),
+        vec![
+            Arc::new(tools::accounts::AccountTools {
+                service: account_service.clone(),
+            }),
+            Arc::new(tools::gmail::GmailTools::new(
+                gmail.clone(),
+                outbox.clone(),
+                urls.dashboard.clone(),
+            )),
+        ],
         &config.mcp.toolsets,
         urls.dashboard.clone(),
     ));
@@ -262,6 +302,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         outbox: outbox.clone(),
         sessions: Arc::new(Sessions::default()),
         keys: keys.clone(),
+        vault: vault.clone(),
+        accounts: account_service.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -286,7 +328,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         )))
         .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
         .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
+        .add_service(AccountsServer::new(rpc::accounts::AccountsService(
+            account_service.clone(),
+        )))
         .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
+        .add_service(VaultServer::new(rpc::vault::VaultService(vault.clone())))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),
@@ -327,9 +373,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Ok(())
     });
     tokio::spawn(signals.watch(Arc::downgrade(&daemon)));
-    // The account set is loaded: MCP clients re-list tools. Today the set is
-    // fixed for a run, so this is its only publication; the [accounts] work
-    // publishes it again when accounts are added or removed.
+    // The account set is loaded: MCP clients re-list tools. The registry
+    // publishes it again whenever accounts are added, changed or removed.
     daemon.bus.publish(Event::AccountsChanged {
         accounts: account_count,
     });

@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments and an `execute` function.
 
+pub mod accounts;
 pub mod approve;
 pub mod audit;
 pub mod completions;

@@ -8,6 +8,7 @@
 //! a first response. Grants are checked by the services, not here. Failures
 //! of every kind leave as the JSON error envelope.
 
+pub mod accounts;
 mod idempotency;
 pub mod keys;
 mod limits;
@@ -136,7 +137,11 @@ impl utoipa::Modify for BearerAuth {
 pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::status))
-        .routes(routes!(routes::accounts))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::add_google))
+        .routes(routes!(accounts::google_flow))
+        .routes(routes!(accounts::update, accounts::remove))
+        .routes(routes!(accounts::google_client))
         .routes(routes!(routes::stage_email))
         .routes(routes!(routes::send_email))
         .routes(routes!(routes::stage_sms))

@@ -13,7 +13,6 @@ use serde_json::Value;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::{ApiState, Authed};
-use crate::accounts::Account;
 use crate::audit::Filter;
 use crate::auth::Grant;
 use crate::dashboard::{list_filter, parse_limit};
@@ -64,6 +63,12 @@ pub enum Errors {
     /// Something broke inside commsd; the log has the details (by request id).
     #[response(status = 500)]
     Internal(ErrorBody),
+    /// The provider (Google, a mail server) refused the request for a reason of its own.
+    #[response(status = 502)]
+    BadGateway(ErrorBody),
+    /// The provider cannot be reached, or the secret vault is locked or unusable.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
 }
 
 // ------------------------------------------------------------------ value sets
@@ -150,23 +155,6 @@ pub async fn status(
         webhook_url: s.webhook_url,
         outbox: serde_json::to_value(d.outbox.counts()).unwrap_or_default(),
         warnings: d.keys.warnings(),
-    }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountsResponse {
-    pub accounts: Vec<Account>,
-}
-
-#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", operation_id = "listAccounts",
-    responses((status = 200, description = "The accounts messages can be sent from", body = AccountsResponse), Errors))]
-pub async fn accounts(
-    State(state): State<ApiState>,
-    axum::Extension(authed): axum::Extension<Authed>,
-) -> Result<Json<AccountsResponse>> {
-    authed.caller.require(Grant::Read, "list accounts")?;
-    Ok(Json(AccountsResponse {
-        accounts: state.daemon.outbox.accounts().list().to_vec(),
     }))
 }
 

@@ -141,11 +141,10 @@ async fn deliver(outbox: &Outbox, transports: &Transports, item: Item) {
         }
     };
     let outcome = match outbox.accounts().resolve(Some(&sending.account)) {
-        Ok(account) => transports
-            .for_account(account)
-            .deliver(&sending)
-            .await
-            .map_err(|e| e.0),
+        Ok(account) => match transports.for_account(&account) {
+            Ok(transport) => transport.deliver(&sending).await.map_err(|e| e.0),
+            Err(e) => Err(e.0),
+        },
         Err(e) => Err(e.message),
     };
     match &outcome {

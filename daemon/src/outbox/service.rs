@@ -110,7 +110,7 @@ pub struct BatchResult {
 pub struct Outbox {
     store: Store,
     bus: Arc<Bus>,
-    accounts: Accounts,
+    accounts: Arc<Accounts>,
     attachments: AttachmentStore,
     limits: Limits,
     config: OutboxConfig,
@@ -190,7 +190,7 @@ impl Outbox {
     pub async fn new(
         store: Store,
         bus: Arc<Bus>,
-        accounts: Accounts,
+        accounts: Arc<Accounts>,
         data_dir: PathBuf,
         config: OutboxConfig,
         policy: PolicyConfig,
@@ -310,7 +310,33 @@ impl Outbox {
                 "expected 1 to 200 printable characters",
             ));
         }
-        let account = self.accounts.resolve(request.account.as_deref())?.clone();
+        let account = self.accounts.resolve(request.account.as_deref())?;
+        let channel = match &request.content {
+            StageContent::Email { .. } => Channel::Email,
+            StageContent::Sms { .. } => Channel::Sms,
+            StageContent::Chat { .. } => Channel::Chat,
+        };
+        if !account.channels.contains(&channel.as_str()) {
+            return Err(Error::invalid(
+                "account",
+                format!(
+                    "account {} ({}) cannot send {} messages; accounts that can: {}",
+                    account.id,
+                    account.kind.as_str(),
+                    channel.as_str(),
+                    self.accounts
+                        .list()
+                        .iter()
+                        .filter(|a| a.channels.contains(&channel.as_str()))
+                        .map(|a| a.id.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if let Some(e) = account.unusable() {
+            return Err(e);
+        }
         // Agents may attach only from the configured directories; humans from anywhere.
         let roots = (!caller.has(Grant::Admin)).then(|| self.config.attachment_dirs.clone());
         let content = self

@@ -88,19 +88,39 @@ fn sandbox_file(sandbox: &Sandbox, name: &str) -> String {
     sandbox.maildir().with_file_name(name).display().to_string()
 }
 
-/// Picks the transport for an account.
+/// Picks the transport for an account: one per account kind, registered
+/// by the provider that delivers for it.
 pub struct Transports {
-    sandbox: std::sync::Arc<dyn Transport>,
+    by_kind: Vec<(accounts::Kind, std::sync::Arc<dyn Transport>)>,
 }
 
 impl Transports {
     pub fn new(sandbox: std::sync::Arc<dyn Transport>) -> Transports {
-        Transports { sandbox }
+        Transports {
+            by_kind: vec![(accounts::Kind::Sandbox, sandbox)],
+        }
     }
 
-    pub fn for_account(&self, account: &Account) -> std::sync::Arc<dyn Transport> {
-        match account.kind {
-            accounts::Kind::Sandbox => self.sandbox.clone(),
-        }
+    /// Routes every account of `kind` to `transport`.
+    pub fn register(&mut self, kind: accounts::Kind, transport: std::sync::Arc<dyn Transport>) {
+        self.by_kind.retain(|(k, _)| *k != kind);
+        self.by_kind.push((kind, transport));
+    }
+
+    pub fn for_account(
+        &self,
+        account: &Account,
+    ) -> Result<std::sync::Arc<dyn Transport>, DeliveryError> {
+        self.by_kind
+            .iter()
+            .find(|(k, _)| *k == account.kind)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| {
+                DeliveryError(format!(
+                    "commsd cannot deliver for {} accounts ({})",
+                    account.kind.as_str(),
+                    account.id
+                ))
+            })
     }
 }

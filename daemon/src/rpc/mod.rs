@@ -1,6 +1,7 @@
 //! gRPC services on the Unix socket: thin adapters over the service layer.
 //! Proto types stop here; `convert.rs` maps them to and from domain types.
 
+pub mod accounts;
 pub mod audit;
 pub mod control;
 pub mod convert;
@@ -8,6 +9,7 @@ pub mod dashboard;
 pub mod keys;
 pub mod outbox;
 pub mod tools;
+pub mod vault;
 
 use crate::auth::Caller;
 

@@ -11,6 +11,7 @@
 //! (its `ToolDef`s and its `call`); [`Tools`] lists and dispatches across the
 //! providers it is given. The MCP crate does not change.
 
+pub mod accounts;
 pub mod backend;
 pub mod gmail;
 mod schemas;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::Kind;
 use crate::auth::Caller;
 use crate::error::{Error, parse_json};
 use crate::outbox::db::ListFilter;
@@ -93,18 +93,6 @@ impl ToolDef {
 
 /// The outbox's own tools (and the account listing), in listing order.
 pub const CORE: &[ToolDef] = &[
-    ToolDef {
-        name: "google_list_accounts",
-        title: "List Google accounts",
-        toolset: "accounts",
-        description: "List the Google accounts commsd can use (id, email, labels, default). Use an account's id as `account` in other tools. Empty until Google accounts are configured; the built-in sandbox account is not a Google account (see the commsd://accounts resource for every account).",
-        input: schemas::no_arguments,
-        output: schemas::google_accounts,
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        open_world: false,
-    },
     ToolDef {
         name: "email_stage",
         title: "Stage an email",
@@ -275,6 +263,8 @@ impl Tools {
                 }
             }
         }
+        // Listing order is the catalog's (design.md §11): by toolset.
+        enabled.sort_by_key(|(d, _)| TOOLSETS.iter().position(|t| *t == d.toolset));
         Tools {
             outbox,
             providers: all,
@@ -401,7 +391,6 @@ impl ToolProvider for CoreTools {
 
     async fn call(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
         match name {
-            "google_list_accounts" => self.google_list_accounts(arguments),
             "email_stage" => self.stage(caller, email_request(arguments)).await,
             "sms_send" => self.stage(caller, sms_request(arguments)).await,
             "chat_send_message" => self.stage(caller, chat_request(arguments)).await,
@@ -417,21 +406,6 @@ impl ToolProvider for CoreTools {
 }
 
 impl CoreTools {
-    fn google_list_accounts(&self, arguments: &Value) -> Result<Outcome, Error> {
-        let NoArguments {} = args(arguments)?;
-        // The registry knows only the sandbox today; Google accounts arrive
-        // with the [accounts] work and are listed here by kind.
-        let accounts: Vec<Value> = self
-            .outbox
-            .accounts()
-            .list()
-            .iter()
-            .filter(|a| a.kind != Kind::Sandbox)
-            .map(|a| json!({ "id": a.id, "email": a.email, "labels": a.labels, "default": a.default }))
-            .collect();
-        Ok(Outcome::ok(json!({ "accounts": accounts })))
-    }
-
     async fn stage(
         &self,
         caller: &Caller,
@@ -627,10 +601,6 @@ fn priority(p: Option<&str>) -> Result<Priority, Error> {
             .ok_or_else(|| Error::invalid("priority", "expected high, normal or low")),
     }
 }
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArguments {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

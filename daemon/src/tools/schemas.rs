@@ -174,22 +174,3 @@ pub fn item_result() -> Value {
         "required": ["item"],
     })
 }
-
-pub fn google_accounts() -> Value {
-    let s = json!({ "type": "string" });
-    json!({
-        "type": "object",
-        "properties": {
-            "accounts": { "type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "id": s, "email": s,
-                    "labels": { "type": "array", "items": s },
-                    "default": { "type": "boolean" },
-                },
-                "required": ["id", "email", "labels", "default"],
-            } },
-        },
-        "required": ["accounts"],
-    })
-}

@@ -533,6 +533,11 @@ fn openapi_document_covers_every_route() {
     let expected = [
         ("get", "/api/v1/status"),
         ("get", "/api/v1/accounts"),
+        ("post", "/api/v1/accounts/google"),
+        ("get", "/api/v1/accounts/google/flows/{flow_id}"),
+        ("patch", "/api/v1/accounts/{account}"),
+        ("delete", "/api/v1/accounts/{account}"),
+        ("get", "/api/v1/google/client"),
         ("post", "/api/v1/email/stage"),
         ("post", "/api/v1/email/send"),
         ("post", "/api/v1/sms/stage"),
@@ -561,9 +566,15 @@ fn openapi_document_covers_every_route() {
     );
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let url = format!("{}{}", api.url, path.replace("{id}", "ob_0000000000"));
+            let path = path
+                .replace("{id}", "ob_0000000000")
+                .replace("{account}", "nobody@example.org")
+                .replace("{flow_id}", "no-such-flow");
+            let url = format!("{}{}", api.url, path);
             let request = match method.as_str() {
                 "get" => api.http.get(&url),
+                "delete" => api.http.delete(&url),
+                "patch" => api.http.patch(&url).json(&json!({})),
                 _ => api.http.post(&url).json(&json!({})),
             };
             let r = request.bearer_auth(&key).send().unwrap();

@@ -123,7 +123,7 @@ async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store
     let outbox = Outbox::new(
         store.clone(),
         Arc::new(Bus::default()),
-        Accounts::with_sandbox("sandbox@commsd.invalid"),
+        Arc::new(Accounts::with_sandbox("sandbox@commsd.invalid")),
         dir.to_owned(),
         OutboxConfig::default(),
         policy,

@@ -148,11 +148,12 @@ async fn tool_list_matches_the_golden_file_and_fits_the_budgets() {
     let tools = tools_json(&client).await;
     let compact = serde_json::to_string(&tools).unwrap();
     println!(
-        "tools/list, default toolsets: {} bytes (budget 12000)",
+        "tools/list, default toolsets: {} bytes (budget 20000)",
         compact.len()
     );
+    // The default toolsets hold the nine gmail_read and gmail_compose tools since [gmail].
     assert!(
-        compact.len() < 12_000,
+        compact.len() < 20_000,
         "tools/list by default is {} bytes",
         compact.len()
     );

@@ -1,0 +1,162 @@
+//! Google scope tiers (README "Scope tiers"): what each tier and module asks
+//! Google for, and what a granted set of scopes covers.
+//!
+//! Tiers are cumulative, so a tier 3 account can do what tier 1 and 2 can.
+//! `openid` and `email` are always asked for: commsd reads the account's
+//! address from the userinfo endpoint and asks for nothing else.
+
+use crate::google::Need;
+
+pub const OPENID: &str = "openid";
+pub const EMAIL: &str = "email";
+pub const GMAIL_READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
+pub const GMAIL_COMPOSE: &str = "https://www.googleapis.com/auth/gmail.compose";
+pub const GMAIL_SEND: &str = "https://www.googleapis.com/auth/gmail.send";
+pub const GMAIL_MODIFY: &str = "https://www.googleapis.com/auth/gmail.modify";
+/// Full mailbox access. commsd never asks for it, but an account granted it
+/// (by another app with include_granted_scopes) can do everything Gmail tiers cover.
+pub const GMAIL_FULL: &str = "https://mail.google.com/";
+pub const CONTACTS: &str = "https://www.googleapis.com/auth/contacts";
+pub const CHAT_MESSAGES: &str = "https://www.googleapis.com/auth/chat.messages";
+pub const CHAT_SPACES_READONLY: &str = "https://www.googleapis.com/auth/chat.spaces.readonly";
+
+/// The opt-in modules and their scopes.
+pub const MODULES: [(&str, &[&str]); 2] = [
+    ("contacts", &[CONTACTS]),
+    ("chat", &[CHAT_MESSAGES, CHAT_SPACES_READONLY]),
+];
+
+/// The scopes a tier asks for (cumulative).
+pub fn tier_scopes(tier: u8) -> Vec<&'static str> {
+    let mut scopes = vec![GMAIL_READONLY];
+    if tier >= 2 {
+        scopes.extend([GMAIL_COMPOSE, GMAIL_SEND]);
+    }
+    if tier >= 3 {
+        scopes.push(GMAIL_MODIFY);
+    }
+    scopes
+}
+
+/// Everything a sign-in for `tier` and `modules` asks for.
+pub fn requested_scopes(tier: u8, modules: &[String]) -> Vec<&'static str> {
+    let mut scopes = vec![OPENID, EMAIL];
+    scopes.extend(tier_scopes(tier));
+    for (name, module_scopes) in MODULES {
+        if modules.iter().any(|m| m == name) {
+            scopes.extend(module_scopes);
+        }
+    }
+    scopes
+}
+
+/// The scopes any one of which covers `need`.
+pub fn covering(need: Need) -> &'static [&'static str] {
+    match need {
+        Need::GmailRead => &[GMAIL_READONLY, GMAIL_MODIFY, GMAIL_FULL],
+        Need::GmailCompose => &[GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_FULL],
+        Need::GmailSend => &[GMAIL_SEND, GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_FULL],
+        Need::GmailModify => &[GMAIL_MODIFY, GMAIL_FULL],
+        Need::Contacts => &[CONTACTS],
+        Need::Chat => &[CHAT_MESSAGES],
+    }
+}
+
+pub fn covers(granted: &[String], need: Need) -> bool {
+    covering(need)
+        .iter()
+        .any(|s| granted.iter().any(|g| g == s))
+}
+
+/// What a sign-in must ask for to cover `need`: the tier, or the module.
+pub fn upgrade_for(need: Need) -> (Option<u8>, Option<&'static str>) {
+    match need {
+        Need::GmailRead => (Some(1), None),
+        Need::GmailCompose | Need::GmailSend => (Some(2), None),
+        Need::GmailModify => (Some(3), None),
+        Need::Contacts => (None, Some("contacts")),
+        Need::Chat => (None, Some("chat")),
+    }
+}
+
+/// The highest Gmail tier the granted scopes fully cover (0: none).
+pub fn tier_of(granted: &[String]) -> u8 {
+    let has = |need| covers(granted, need);
+    if has(Need::GmailModify) {
+        3
+    } else if has(Need::GmailCompose) && has(Need::GmailSend) && has(Need::GmailRead) {
+        2
+    } else if has(Need::GmailRead) {
+        1
+    } else {
+        0
+    }
+}
+
+/// The opt-in modules whose scopes were all granted.
+pub fn modules_of(granted: &[String]) -> Vec<&'static str> {
+    MODULES
+        .iter()
+        .filter(|(_, scopes)| scopes.iter().all(|s| granted.iter().any(|g| g == s)))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// The modules a `--with` list names; unknown names are an error naming the field.
+pub fn parse_modules(with: &[String]) -> crate::error::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, m) in with.iter().enumerate() {
+        let m = m.trim();
+        if !MODULES.iter().any(|(name, _)| *name == m) {
+            return Err(crate::error::Error::invalid(
+                format!("with[{i}]"),
+                format!("unknown module {m:?}; expected contacts or chat"),
+            ));
+        }
+        if !out.iter().any(|o: &String| o == m) {
+            out.push(m.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn tiers_are_cumulative_and_read_back() {
+        for tier in 1..=3 {
+            let granted = owned(&tier_scopes(tier));
+            assert_eq!(tier_of(&granted), tier);
+        }
+        assert_eq!(tier_of(&owned(&[GMAIL_FULL])), 3);
+        assert_eq!(tier_of(&owned(&[OPENID, EMAIL])), 0);
+        // compose alone does not read mail: not tier 2
+        assert_eq!(tier_of(&owned(&[GMAIL_COMPOSE, GMAIL_SEND])), 0);
+    }
+
+    #[test]
+    fn needs_map_to_covering_scopes() {
+        let t1 = owned(&tier_scopes(1));
+        assert!(covers(&t1, Need::GmailRead));
+        assert!(!covers(&t1, Need::GmailSend));
+        assert!(!covers(&t1, Need::GmailModify));
+        let t2 = owned(&tier_scopes(2));
+        assert!(covers(&t2, Need::GmailSend) && covers(&t2, Need::GmailCompose));
+        assert!(!covers(&t2, Need::GmailModify));
+        assert!(!covers(&t2, Need::Contacts));
+    }
+
+    #[test]
+    fn modules_are_opt_in() {
+        let scopes = requested_scopes(1, &["chat".to_owned()]);
+        assert!(scopes.contains(&CHAT_MESSAGES) && !scopes.contains(&CONTACTS));
+        assert_eq!(modules_of(&owned(&scopes)), vec!["chat"]);
+        assert!(parse_modules(&["contacts".into(), "fax".into()]).is_err());
+    }
+}

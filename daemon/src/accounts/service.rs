@@ -1,0 +1,183 @@
+//! What every frontend (gRPC, HTTP, MCP) calls to manage accounts: one
+//! place for grants, validation and the order of side effects.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::oauth::{ClientStatus, FlowDone, FlowRequest, FlowStarted, Flows, OAuthClient};
+use super::tokens::{TokenCache, Tokens};
+use super::{Account, Accounts, Kind};
+use crate::auth::{Caller, Grant};
+use crate::error::Result;
+use crate::google::Endpoints;
+use crate::vault::Vault;
+
+/// Something that keeps per-account data (a provider's cache) and must
+/// drop it when the account is removed.
+pub trait AccountData: Send + Sync {
+    fn forget(&self, account_id: &str);
+}
+
+/// What removing an account did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Removed {
+    pub account: Account,
+    /// The refresh token was revoked at the authorization server.
+    pub revoked: bool,
+    /// Why it could not be revoked (the account is removed anyway; revoke
+    /// commsd's access at https://myaccount.google.com/permissions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_error: Option<String>,
+}
+
+pub struct AccountService {
+    pub accounts: Arc<Accounts>,
+    pub oauth: Arc<OAuthClient>,
+    pub flows: Arc<Flows>,
+    pub tokens: Arc<Tokens>,
+    pub vault: Vault,
+    data: std::sync::RwLock<Vec<Arc<dyn AccountData>>>,
+}
+
+impl AccountService {
+    pub fn new(
+        accounts: Arc<Accounts>,
+        endpoints: Endpoints,
+        vault: Vault,
+    ) -> Result<AccountService> {
+        let oauth = Arc::new(OAuthClient::new(endpoints, vault.clone())?);
+        let cache = Arc::new(TokenCache::default());
+        let tokens = Arc::new(Tokens::new(
+            oauth.clone(),
+            accounts.clone(),
+            vault.clone(),
+            cache.clone(),
+        ));
+        let flows = Arc::new(Flows::new(
+            oauth.clone(),
+            accounts.clone(),
+            vault.clone(),
+            cache,
+        ));
+        Ok(AccountService {
+            accounts,
+            oauth,
+            flows,
+            tokens,
+            vault,
+            data: std::sync::RwLock::new(Vec::new()),
+        })
+    }
+
+    /// Registers a provider's per-account data to drop on removal.
+    pub fn on_remove(&self, data: Arc<dyn AccountData>) {
+        if let Ok(mut d) = self.data.write() {
+            d.push(data);
+        }
+    }
+
+    pub fn list(&self, caller: &Caller) -> Result<Vec<Account>> {
+        caller.require(Grant::Read, "list accounts")?;
+        Ok(self.accounts.list())
+    }
+
+    /// Starts a Google sign-in. Any caller that may read may start one: the
+    /// account appears only when a human signs in and consents in the browser.
+    pub async fn add_google(&self, caller: &Caller, request: FlowRequest) -> Result<FlowStarted> {
+        caller.require(Grant::Read, "start a Google sign-in")?;
+        self.flows.start(&caller.actor, request).await
+    }
+
+    pub async fn complete_google(
+        &self,
+        caller: &Caller,
+        flow_id: &str,
+        pasted: &str,
+    ) -> Result<FlowDone> {
+        caller.require(Grant::Admin, "complete a Google sign-in by hand")?;
+        self.flows.complete_manual(flow_id, pasted).await
+    }
+
+    pub async fn wait_google(&self, flow_id: &str) -> Result<FlowDone> {
+        self.flows.wait(flow_id).await
+    }
+
+    /// Labels are metadata an agent may keep tidy: the `draft` grant suffices.
+    pub async fn set_labels(
+        &self,
+        caller: &Caller,
+        id: &str,
+        labels: Vec<String>,
+    ) -> Result<Account> {
+        caller.require(Grant::Draft, "change account labels")?;
+        self.accounts.set_labels(caller, id, labels).await
+    }
+
+    pub async fn set_default(&self, caller: &Caller, id: &str) -> Result<Account> {
+        self.accounts.set_default(caller, id).await
+    }
+
+    /// Removes an account: revokes its token, deletes its vault entries and
+    /// every cached item, then its row. Needs `admin`.
+    pub async fn remove(&self, caller: &Caller, id: &str) -> Result<Removed> {
+        caller.require(Grant::Admin, "remove accounts")?;
+        let account = self.accounts.resolve(Some(id))?;
+        let mut revoked = false;
+        let mut revoke_error = None;
+        if account.kind == Kind::Google {
+            let entry = super::oauth::refresh_token_entry(&account.id);
+            match self.vault.get(&entry).await? {
+                Some(refresh) => match self.oauth.revoke(refresh.expose()).await {
+                    Ok(()) => revoked = true,
+                    Err(e) => revoke_error = Some(e.message),
+                },
+                None => revoke_error = Some("no refresh token was stored".to_owned()),
+            }
+            self.vault.delete(&entry).await?;
+            self.tokens.cache.forget(&account.id);
+        }
+        for secret in secret_entries(&account) {
+            self.vault.delete(&secret).await?;
+        }
+        if let Ok(data) = self.data.read() {
+            for d in data.iter() {
+                d.forget(&account.id);
+            }
+        }
+        let account = self.accounts.delete(&caller.actor, &account.id).await?;
+        Ok(Removed {
+            account,
+            revoked,
+            revoke_error,
+        })
+    }
+
+    pub async fn client_status(&self, caller: &Caller) -> Result<ClientStatus> {
+        caller.require(Grant::Read, "read the OAuth client")?;
+        Ok(self.oauth.status().await)
+    }
+
+    pub async fn import_client(&self, caller: &Caller, json: &str) -> Result<ClientStatus> {
+        caller.require(Grant::Admin, "set the OAuth client")?;
+        self.oauth.import_client(json).await
+    }
+
+    pub async fn set_client(
+        &self,
+        caller: &Caller,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<ClientStatus> {
+        caller.require(Grant::Admin, "set the OAuth client")?;
+        self.oauth.set_client(client_id, client_secret).await
+    }
+}
+
+/// Vault entries other than the refresh token that belong to an account.
+fn secret_entries(account: &Account) -> Vec<String> {
+    match account.kind {
+        Kind::Imap => vec![format!("imap/{}/password", account.id)],
+        _ => Vec::new(),
+    }
+}
