@@ -31,6 +31,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// Google accounts: endpoints (design.md §12).
     pub google: GoogleConfig,
+    /// Gmail: body clipping, rate limit, retries, cache TTLs.
+    pub gmail: crate::gmail::GmailConfig,
     /// Where secrets are kept: the OS keyring or an encrypted file.
     pub vault: VaultConfig,
 }

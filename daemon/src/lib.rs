@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod fsprivate;
+pub mod gmail;
 pub mod google;
 pub mod http;
 pub mod localguard;
@@ -255,17 +256,39 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             "items were being sent when commsd stopped; they are marked unknown for a human to resolve"
         );
     }
-    let transports = Arc::new(Transports::new(Arc::new(SandboxTransport::new(
+    let gmail = Arc::new(gmail::Gmail::new(
+        &config.google.endpoints.gmail,
+        account_service.tokens.clone(),
+        config.gmail.clone(),
+        &options.data_dir,
+    )?);
+    let mut transports = Transports::new(Arc::new(SandboxTransport::new(
         &options.data_dir,
         outbox.attachments().clone(),
-    ))));
+    )));
+    transports.register(
+        accounts::Kind::Google,
+        Arc::new(gmail::transport::GmailTransport::new(
+            gmail.clone(),
+            store.clone(),
+            outbox.attachments().clone(),
+        )),
+    );
+    let transports = Arc::new(transports);
 
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
-        vec![Arc::new(tools::accounts::AccountTools {
-            service: account_service.clone(),
-        })],
+        vec![
+            Arc::new(tools::accounts::AccountTools {
+                service: account_service.clone(),
+            }),
+            Arc::new(tools::gmail::GmailTools::new(
+                gmail.clone(),
+                outbox.clone(),
+                urls.dashboard.clone(),
+            )),
+        ],
         &config.mcp.toolsets,
         urls.dashboard.clone(),
     ));

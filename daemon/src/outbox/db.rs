@@ -269,3 +269,44 @@ pub fn expired(conn: &Connection, now_ms: i64) -> Result<Vec<Item>, StoreError> 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
+
+/// Links an item to a provider's object (`gmail-draft:<id>`).
+pub fn set_provider_ref(conn: &Connection, id: &str, link: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox_items SET provider_ref = ?1 WHERE id = ?2",
+        rusqlite::params![link, id],
+    )?;
+    Ok(())
+}
+
+/// The provider object an item is linked to, if any.
+pub fn provider_ref(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT provider_ref FROM outbox_items WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// A live item (draft, pending approval, approved) linked to `link` with this content hash.
+pub fn find_by_provider_ref(
+    conn: &Connection,
+    link: &str,
+    hash: &str,
+) -> Result<Option<Item>, StoreError> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT id FROM outbox_items WHERE provider_ref = ?1 AND content_hash = ?2 \
+             AND state IN ('draft', 'pending_approval', 'approved') ORDER BY created_at_ms DESC LIMIT 1",
+            rusqlite::params![link, hash],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match id {
+        Some(id) => get(conn, &id),
+        None => Ok(None),
+    }
+}

@@ -45,7 +45,36 @@ pub fn build(
     message_id: &str,
     date: SystemTime,
 ) -> Result<Built> {
+    build_with(content, attachments, message_id, date, &Extra::default())
+}
+
+/// What some transports add to [`build`]: reply headers, and a Bcc header
+/// for providers that read recipients from the message (Gmail drops it when
+/// sending).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The Message-ID replied to, with angle brackets.
+    pub in_reply_to: Option<String>,
+    /// The whole chain, oldest first, each with angle brackets.
+    pub references: Vec<String>,
+    pub bcc_header: bool,
+}
+
+/// [`build`] with reply headers and, optionally, the Bcc header.
+pub fn build_with(
+    content: &EmailContent,
+    attachments: &AttachmentStore,
+    message_id: &str,
+    date: SystemTime,
+    extra: &Extra,
+) -> Result<Built> {
     check_message_id(message_id)?;
+    if let Some(id) = &extra.in_reply_to {
+        check_message_id(id)?;
+    }
+    for id in &extra.references {
+        check_message_id(id)?;
+    }
     check_header_text("subject", &content.subject)?;
     let from = parse_mailbox("from", &content.from)?;
     let to = parse_mailboxes("to", &content.to)?;
@@ -69,6 +98,18 @@ pub fn build(
     }
     for mailbox in cc {
         builder = builder.cc(mailbox);
+    }
+    if extra.bcc_header && !bcc.is_empty() {
+        for mailbox in bcc {
+            builder = builder.bcc(mailbox);
+        }
+        builder = builder.keep_bcc();
+    }
+    if let Some(id) = &extra.in_reply_to {
+        builder = builder.in_reply_to(id.clone());
+    }
+    if !extra.references.is_empty() {
+        builder = builder.references(extra.references.join(" "));
     }
     let message = match body(content, attachments)? {
         Part::Single(part) => builder.singlepart(part),

@@ -342,6 +342,39 @@ impl Outbox {
         let content = self
             .validate(request.content, &account.email, roots)
             .await?;
+        self.stage_content(
+            caller,
+            &account.id,
+            request.priority,
+            request.client_request_id,
+            content,
+            None,
+        )
+        .await
+    }
+
+    /// Stages content that a provider already validated (a Gmail draft read
+    /// back from Gmail), on `account_id`, linked to the provider's object
+    /// (`provider_ref`, e.g. `gmail-draft:<id>`): the item and its link commit
+    /// together. A live item (draft, pending, approved) with the same link
+    /// and content hash is returned instead of a duplicate.
+    pub async fn stage_content(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        priority: Priority,
+        client_request_id: Option<String>,
+        content: Content,
+        provider_ref: Option<String>,
+    ) -> Result<Staged> {
+        caller.require(Grant::Stage, "stage items in the outbox")?;
+        let account = AccountRef {
+            id: account_id.to_owned(),
+        };
+        let request = StageMeta {
+            priority,
+            client_request_id,
+        };
         let recipients = content.recipients();
         policy::check_allowlist(&self.policy, content.channel(), &recipients)?;
         let verdict = policy::decide(&self.policy, content.channel(), &account.id, &recipients);
@@ -377,6 +410,11 @@ impl Outbox {
         let hold = self.config.hold_window;
         let actor = caller.actor.clone();
         self.write(move |conn, changes| {
+            if let Some(link) = &provider_ref
+                && let Some(existing) = db::find_by_provider_ref(conn, link, &item.content_hash)?
+            {
+                return Ok(Staged { item: existing, existing: true });
+            }
             if let Some(crid) = &item.client_request_id
                 && let Some(existing) = db::find_by_request(conn, &item.requester, crid)?
             {
@@ -395,6 +433,9 @@ impl Outbox {
             let cap_reason = cap_reason(conn, &caps, &item, now)?;
             apply_decision(&mut item, now, hold, cap_reason);
             db::insert(conn, &item)?;
+            if let Some(link) = &provider_ref {
+                db::set_provider_ref(conn, &item.id, link)?;
+            }
             changes.record(conn, None, &item, audit_entry(&actor, "staged", &item, Some(format!("{} by {}", item.decision.as_str(), item.rule))))?;
             if item.state == State::Approved {
                 changes.record(conn, Some(State::Approved), &item, audit_entry("policy", "approved", &item, Some(item.rule.clone())))?;
@@ -1123,6 +1164,17 @@ impl Outbox {
 
 /// Sets the state the policy decision calls for; a reached cap holds the
 /// item for a human whatever the decision.
+/// The account an item is staged on (resolved by the caller).
+struct AccountRef {
+    id: String,
+}
+
+/// What a stage request says besides its content.
+struct StageMeta {
+    priority: Priority,
+    client_request_id: Option<String>,
+}
+
 fn apply_decision(item: &mut Item, now: i64, hold: Duration, cap_reason: Option<String>) {
     if let Some(reason) = cap_reason {
         item.state = State::PendingApproval;

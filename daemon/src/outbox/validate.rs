@@ -768,6 +768,45 @@ impl AttachmentStore {
         })
     }
 
+    /// Stores bytes that arrived from a provider (a Gmail draft's
+    /// attachment) and describes them like [`Self::import`]. Blocking.
+    pub fn import_bytes(
+        &self,
+        field: &str,
+        filename: &str,
+        mime_type: &str,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Attachment> {
+        check_filename(field, filename)?;
+        if bytes.len() as u64 > limits.max_attachment_bytes {
+            return Err(too_large(
+                field,
+                format!(
+                    "is {} bytes; an attachment may be at most {} bytes",
+                    bytes.len(),
+                    limits.max_attachment_bytes
+                ),
+                limits.max_attachment_bytes,
+            ));
+        }
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        self.store(&sha256, bytes).map_err(|e| {
+            Error::internal("cannot copy the attachment into the data directory", e)
+        })?;
+        let mime_type = if mime_type.is_empty() {
+            detect_mime(bytes, Path::new(filename))
+        } else {
+            mime_type.to_owned()
+        };
+        Ok(Attachment {
+            filename: filename.to_owned(),
+            mime_type,
+            size: bytes.len() as u64,
+            sha256,
+        })
+    }
+
     /// Where the attachment with this SHA-256 (64 lowercase hex digits) is
     /// stored. Anything else maps to a name the store never creates, so a
     /// crafted hash cannot point outside the store.

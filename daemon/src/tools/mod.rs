@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod gmail;
 mod schemas;
 
 use std::sync::Arc;
@@ -225,6 +226,11 @@ pub trait ToolProvider: Send + Sync {
     /// Runs one of [`Self::tools`] as `caller`. A failure is an `Err` with
     /// the error envelope; it becomes an isError result.
     async fn call(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error>;
+    /// Cache and quota counters for `commsd://cache/stats`, keyed by
+    /// provider name, for providers that cache or spend a quota.
+    fn cache_stats(&self) -> Option<(&'static str, Value)> {
+        None
+    }
 }
 
 /// The catalog with the enabled toolsets, over the service layer.
@@ -354,13 +360,14 @@ impl Tools {
             }
             RESOURCE_CACHE_STATS => {
                 caller.require(crate::auth::Grant::Read, "read cache statistics")?;
+                let providers: serde_json::Map<String, Value> = self
+                    .providers
+                    .iter()
+                    .filter_map(|p| p.cache_stats())
+                    .map(|(name, stats)| (name.to_owned(), stats))
+                    .collect();
                 Ok(json!({
-                    "provider_cache": {
-                        "entries": 0,
-                        "hits": 0,
-                        "misses": 0,
-                        "note": "commsd has no provider cache yet: every account is local (sandbox), so nothing is fetched or cached. These counters become real when Gmail, Chat and People accounts arrive.",
-                    },
+                    "providers": providers,
                     "outbox": self.outbox.counts(),
                 }))
             }

@@ -9,9 +9,13 @@ mod harness;
 #[path = "../../../tests/support/oauth.rs"]
 mod oauth;
 
+#[path = "../../../tests/support/gmail_fake.rs"]
+mod gmail_fake;
+
 mod accounts;
 mod api;
 mod faults;
+mod gmail;
 mod lifecycle;
 mod mail;
 mod outbox;

@@ -148,11 +148,12 @@ async fn tool_list_matches_the_golden_file_and_fits_the_budgets() {
     let tools = tools_json(&client).await;
     let compact = serde_json::to_string(&tools).unwrap();
     println!(
-        "tools/list, default toolsets: {} bytes (budget 12000)",
+        "tools/list, default toolsets: {} bytes (budget 20000)",
         compact.len()
     );
+    // The default toolsets hold the nine gmail_read and gmail_compose tools since [gmail].
     assert!(
-        compact.len() < 12_000,
+        compact.len() < 20_000,
         "tools/list by default is {} bytes",
         compact.len()
     );
@@ -386,13 +387,9 @@ async fn prompts_resources_and_resource_updates() {
         .unwrap()
         .to_owned();
     let stats: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(stats["provider_cache"]["hits"], 0);
-    assert!(
-        stats["provider_cache"]["note"]
-            .as_str()
-            .unwrap()
-            .contains("no provider cache")
-    );
+    // Counters per caching provider (Gmail once Google accounts are wired).
+    assert!(stats["providers"].is_object(), "{stats}");
+    assert!(stats["outbox"].is_object(), "{stats}");
 
     client
         .subscribe(SubscribeRequestParams::new("commsd://outbox/pending"))

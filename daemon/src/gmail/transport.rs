@@ -1,0 +1,137 @@
+//! The outbox transport of Google accounts. An item staged from a Gmail
+//! draft (linked `gmail-draft:<id>`) is sent with `drafts.send`, but only
+//! after the draft is read back and still matches the approved content hash;
+//! an item staged with `email_stage` goes out through `messages.send`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::Gmail;
+use super::compose;
+use crate::outbox::db;
+use crate::outbox::item::{Item, content_hash};
+use crate::outbox::mime::{self, Extra};
+use crate::outbox::model::Content;
+use crate::outbox::transport::{DeliveryError, Transport, message_id};
+use crate::outbox::validate::AttachmentStore;
+use crate::store::Store;
+
+/// The link an item staged from a Gmail draft carries.
+pub fn draft_link(draft_id: &str) -> String {
+    format!("gmail-draft:{draft_id}")
+}
+
+pub struct GmailTransport {
+    gmail: Arc<Gmail>,
+    store: Store,
+    attachments: AttachmentStore,
+}
+
+impl GmailTransport {
+    /// `store` is the daemon's (item links), `attachments` the outbox's store.
+    pub fn new(gmail: Arc<Gmail>, store: Store, attachments: AttachmentStore) -> GmailTransport {
+        GmailTransport {
+            gmail,
+            store,
+            attachments,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for GmailTransport {
+    async fn deliver(&self, item: &Item) -> Result<String, DeliveryError> {
+        let Content::Email(email) = &item.content else {
+            return Err(DeliveryError(format!(
+                "Gmail accounts send email only, not {}",
+                item.channel.as_str()
+            )));
+        };
+        let id = item.id.clone();
+        let link = self
+            .store
+            .call(move |c| db::provider_ref(c, &id))
+            .await
+            .map_err(|e| DeliveryError(format!("cannot read the item's Gmail link: {e}")))?;
+        match link.as_deref().and_then(|l| l.strip_prefix("gmail-draft:")) {
+            Some(draft_id) => {
+                let (raw, _) = self
+                    .gmail
+                    .draft_raw(&item.account, draft_id)
+                    .await
+                    .map_err(|e| {
+                        DeliveryError(format!(
+                            "cannot read Gmail draft {draft_id}: {} ({})",
+                            e.message,
+                            e.code.as_str()
+                        ))
+                    })?;
+                let store = self.attachments.clone();
+                let (now, _) =
+                    tokio::task::spawn_blocking(move || compose::parse_raw(&raw, &store))
+                        .await
+                        .map_err(|e| DeliveryError(format!("draft check failed: {e}")))?
+                        .map_err(|e| {
+                            DeliveryError(format!(
+                                "Gmail draft {draft_id} cannot be checked: {}",
+                                e.message
+                            ))
+                        })?;
+                let hash = content_hash(&item.account, &Content::Email(now));
+                if hash != item.content_hash {
+                    return Err(DeliveryError(format!(
+                        "Gmail draft {draft_id} changed after it was staged and approved; nothing was sent. Stage it again for a new approval."
+                    )));
+                }
+                let sent = self
+                    .gmail
+                    .send_draft(&item.account, draft_id)
+                    .await
+                    .map_err(|e| {
+                        DeliveryError(format!(
+                            "Gmail drafts.send failed: {} ({})",
+                            e.message,
+                            e.code.as_str()
+                        ))
+                    })?;
+                Ok(format!(
+                    "Gmail message {} (thread {}) from draft {draft_id}",
+                    sent["id"].as_str().unwrap_or_default(),
+                    sent["threadId"].as_str().unwrap_or_default()
+                ))
+            }
+            None => {
+                let store = self.attachments.clone();
+                let email = email.clone();
+                let mid = message_id(item, &email.from);
+                let built = tokio::task::spawn_blocking(move || {
+                    let extra = Extra {
+                        bcc_header: true,
+                        ..Extra::default()
+                    };
+                    mime::build_with(&email, &store, &mid, SystemTime::now(), &extra)
+                })
+                .await
+                .map_err(|e| DeliveryError(format!("build task failed: {e}")))?
+                .map_err(|e| DeliveryError(format!("cannot build the message: {}", e.message)))?;
+                let sent = self
+                    .gmail
+                    .send_raw(&item.account, &built.bytes, None)
+                    .await
+                    .map_err(|e| {
+                        DeliveryError(format!(
+                            "Gmail messages.send failed: {} ({})",
+                            e.message,
+                            e.code.as_str()
+                        ))
+                    })?;
+                Ok(format!(
+                    "Gmail message {} (thread {}, Message-ID {})",
+                    sent["id"].as_str().unwrap_or_default(),
+                    sent["threadId"].as_str().unwrap_or_default(),
+                    built.message_id
+                ))
+            }
+        }
+    }
+}
