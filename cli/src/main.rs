@@ -61,6 +61,8 @@ enum Command {
     #[command(subcommand)]
     Keys(cmd::keys::Command),
     Events(cmd::events::Args),
+    #[command(subcommand)]
+    Vault(cmd::vault::Command),
     Completions(cmd::completions::Args),
 }
 
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
             Command::Audit(command) => cmd::audit::execute(&socket, command).await,
             Command::Dashboard(args) => cmd::dashboard::execute(&socket, args).await,
             Command::Keys(command) => cmd::keys::execute(&socket, command).await,
+            Command::Vault(command) => cmd::vault::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -9,3 +9,4 @@ mod api;
 mod faults;
 mod lifecycle;
 mod outbox;
+mod vault;
