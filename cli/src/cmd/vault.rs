@@ -87,7 +87,7 @@ fn backend_name(b: &str) -> &str {
 
 fn status_text(s: &v1::VaultStatus) -> String {
     let mut text = format!(
-        "vault      {} ({})\n  location {}\n  secrets  {}\n  config   backend = \"{}\"\n",
+        "vault: {} ({})\n  location  {}\n  secrets   {}\n  config    backend = \"{}\"\n",
         backend_name(&s.backend),
         s.state,
         s.location,
@@ -100,16 +100,16 @@ fn status_text(s: &v1::VaultStatus) -> String {
             (true, true) => "unlocked",
             (true, false) => "locked",
         };
-        text.push_str(&format!("  file     {} ({file})\n", s.file_path));
+        text.push_str(&format!("  file      {} ({file})\n", s.file_path));
     }
     if let Some(reason) = &s.reason {
-        text.push_str(&format!("  reason   {reason}\n"));
+        text.push_str(&format!("  reason    {reason}\n"));
     }
     if let Some(hint) = &s.hint {
-        text.push_str(&format!("  hint     {hint}\n"));
+        text.push_str(&format!("  hint      {hint}\n"));
     }
     for warning in &s.warnings {
-        text.push_str(&format!("  warning  {warning}\n"));
+        text.push_str(&format!("  warning   {warning}\n"));
     }
     text
 }
