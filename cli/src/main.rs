@@ -65,6 +65,8 @@ enum Command {
     #[command(subcommand)]
     Google(cmd::accounts::GoogleCommand),
     Events(cmd::events::Args),
+    #[command(subcommand)]
+    Vault(cmd::vault::Command),
     Completions(cmd::completions::Args),
 }
 
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
             Command::Keys(command) => cmd::keys::execute(&socket, command).await,
             Command::Accounts(command) => cmd::accounts::execute(&socket, command).await,
             Command::Google(command) => cmd::accounts::execute_google(&socket, command).await,
+            Command::Vault(command) => cmd::vault::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

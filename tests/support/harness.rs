@@ -15,8 +15,13 @@ use std::time::{Duration, Instant};
 pub const PORT_ZERO_CONFIG: &str =
     "[listen]\ndashboard = \"127.0.0.1:0\"\napi = \"127.0.0.1:0\"\nwebhooks = \"127.0.0.1:0\"\n";
 
-/// A built binary of this workspace, beside the test executable's deps dir.
+/// A built binary of this workspace, beside the test executable's deps dir,
+/// or in `$COMMSD_TEST_BIN_DIR` when set (a shared cargo build-dir puts the
+/// test executables beside another checkout's binaries).
 pub fn binary(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("COMMSD_TEST_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()

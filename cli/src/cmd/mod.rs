@@ -11,3 +11,4 @@ pub mod keys;
 pub mod outbox;
 pub mod service;
 pub mod status;
+pub mod vault;

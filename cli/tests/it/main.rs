@@ -11,4 +11,5 @@ mod misc;
 mod outbox;
 mod service;
 mod status;
+mod vault;
 mod version;

@@ -44,7 +44,34 @@ pub struct Unusable {
 /// A connected platform store.
 #[derive(Clone)]
 pub struct Keyring {
-    store: Arc<CredentialStore>,
+    store: Arc<StoreHandle>,
+}
+
+/// Owns the platform store. The Secret Service store closes its D-Bus
+/// connection by blocking on a runtime of its own, which panics on an async
+/// thread; so the last reference is dropped on a plain thread.
+struct StoreHandle(Option<Arc<CredentialStore>>);
+
+impl StoreHandle {
+    fn get(&self) -> Result<Arc<CredentialStore>, Unusable> {
+        self.0.clone().ok_or_else(|| Unusable {
+            reason: "the keyring connection is closed".to_owned(),
+            hint: hint(),
+        })
+    }
+}
+
+impl Drop for StoreHandle {
+    fn drop(&mut self) {
+        if let Some(store) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("keyring-close".to_owned())
+                .spawn(move || drop(store));
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "cannot close the keyring connection");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Keyring {
@@ -141,7 +168,9 @@ impl Keyring {
                 .build(SERVICE, PROBE_USER, None)
                 .map_err(|e| unusable("create an entry", &e))?;
             match entry.get_password() {
-                Ok(_) | Err(keyring_core::Error::NoEntry) => Ok(Keyring { store }),
+                Ok(_) | Err(keyring_core::Error::NoEntry) => Ok(Keyring {
+                    store: Arc::new(StoreHandle(Some(store))),
+                }),
                 Err(e) => Err(unusable("read", &e)),
             }
         })
@@ -149,7 +178,7 @@ impl Keyring {
     }
 
     pub async fn get(&self, name: &str) -> Result<Option<Secret>, Unusable> {
-        let store = self.store.clone();
+        let store = self.store.get()?;
         let name = name.to_owned();
         blocking("read", move || {
             let entry = store
@@ -165,7 +194,7 @@ impl Keyring {
     }
 
     pub async fn put(&self, name: &str, secret: &Secret) -> Result<(), Unusable> {
-        let store = self.store.clone();
+        let store = self.store.get()?;
         let name = name.to_owned();
         let secret = secret.clone();
         blocking("store", move || {
@@ -181,7 +210,7 @@ impl Keyring {
 
     /// Deletes the entry; an absent one is fine.
     pub async fn delete(&self, name: &str) -> Result<(), Unusable> {
-        let store = self.store.clone();
+        let store = self.store.get()?;
         let name = name.to_owned();
         blocking("delete", move || {
             let entry = store

@@ -623,19 +623,19 @@ impl Vault {
                 }
             },
         };
-        if let Some(passphrase) = s.env_passphrase.take() {
-            let exists = self.inner.file_path.exists();
-            if exists || s.active == Backend::File {
-                if let Err(e) = self.unlock_file(s, passphrase, false).await {
-                    tracing::warn!(
-                        error = %e.message,
-                        "{PASSPHRASE_ENV} did not unlock the vault file; it stays locked"
-                    );
-                    s.file = FileState::Locked {
-                        reason: Some(format!("{PASSPHRASE_ENV} did not unlock it: {}", e.message)),
-                    };
-                }
-            }
+        // The environment's passphrase opens an existing file; it creates
+        // one only when the file is the backend in use.
+        if let Some(passphrase) = s.env_passphrase.take()
+            && (s.active == Backend::File || self.inner.file_path.exists())
+            && let Err(e) = self.unlock_file(s, passphrase, false).await
+        {
+            tracing::warn!(
+                error = %e.message,
+                "{PASSPHRASE_ENV} did not unlock the vault file; it stays locked"
+            );
+            s.file = FileState::Locked {
+                reason: Some(format!("{PASSPHRASE_ENV} did not unlock it: {}", e.message)),
+            };
         }
         tracing::info!(
             backend = s.active.as_str(),
@@ -793,14 +793,27 @@ impl Vault {
         Ok(())
     }
 
+    /// Why the file is locked (the file backend's reason, whichever backend is in use).
+    fn file_lock_reason(&self, s: &Shared) -> String {
+        match &s.file {
+            FileState::Open { .. } => "it is unlocked".to_owned(),
+            FileState::Locked {
+                reason: Some(reason),
+            } => reason.clone(),
+            FileState::Locked { reason: None } if self.inner.file_path.exists() => {
+                "no passphrase has been given yet".to_owned()
+            }
+            FileState::Locked { reason: None } => {
+                "the vault file does not exist yet: the first passphrase given creates it"
+                    .to_owned()
+            }
+        }
+    }
+
     fn locked_error(&self, s: &Shared) -> Error {
-        let status = self.status_of(s);
         Error::new(
             Code::VaultUnavailable,
-            format!(
-                "the secret vault is locked: {}",
-                status.reason.unwrap_or_default()
-            ),
+            format!("the vault file is locked: {}", self.file_lock_reason(s)),
         )
         .with_details(json!({
             "hint": unlock_hint(),
@@ -839,18 +852,11 @@ impl Vault {
                 },
                 Backend::File => match &s.file {
                     FileState::Open { .. } => (State::Ready, None, None),
-                    FileState::Locked { reason } => {
-                        let reason = reason.clone().unwrap_or_else(|| {
-                            if exists {
-                                "no passphrase has been given yet".to_owned()
-                            } else {
-                                "the vault file does not exist yet: the first passphrase \
-                                 given creates it"
-                                    .to_owned()
-                            }
-                        });
-                        (State::Locked, Some(reason), Some(unlock_hint()))
-                    }
+                    FileState::Locked { .. } => (
+                        State::Locked,
+                        Some(self.file_lock_reason(s)),
+                        Some(unlock_hint()),
+                    ),
                 },
             }
         };

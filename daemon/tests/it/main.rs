@@ -20,3 +20,4 @@ mod lifecycle;
 mod mail;
 mod outbox;
 mod tokens;
+mod vault;

@@ -9,6 +9,8 @@ fn comms_mcp_links_no_rusqlite_axum_or_keyring() {
             "rusqlite",
             "axum",
             "keyring",
+            "keyring-core",
+            "zbus-secret-service-keyring-store",
             "libsqlite3-sys",
             "commsd",
             "commsctl",
