@@ -69,12 +69,7 @@ impl OAuthServer {
             .spawn()
             .expect("start node (is Node.js installed? scripts/test installs it)");
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("http client");
+        let http = browser();
         let mut server = OAuthServer { child, base, http };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -113,12 +108,14 @@ impl OAuthServer {
     /// returns the URL the browser is finally sent to (the redirect URI with
     /// `code` and `state`) without opening it.
     pub fn consent(&self, auth_url: &str, login: &str) -> String {
+        // A fresh browser profile per sign-in: no session of an earlier login.
+        let browser = browser();
         let mut url = auth_url.to_owned();
         for _ in 0..12 {
             if !url.starts_with(&self.base) {
                 return url;
             }
-            let response = self.http.get(&url).send().expect("GET on the OAuth server");
+            let response = browser.get(&url).send().expect("GET on the OAuth server");
             if response.status().is_redirection() {
                 url = location(&response, &url);
                 continue;
@@ -133,17 +130,18 @@ impl OAuthServer {
             } else {
                 panic!("unexpected page from the OAuth server at {url}:\n{page}");
             };
-            let posted = self
-                .http
+            let posted = browser
                 .post(&url)
                 .form(&form)
                 .send()
                 .expect("POST the form");
-            assert!(
-                posted.status().is_redirection(),
-                "the OAuth server answered the form with {}",
-                posted.status()
-            );
+            if !posted.status().is_redirection() {
+                let status = posted.status();
+                panic!(
+                    "the OAuth server answered the form at {url} with {status}: {}",
+                    posted.text().unwrap_or_default()
+                );
+            }
             url = location(&posted, &url);
         }
         panic!("the sign-in did not reach the redirect URI");
@@ -156,6 +154,15 @@ impl OAuthServer {
             .and_then(|r| r.text())
             .expect("GET the callback")
     }
+}
+
+fn browser() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client")
 }
 
 fn location(response: &reqwest::blocking::Response, from: &str) -> String {

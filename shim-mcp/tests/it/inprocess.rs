@@ -24,6 +24,7 @@ struct TestClient {
     answer: Option<ElicitationAction>,
     asked: Arc<Mutex<Vec<String>>>,
     updated: Arc<Mutex<Vec<String>>>,
+    tools_changed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TestClient {
@@ -33,6 +34,7 @@ impl TestClient {
             answer,
             asked: Arc::default(),
             updated: Arc::default(),
+            tools_changed: Arc::default(),
         }
     }
 }
@@ -72,6 +74,11 @@ impl ClientHandler for TestClient {
         _context: NotificationContext<RoleClient>,
     ) {
         self.updated.lock().unwrap().push(params.uri);
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools_changed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -418,4 +425,120 @@ async fn prompts_resources_and_resource_updates() {
         "no resources/updated after staging: {:?}",
         tc.updated.lock().unwrap()
     );
+}
+
+/// An agent starts a Google sign-in, the human completes it in the browser,
+/// and the client hears tools/list_changed and sees the new account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_sign_in_started_by_the_agent_sends_tools_list_changed() {
+    use std::sync::atomic::Ordering;
+    let oauth = Arc::new(
+        tokio::task::spawn_blocking(super::oauth::OAuthServer::start)
+            .await
+            .unwrap(),
+    );
+    let env = harness::Env::new();
+    let mut config = std::fs::read_to_string(&env.config).unwrap();
+    config.push_str("[vault]\nbackend = \"file\"\n");
+    config.push_str(&oauth.endpoints_toml(""));
+    std::fs::write(&env.config, config).unwrap();
+    let mut cmd = env.commsd();
+    cmd.env("COMMSD_VAULT_PASSPHRASE", "a test passphrase");
+    let _daemon = env.spawn(cmd);
+    let mut set = env.commsctl_command(&[
+        "google",
+        "set-client",
+        "--client-id",
+        super::oauth::CLIENT_ID,
+        "--client-secret-stdin",
+    ]);
+    set.stdin(std::process::Stdio::piped());
+    let mut child = set.spawn().unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(super::oauth::CLIENT_SECRET.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    for modern in [false, true] {
+        let tc = TestClient::new("it-client", None);
+        let client = connect(&env, tc.clone(), modern).await;
+        // 2026-07-28: notifications flow on a subscriptions/listen request;
+        // the 2025 revisions get them unsolicited after initialize.
+        let mut subscription = if modern {
+            let mut filter = rmcp::model::SubscriptionFilter::new();
+            filter.tools_list_changed = Some(true);
+            let subscription = client.peer().listen(filter).await.unwrap();
+            assert_eq!(subscription.acknowledged().tools_list_changed, Some(true));
+            Some(subscription)
+        } else {
+            None
+        };
+        let listed = client
+            .call_tool(call("google_list_accounts", json!({})))
+            .await
+            .unwrap();
+        let before = listed.structured_content.unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .len();
+        let login = if modern {
+            "modern@example.org"
+        } else {
+            "legacy@example.org"
+        };
+        let started = client
+            .call_tool(call(
+                "google_add_account",
+                json!({ "tier": 1, "labels": ["work"] }),
+            ))
+            .await
+            .unwrap();
+        assert_ne!(started.is_error, Some(true), "{started:?}");
+        let auth_url = started.structured_content.unwrap()["auth_url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let server = oauth.clone();
+        let login_owned = login.to_owned();
+        let page = tokio::task::spawn_blocking(move || server.sign_in(&auth_url, &login_owned))
+            .await
+            .unwrap();
+        assert!(page.contains("Signed in"), "{page}");
+        let mut changed = false;
+        if let Some(subscription) = subscription.as_mut() {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.next())
+                .await
+                .expect("a notification on the subscription within 5 s")
+                .unwrap();
+            changed = matches!(
+                next,
+                Some(rmcp::model::ServerNotification::ToolListChangedNotification(_))
+            );
+        }
+        for _ in 0..500 {
+            if changed {
+                break;
+            }
+            changed = tc.tools_changed.load(Ordering::SeqCst) > 0;
+            if changed {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            changed,
+            "no tools/list_changed after the sign-in (modern: {modern})"
+        );
+        let listed = client
+            .call_tool(call("google_list_accounts", json!({})))
+            .await
+            .unwrap();
+        let accounts = listed.structured_content.unwrap()["accounts"].clone();
+        assert_eq!(accounts.as_array().unwrap().len(), before + 1, "{accounts}");
+        assert!(accounts.to_string().contains(login), "{accounts}");
+    }
 }

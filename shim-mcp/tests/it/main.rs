@@ -7,6 +7,8 @@
 
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
+#[path = "../../../tests/support/oauth.rs"]
+mod oauth;
 
 mod deps;
 mod http;
