@@ -461,6 +461,9 @@
         refreshCounts();
         if (currentView && currentView.onReconnect) currentView.onReconnect();
       });
+      source.addEventListener('accounts', () => {
+        if (currentView && currentView.onAccounts) currentView.onAccounts();
+      });
       source.addEventListener('audit', (ev) => {
         const data = parseEventData(ev);
         if (!data) return;
@@ -506,6 +509,7 @@
     { re: /^\/review\/([^/]+)\/?$/, view: (m) => detailView(safeDecode(m[1])) },
     { re: /^\/audit\/?$/, view: () => auditView() },
     { re: /^\/status\/?$/, view: () => statusView() },
+    { re: /^\/accounts\/?$/, view: () => accountsView() },
   ];
 
   function safeDecode(part) {
@@ -2131,6 +2135,83 @@
       },
       onOutbox: loadSoon,
       onAudit: loadSoon,
+      onReconnect: load,
+    };
+  }
+
+  // ================================================================= accounts
+
+  const ACCOUNT_STATE = {
+    active: ['Active', 'ok'],
+    reauth_required: ['Sign in again', 'warn'],
+    domain_blocked: ['Blocked by admin', 'danger'],
+  };
+
+  function accountsView() {
+    const st = { destroyed: false, data: null };
+    const body = h('div', { class: 'accounts-body' }, loadingRow('Loading accounts…'));
+    const root = h('div', { class: 'view view-accounts', 'data-testid': 'accounts-page' },
+      pageHeader('Accounts', h('p', { class: 'page-lede' }, 'The accounts commsd sends and reads from. Agents name one in every call, or use the default.')),
+      body);
+
+    function tierText(a) {
+      if (a.kind !== 'google') return '—';
+      const tiers = { 0: 'none', 1: '1 · read', 2: '2 · compose and send', 3: '3 · modify' };
+      const t = tiers[a.tier] || String(a.tier);
+      return Array.isArray(a.modules) && a.modules.length ? `${t} + ${a.modules.join(', ')}` : t;
+    }
+
+    function row(a) {
+      const [label, tone] = ACCOUNT_STATE[a.state] || [a.state, 'neutral'];
+      return h('tr', { 'data-testid': 'account-row', 'data-account-id': a.id, 'data-state': a.state },
+        h('td', null,
+          h('div', null, a.email, a.default ? pill('default', 'accent', { 'data-testid': 'account-default' }) : null),
+          h('div', { class: 'muted mono' }, a.id)),
+        h('td', null, a.kind),
+        h('td', null, (a.labels || []).length ? a.labels.join(', ') : h('span', { class: 'muted' }, '—')),
+        h('td', null, tierText(a)),
+        h('td', null, pill(label, tone, { 'data-testid': 'account-state' }),
+          a.state_reason ? h('div', { class: 'muted' }, a.state_reason) : null,
+          a.state === 'reauth_required' ? h('div', null, 'Fix: ', h('code', null, `commsctl accounts add google --login-hint ${a.email}`)) : null),
+        h('td', null, a.last_used_at ? relTime(a.last_used_at) : h('span', { class: 'muted' }, 'never')));
+    }
+
+    function render() {
+      const accounts = (st.data && st.data.accounts) || [];
+      const attention = accounts.filter((a) => a.state !== 'active');
+      body.replaceChildren(...[
+        attention.length ? h('div', { class: 'callout callout-warn', role: 'status', 'data-testid': 'accounts-attention' },
+          h('p', null, h('strong', null, `${attention.length} account${attention.length === 1 ? '' : 's'} need${attention.length === 1 ? 's' : ''} attention`))) : null,
+        h('table', { class: 'accounts', 'data-testid': 'accounts-table' },
+          h('thead', null, h('tr', null, ['Account', 'Kind', 'Labels', 'Gmail tier', 'State', 'Last used'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', null, accounts.map(row))),
+        h('p', { class: 'fine-print' }, 'Add a Google account with ', h('code', null, 'commsctl accounts add google --label work'),
+          ', choose the default with ', h('code', null, 'commsctl accounts default ID'), '.'),
+      ].filter(Boolean));
+    }
+
+    async function load() {
+      try {
+        const data = await api(`${API}/accounts`);
+        if (st.destroyed) return;
+        st.data = data;
+        render();
+      } catch (err) {
+        if (st.destroyed) return;
+        if (!st.data) body.replaceChildren(errorBox(err.message, { retry: load }));
+      }
+    }
+
+    return {
+      nav: 'accounts',
+      title: 'Accounts',
+      root,
+      mount({ focus }) {
+        load();
+        if (focus) focusHeading();
+      },
+      destroy() { st.destroyed = true; },
+      onAccounts: load,
       onReconnect: load,
     };
   }

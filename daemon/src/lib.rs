@@ -125,6 +125,7 @@ impl Daemon {
                 .warnings()
                 .into_iter()
                 .chain(self.vault.warning())
+                .chain(self.accounts.accounts.attention())
                 .collect(),
         }
     }

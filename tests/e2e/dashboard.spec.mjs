@@ -615,3 +615,19 @@ scenario('6. screenshot of the review queue with a few pending items', async () 
 
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });
+
+scenario('7. accounts page: the sandbox is listed as the default, from the nav', async () => {
+  const page = await signedInPage();
+  await openReview(page);
+  await page.locator('[data-testid="nav-accounts"]').click();
+  await page.waitForURL((u) => new URL(u).pathname === '/accounts');
+  const sandbox = page.locator('[data-testid="account-row"][data-account-id="sandbox"]');
+  await sandbox.waitFor();
+  assert.equal(await sandbox.getAttribute('data-state'), 'active');
+  assert.equal(await sandbox.locator('[data-testid="account-default"]').count(), 1, 'the sandbox is the default');
+  assert.equal(await page.locator('[data-testid="accounts-attention"]').count(), 0, 'nothing needs attention');
+  const accountsPng = path.join(sut.screenshotDir, 'accounts.png');
+  await page.screenshot({ path: accountsPng, animations: 'disabled' });
+  console.log(`# screenshot: ${accountsPng}`);
+  assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
+});

@@ -377,6 +377,17 @@ impl Accounts {
         }
     }
 
+    /// One line per account that needs a human (status, dashboard).
+    pub fn attention(&self) -> Vec<String> {
+        self.list()
+            .iter()
+            .filter_map(|a| {
+                a.unusable()
+                    .map(|e| format!("account {}: {}", a.email, e.message))
+            })
+            .collect()
+    }
+
     /// A stored account of `kind`, usable now (state active).
     pub fn usable(&self, id: Option<&str>, kind: Kind) -> Result<Account> {
         let account = self.resolve(id)?;

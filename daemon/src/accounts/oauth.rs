@@ -97,6 +97,42 @@ pub enum RefreshError {
     Other(Error),
 }
 
+/// What a refused refresh means: Google answers `invalid_grant` for a dead
+/// refresh token (revoked, expired, password changed), `admin_policy_enforced`
+/// (or `org_internal`) when a Workspace admin blocks the app or a scope.
+fn classify_refresh_error(error: &BasicErrorResponseType, description: &str) -> RefreshError {
+    let text = if description.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error}: {description}")
+    };
+    match error {
+        BasicErrorResponseType::InvalidGrant => RefreshError::InvalidGrant(text),
+        BasicErrorResponseType::Extension(code)
+            if code == "admin_policy_enforced" || code == "org_internal" =>
+        {
+            RefreshError::DomainBlocked(text)
+        }
+        BasicErrorResponseType::UnauthorizedClient
+            if description.to_ascii_lowercase().contains("admin") =>
+        {
+            RefreshError::DomainBlocked(text)
+        }
+        BasicErrorResponseType::InvalidClient | BasicErrorResponseType::UnauthorizedClient => {
+            RefreshError::Other(Error::new(
+                Code::OauthNotConfigured,
+                format!(
+                    "the authorization server rejected commsd's OAuth client ({text}); check it with `commsctl google client` and import it again"
+                ),
+            ))
+        }
+        _ => RefreshError::Other(Error::new(
+            Code::UpstreamError,
+            format!("refreshing the access token failed: {text}"),
+        )),
+    }
+}
+
 /// Talks to the authorization server: URLs, code exchange, refresh, revoke, userinfo.
 pub struct OAuthClient {
     endpoints: Endpoints,
@@ -324,44 +360,12 @@ impl OAuthClient {
             .await
         {
             Ok(response) => Ok(Self::tokens_from(&response)),
-            Err(RequestTokenError::ServerResponse(r)) => {
-                let description = r.error_description().cloned().unwrap_or_default();
-                let text = format!(
-                    "{}{}",
-                    r.error(),
-                    if description.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {description}")
-                    }
-                );
-                match r.error() {
-                    BasicErrorResponseType::InvalidGrant => Err(RefreshError::InvalidGrant(text)),
-                    BasicErrorResponseType::Extension(code)
-                        if code == "admin_policy_enforced" || code == "org_internal" =>
-                    {
-                        Err(RefreshError::DomainBlocked(text))
-                    }
-                    BasicErrorResponseType::UnauthorizedClient
-                        if description.to_ascii_lowercase().contains("admin") =>
-                    {
-                        Err(RefreshError::DomainBlocked(text))
-                    }
-                    BasicErrorResponseType::InvalidClient
-                    | BasicErrorResponseType::UnauthorizedClient => {
-                        Err(RefreshError::Other(Error::new(
-                            Code::OauthNotConfigured,
-                            format!(
-                                "the authorization server rejected commsd's OAuth client ({text}); check it with `commsctl google client` and import it again"
-                            ),
-                        )))
-                    }
-                    _ => Err(RefreshError::Other(Error::new(
-                        Code::UpstreamError,
-                        format!("refreshing the access token failed: {text}"),
-                    ))),
-                }
-            }
+            Err(RequestTokenError::ServerResponse(r)) => Err(classify_refresh_error(
+                r.error(),
+                r.error_description()
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            )),
             Err(other) => Err(RefreshError::Other(upstream(
                 "refreshing the access token",
                 other,
@@ -840,5 +844,42 @@ impl Flows {
     /// Where a flow stands: None while waiting.
     pub fn outcome(&self, id: &str) -> Result<Outcome> {
         Ok(self.flow(id)?.done.borrow().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_errors_become_account_states_or_typed_errors() {
+        let kind = |e: &str, d: &str| {
+            let t = match e {
+                "invalid_grant" => BasicErrorResponseType::InvalidGrant,
+                "invalid_client" => BasicErrorResponseType::InvalidClient,
+                "unauthorized_client" => BasicErrorResponseType::UnauthorizedClient,
+                other => BasicErrorResponseType::Extension(other.to_owned()),
+            };
+            match classify_refresh_error(&t, d) {
+                RefreshError::InvalidGrant(_) => "reauth".to_owned(),
+                RefreshError::DomainBlocked(_) => "blocked".to_owned(),
+                RefreshError::Other(e) => e.code.as_str().to_owned(),
+            }
+        };
+        assert_eq!(
+            kind("invalid_grant", "Token has been expired or revoked."),
+            "reauth"
+        );
+        assert_eq!(kind("admin_policy_enforced", ""), "blocked");
+        assert_eq!(kind("org_internal", ""), "blocked");
+        assert_eq!(
+            kind("unauthorized_client", "Blocked by the domain admin"),
+            "blocked"
+        );
+        assert_eq!(
+            kind("invalid_client", "The OAuth client was deleted."),
+            "oauth_not_configured"
+        );
+        assert_eq!(kind("temporarily_unavailable", ""), "upstream_error");
     }
 }

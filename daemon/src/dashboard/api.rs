@@ -47,6 +47,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/approve", post(approve_many))
         .route("/audit", get(audit_list))
         .route("/status", get(status))
+        .route("/accounts", get(accounts))
         .route("/events", get(events))
         .layer(middleware::from_fn_with_state(
             daemon.clone(),
@@ -59,6 +60,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/review/{id}", get(page))
         .route("/audit", get(page))
         .route("/status", get(page))
+        .route("/accounts", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset(assets::APP_JS, "text/javascript; charset=utf-8") }),
@@ -487,6 +489,12 @@ async fn audit_list(
 async fn status(State(daemon): State<Shared>) -> Result<Json<Value>> {
     let verification = crate::rpc::audit::verify(&daemon.store, &caller()).await?;
     Ok(Json(daemon.status_json(Some(&verification))))
+}
+
+async fn accounts(State(daemon): State<Shared>) -> Result<Json<Value>> {
+    Ok(Json(
+        json!({ "accounts": daemon.accounts.list(&caller())? }),
+    ))
 }
 
 async fn events(
