@@ -61,6 +61,12 @@ async fn serve() -> ExitCode {
     let server = McpServer::new(backend, consent);
     let running = match server.serve(rmcp::transport::io::stdio_pipes()).await {
         Ok(r) => r,
+        // The client closed stdin before its first request (a probe, a
+        // client that gave up): nothing failed, so no error in its log.
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(context)) => {
+            tracing::info!(%context, "stdin closed before the MCP session started; exiting");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             tracing::error!(error = %e, "the MCP session did not start");
             return ExitCode::FAILURE;

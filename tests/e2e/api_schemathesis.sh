@@ -48,6 +48,10 @@ mkdir -m 700 "$T/run"
 LOG="$T/commsd.stderr.log"
 export COMMSD_DATA_DIR="$T/data" COMMSD_SOCKET="$T/run/commsd.sock" COMMSD_CONFIG="$T/config.toml"
 export COMMSD_LOG=info COMMSD_BIN COMMSD_AUTOSTART=0 # commsctl must never start a second daemon
+# An unlocked vault file, as on a configured machine: a locked vault answers
+# 503 vault_unavailable, which is right for the operator but would make every
+# account route a "server error" to the fuzzer and test nothing behind it.
+export COMMSD_VAULT_PASSPHRASE="schemathesis vault passphrase"
 # The per-key rate limit is raised so the fuzzer's requests reach the handlers
 # instead of mostly answering 429 (which the document describes, so it would
 # pass, but test little).
@@ -59,6 +63,9 @@ webhooks = "127.0.0.1:0"
 
 [api]
 requests_per_minute = 1000000
+
+[vault]
+backend = "file"
 EOF
 
 DAEMON_PID=

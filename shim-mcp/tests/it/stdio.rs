@@ -201,3 +201,28 @@ fn autostart_starts_the_daemon() {
     let stopped = env.commsctl(&["daemon", "stop"]);
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
 }
+
+#[test]
+fn stdin_closed_before_any_request_exits_quietly() {
+    // A client that probes and closes (or gives up) before initialize is not
+    // an error: exit 0 and nothing in the client's log at the default level.
+    let env = Env::new();
+    let output = env
+        .command(&harness::binary("comms-mcp"))
+        .env_remove("COMMSD_LOG")
+        .env("COMMSD_AUTOSTART", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run comms-mcp");
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout: {:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
