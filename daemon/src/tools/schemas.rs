@@ -106,8 +106,11 @@ pub fn item_id() -> Value {
     })
 }
 
+/// A string or null, spelled with `anyOf` single-type branches: clients that
+/// map tool schemas onto a one-`type` dialect (Gemini's function
+/// declarations) reject or drop a `type` array.
 fn nullable_string() -> Value {
-    json!({ "type": ["string", "null"] })
+    json!({ "anyOf": [{ "type": "string" }, { "type": "null" }] })
 }
 
 /// An item in brief (list results and stage results).
@@ -155,7 +158,7 @@ pub fn item_page() -> Value {
 pub fn item_result() -> Value {
     let s = json!({ "type": "string" });
     let o = json!({ "type": "object" });
-    let maybe_o = json!({ "type": ["object", "null"] });
+    let maybe_o = json!({ "anyOf": [{ "type": "object" }, { "type": "null" }] });
     json!({
         "type": "object",
         "properties": {
