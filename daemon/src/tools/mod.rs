@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod email;
 mod schemas;
 
 use std::sync::Arc;
