@@ -14,4 +14,5 @@ mod api;
 mod faults;
 mod lifecycle;
 mod mail;
+mod mail_accounts;
 mod outbox;
