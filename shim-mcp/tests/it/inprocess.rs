@@ -148,11 +148,13 @@ async fn tool_list_matches_the_golden_file_and_fits_the_budgets() {
     let tools = tools_json(&client).await;
     let compact = serde_json::to_string(&tools).unwrap();
     println!(
-        "tools/list, default toolsets: {} bytes (budget 12000)",
+        "tools/list, default toolsets: {} bytes (budget 17500)",
         compact.len()
     );
+    // 12,000 until the email toolset gained its five IMAP reading tools
+    // (design.md §11), about 5,300 bytes however tersely described.
     assert!(
-        compact.len() < 12_000,
+        compact.len() < 17_500,
         "tools/list by default is {} bytes",
         compact.len()
     );
