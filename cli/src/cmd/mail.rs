@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn message_text_shows_headers_body_and_attachments() {
         let result = json!({
-            "account": "a", "untrusted": true, "notice": "…",
+            "account": "a", "untrusted": true, "note": "…",
             "message": {
                 "id": "494e424f58.1700000000.43", "folder": "INBOX", "uid": 43,
                 "from": ["Jane Roe <jane@example.org>"], "to": ["me@example.org"], "cc": ["Dr. Who <who@example.org>"],

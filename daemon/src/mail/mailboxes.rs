@@ -115,7 +115,7 @@ impl Mailboxes {
             Kind::Google => Err(Error::new(
                 Code::FailedPrecondition,
                 format!(
-                    "account {} ({}) is a Google account: reading its mail through the Gmail API is not in this build yet. To read it over IMAP, add an IMAP account for imap.gmail.com linked to it: `commsctl accounts add imap --email {} --imap-host imap.gmail.com --smtp-host smtp.gmail.com --oauth-account {}`",
+                    "account {} ({}) is a Google account; this reads IMAP accounts only. Read its mail with the gmail_* tools (Gmail API), or over IMAP through an IMAP account linked to it: `commsctl accounts add imap --email {} --imap-host imap.gmail.com --smtp-host smtp.gmail.com --oauth-account {}`",
                     account.id, account.email, account.email, account.id
                 ),
             )

@@ -211,7 +211,7 @@ fn get_output() -> Value {
             "message": { "type": "object",
                 "description": "The list fields plus reply_to, in_reply_to, text, text_source (text_part|html|none), html, truncated, attachments [{index, filename, content_type, size, saved_path}]" },
             "untrusted": { "const": true },
-            "notice": { "type": "string" },
+            "note": { "type": "string" },
         },
         "required": ["account", "message", "untrusted"],
     })

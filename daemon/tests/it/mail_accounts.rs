@@ -546,6 +546,15 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
     );
     let alice = added["account"]["id"].as_str().unwrap().to_owned();
 
+    // The Google account itself is not read here: the error says what to use.
+    let run = env.commsctl(&["mail", "list", "--account", google_id]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("is a Google account") && run.stderr.contains("--oauth-account"),
+        "{}",
+        run.stderr
+    );
+
     // Sent over SMTP and read over IMAP, both signed in with the token.
     let subject = "XOAUTH2 round trip";
     send(&env, &alice, ALICE, subject, "Signed in with a token.\n");
