@@ -30,10 +30,60 @@ fn start(extra: &str) -> (Env, Daemon) {
         format!("{PORT_ZERO_CONFIG}[vault]\nbackend = \"file\"\n{extra}"),
     )
     .unwrap();
+    let daemon = spawn(&env);
+    (env, daemon)
+}
+
+fn spawn(env: &Env) -> Daemon {
     let mut cmd = env.commsd();
     cmd.env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE);
-    let daemon = env.spawn(cmd);
-    (env, daemon)
+    env.spawn(cmd)
+}
+
+/// Delivers a message to `user`'s INBOX and waits for the `mail_received`
+/// event of `account` on `commsctl events`.
+fn expect_mail_event(env: &Env, d: &Dovecot, account: &str) {
+    let mut events = env
+        .commsctl_command(&["events", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = events.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if let Ok(event) = serde_json::from_str(&line)
+                && tx.send(event).is_err()
+            {
+                return;
+            }
+        }
+    });
+    // Let the stream and IDLE settle (mail that arrives before IDLE is announced too).
+    std::thread::sleep(Duration::from_millis(500));
+    d.deliver(
+        BOB,
+        b"From: x@outside.test\r\nTo: bob@example.test\r\nSubject: ping\r\n\r\nping\r\n",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = None;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(event)
+                if event["kind"] == "mail_received" && event["detail"]["account"] == account =>
+            {
+                seen = Some(event);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(seen.is_some(), "no mail_received event for {account}");
 }
 
 /// Runs commsctl with `stdin` as its input.
@@ -207,7 +257,7 @@ fn find(env: &Env, account: &str, folder: &str, subject: &str) -> Value {
 #[ignore = "needs Dovecot: scripts/test runs it"]
 fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let d = Dovecot::start();
-    let (env, _daemon) = start("");
+    let (env, daemon) = start("");
 
     // A wrong password: exit 2 naming the server, the step and why; nothing stored.
     let run = add_imap(&env, &d, ALICE, "not-the-password", &[]);
@@ -402,36 +452,22 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
         .unwrap();
     assert_eq!(r.status(), 400, "the default account is the sandbox");
 
-    // New mail becomes an event (IDLE on each account's INBOX).
-    let mut events = env
-        .commsctl_command(&["events", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(events.stdout.take().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
-    d.deliver(
-        BOB,
-        b"From: x@outside.test\r\nTo: bob@example.test\r\nSubject: ping\r\n\r\nping\r\n",
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = None;
-    while Instant::now() < deadline {
-        let mut line = String::new();
-        if lines.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        let event: Value = serde_json::from_str(&line).unwrap();
-        if event["kind"] == "mail_received" {
-            seen = Some(event);
-            break;
-        }
+    // New mail becomes an event (IDLE on each account's INBOX, started when added).
+    expect_mail_event(&env, &d, &bob);
+
+    // Restarted: the watchers start again, the password comes from the vault,
+    // and the daemon's log holds no password and no message body.
+    daemon.signal("TERM");
+    let stopped = daemon.wait(Duration::from_secs(30));
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    for (_, password) in crate::dovecot::USERS {
+        assert!(!stopped.stderr.contains(password), "a password in the log");
     }
-    let _ = events.kill();
-    let _ = events.wait();
-    let seen = seen.expect("a mail_received event");
-    assert_eq!(seen["detail"]["account"], bob.as_str(), "{seen}");
+    assert!(!stopped.stderr.contains("your results are ready"));
+    let _daemon = spawn(&env);
+    expect_mail_event(&env, &d, &bob);
+    let inbox = ok(&env, &["mail", "list", "--account", &bob, "--json"]);
+    assert_eq!(inbox["total"], 2, "{inbox}");
 
     // Nowhere in the database is a password.
     let db = database_bytes(&env);
