@@ -64,6 +64,8 @@ enum Command {
     Accounts(cmd::accounts::Command),
     #[command(subcommand)]
     Google(cmd::accounts::GoogleCommand),
+    #[command(subcommand)]
+    Mail(cmd::mail::Command),
     Events(cmd::events::Args),
     #[command(subcommand)]
     Vault(cmd::vault::Command),
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
             Command::Accounts(command) => cmd::accounts::execute(&socket, command).await,
             Command::Google(command) => cmd::accounts::execute_google(&socket, command).await,
             Command::Vault(command) => cmd::vault::execute(&socket, command).await,
+            Command::Mail(command) => cmd::mail::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -73,6 +73,7 @@ pub struct Daemon {
     pub keys: Arc<api::keys::Keys>,
     pub vault: vault::Vault,
     pub accounts: Arc<accounts::service::AccountService>,
+    pub mail: Arc<mail::Mailboxes>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -275,6 +276,21 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             outbox.attachments().clone(),
         )),
     );
+    let shutdown = CancellationToken::new();
+    let mailboxes = Arc::new(mail::Mailboxes::new(
+        accounts.clone(),
+        vault.clone(),
+        account_service.tokens.clone(),
+        options.data_dir.clone(),
+        outbox.attachments().clone(),
+        bus.clone(),
+        shutdown.clone(),
+    ));
+    account_service.on_remove(mailboxes.clone());
+    transports.register(
+        accounts::Kind::Imap,
+        Arc::new(mail::ImapTransport(mailboxes.clone())),
+    );
     let transports = Arc::new(transports);
 
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
@@ -289,6 +305,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 outbox.clone(),
                 urls.dashboard.clone(),
             )),
+            Arc::new(tools::email::EmailTools {
+                mail: mailboxes.clone(),
+            }),
         ],
         &config.mcp.toolsets,
         urls.dashboard.clone(),
@@ -299,13 +318,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let bound_socket = claimed.bind()?;
     let daemon = Arc::new(Daemon {
         bus,
-        shutdown: CancellationToken::new(),
+        shutdown,
         store: store.clone(),
         outbox: outbox.clone(),
         sessions: Arc::new(Sessions::default()),
         keys: keys.clone(),
         vault: vault.clone(),
         accounts: account_service.clone(),
+        mail: mailboxes.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -375,6 +395,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Ok(())
     });
     tokio::spawn(signals.watch(Arc::downgrade(&daemon)));
+    // New mail in each IMAP account's INBOX becomes an event (IDLE).
+    mailboxes.watch_all();
     // The account set is loaded: MCP clients re-list tools. The registry
     // publishes it again whenever accounts are added, changed or removed.
     daemon.bus.publish(Event::AccountsChanged {

@@ -53,6 +53,7 @@ ssl = yes
 ssl_cert = <$D/cert.pem
 ssl_key = <$D/key.pem
 disable_plaintext_auth = no
+auth_verbose = yes
 auth_mechanisms = plain login $MECHS
 default_internal_user = $U
 default_internal_group = $G

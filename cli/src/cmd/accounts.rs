@@ -41,9 +41,52 @@ pub enum Command {
 pub enum AddCommand {
     /// Sign in to a Google account in the browser (OAuth with PKCE on the daemon's loopback callback).
     #[command(
-        after_help = "Examples:\n  commsctl accounts add google --label personal\n  commsctl accounts add google --label work --tier 2 --with contacts --login-hint me@work.example\n  commsctl accounts add google --no-browser          # prints the URL to open elsewhere\n  commsctl accounts add google --manual              # paste the redirected URL back here\n\nTiers: 1 read (gmail.readonly), 2 compose and send (gmail.compose, gmail.send), 3 modify\n(gmail.modify). Modules: contacts, chat. Nothing more is ever asked for without this command.\nNeeds your own OAuth client first: commsctl google import-client client_secret.json"
+        after_help = "Examples:\n  commsctl accounts add google --label personal\n  commsctl accounts add google --label work --tier 2 --with contacts --login-hint me@work.example\n  commsctl accounts add google --no-browser          # prints the URL to open elsewhere\n  commsctl accounts add google --manual              # paste the redirected URL back here\n\nTiers: 1 read (gmail.readonly), 2 compose and send (gmail.compose, gmail.send), 3 modify\n(gmail.modify). Modules: contacts, chat, mail (https://mail.google.com/: full mailbox access,
+for an IMAP account linked with --oauth-account). Nothing more is ever asked for without this command.\nNeeds your own OAuth client first: commsctl google import-client client_secret.json"
     )]
     Google(GoogleArgs),
+    /// Add an IMAP/SMTP account (any provider): both servers are tested before it is saved.
+    #[command(
+        after_help = "Examples:\n  commsctl accounts add imap --email me@example.org --imap-host imap.example.org --smtp-host smtp.example.org\n  commsctl accounts add imap --email me@example.org --imap-host mail.example.org --smtp-host mail.example.org \\\n      --security starttls --ca-file /etc/ssl/my-ca.pem --label clinic\n  printf %s \"$APP_PASSWORD\" | commsctl accounts add imap --email me@example.org --imap-host ... --smtp-host ... --password-stdin\n  commsctl accounts add imap --email me@gmail.com --imap-host imap.gmail.com --smtp-host smtp.gmail.com \\\n      --oauth-account me@gmail.com   # XOAUTH2 with a Google account added with --with mail\n\nThe password (an app password for providers with two-factor sign-in) is read from a prompt,\nor from stdin with --password-stdin; it goes to the vault, never to the database. Ports default\nto 993/465 (tls) or 143/587 (starttls). A failed test says which server, which step (dns,\ntcp_connect, tls_certificate, tls, greeting, starttls, authentication) and why; nothing is saved."
+    )]
+    Imap(ImapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImapArgs {
+    /// The address mail is sent from.
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    imap_host: String,
+    /// [default: 993 with tls, 143 with starttls]
+    #[arg(long)]
+    imap_port: Option<u16>,
+    #[arg(long)]
+    smtp_host: String,
+    /// [default: 465 with tls, 587 with starttls]
+    #[arg(long)]
+    smtp_port: Option<u16>,
+    /// tls: TLS from the first byte; starttls: upgrade a plain connection (refused if not offered).
+    #[arg(long, default_value = "tls", value_parser = ["tls", "starttls", "plain"])]
+    security: String,
+    /// The login name [default: the address].
+    #[arg(long)]
+    username: Option<String>,
+    /// A PEM file with the CA that signed the servers' certificates (self-hosted servers); only it is trusted.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
+    /// Sign in with XOAUTH2 using this Google account's token (id or address) instead of a password.
+    #[arg(long, value_name = "GOOGLE_ACCOUNT_ID")]
+    oauth_account: Option<String>,
+    /// A label for the account (repeat or comma-separate for several).
+    #[arg(long = "label", value_delimiter = ',')]
+    labels: Vec<String>,
+    /// Read the password from stdin instead of a prompt.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,7 +103,7 @@ pub struct GoogleArgs {
     /// Gmail access: 1 read, 2 compose and send, 3 modify.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3))]
     tier: u32,
-    /// Opt-in modules, comma-separated: contacts, chat.
+    /// Opt-in modules, comma-separated: contacts, chat, mail.
     #[arg(long = "with", value_delimiter = ',')]
     with: Vec<String>,
     /// The address to sign in as (Google preselects it).
@@ -247,6 +290,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
             output::text(&list_text(&list))
         }
         Command::Add(AddCommand::Google(a)) => add_google(socket, &mut accounts, a).await,
+        Command::Add(AddCommand::Imap(a)) => add_imap(socket, &mut accounts, a).await,
         Command::Labels(a) => {
             let account = accounts
                 .set_labels(v1::SetLabelsRequest {
@@ -413,6 +457,94 @@ async fn add_google(socket: &Socket, accounts: &mut Client, a: GoogleArgs) -> an
         },
         describe(&account)
     ))
+}
+
+async fn add_imap(socket: &Socket, accounts: &mut Client, a: ImapArgs) -> anyhow::Result<()> {
+    let password = match &a.oauth_account {
+        Some(_) if a.password_stdin => {
+            anyhow::bail!("--password-stdin: no password is used with --oauth-account")
+        }
+        Some(_) => String::new(),
+        None if a.password_stdin || !std::io::stdin().is_terminal() => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from stdin")?;
+            s.trim_end_matches(['\r', '\n']).to_owned()
+        }
+        None => rpassword::prompt_password(format!("Password for {}: ", a.email))
+            .context("reading the password")?,
+    };
+    // The daemon runs elsewhere: give it an absolute path.
+    let ca_file = match &a.ca_file {
+        Some(p) => Some(
+            std::fs::canonicalize(p)
+                .with_context(|| format!("--ca-file {}: cannot read it", p.display()))?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let port = |p: Option<u16>, tls: u16, other: u16| {
+        p.unwrap_or(if a.security == "tls" { tls } else { other })
+    };
+    eprintln!(
+        "Testing IMAP {}:{} and SMTP {}:{} ({}, {})...",
+        a.imap_host,
+        port(a.imap_port, 993, 143),
+        a.smtp_host,
+        port(a.smtp_port, 465, 587),
+        a.security,
+        if a.oauth_account.is_some() {
+            "XOAUTH2"
+        } else {
+            "password"
+        }
+    );
+    let response = accounts
+        .add_imap(v1::AddImapRequest {
+            email: a.email,
+            imap_host: a.imap_host,
+            imap_port: a.imap_port.map_or(0, u32::from),
+            smtp_host: a.smtp_host,
+            smtp_port: a.smtp_port.map_or(0, u32::from),
+            security: a.security,
+            username: a.username,
+            ca_file,
+            oauth_account: a.oauth_account,
+            labels: a.labels,
+            password,
+        })
+        .await
+        .map_err(|s| with_hint(socket, s))?
+        .into_inner();
+    eprintln!("IMAP: {}\nSMTP: {}", response.imap, response.smtp);
+    let account = response.account.context("the daemon returned no account")?;
+    if a.json {
+        return output::json(&serde_json::json!({
+            "account": account_json(&account),
+            "existed": response.existed,
+            "test": { "imap": response.imap, "smtp": response.smtp },
+        }));
+    }
+    output::text(&format!(
+        "{} {}\n",
+        if response.existed { "updated" } else { "added" },
+        describe(&account)
+    ))
+}
+
+/// The daemon's error, plus its hint (what to check) when it gives one.
+fn with_hint(socket: &Socket, status: tonic::Status) -> anyhow::Error {
+    let hint = serde_json::from_slice::<serde_json::Value>(status.details())
+        .ok()
+        .and_then(|e| e["details"]["hint"].as_str().map(str::to_owned))
+        .filter(|h| !h.is_empty());
+    let e = rpc_error(socket, status);
+    match hint {
+        Some(h) => anyhow::anyhow!("{e:#}\n  hint: {h}"),
+        None => e,
+    }
 }
 
 fn final_account(

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod dashboard;
 pub mod events;
 pub mod keys;
+pub mod mail;
 pub mod outbox;
 pub mod service;
 pub mod status;

@@ -21,9 +21,11 @@ pub const CHAT_MESSAGES: &str = "https://www.googleapis.com/auth/chat.messages";
 pub const CHAT_SPACES_READONLY: &str = "https://www.googleapis.com/auth/chat.spaces.readonly";
 
 /// The opt-in modules and their scopes.
-pub const MODULES: [(&str, &[&str]); 2] = [
+pub const MODULES: [(&str, &[&str]); 3] = [
     ("contacts", &[CONTACTS]),
     ("chat", &[CHAT_MESSAGES, CHAT_SPACES_READONLY]),
+    // IMAP/SMTP with XOAUTH2 (an IMAP account linked with --oauth-account).
+    ("mail", &[GMAIL_FULL]),
 ];
 
 /// The scopes a tier asks for (cumulative).
@@ -78,8 +80,7 @@ pub fn upgrade_for(need: Need) -> (Option<u8>, Option<&'static str>) {
         Need::GmailModify => (Some(3), None),
         Need::Contacts => (None, Some("contacts")),
         Need::Chat => (None, Some("chat")),
-        // No tier or module asks for https://mail.google.com/ yet ([mail]).
-        Need::MailProtocols => (None, None),
+        Need::MailProtocols => (None, Some("mail")),
     }
 }
 
@@ -114,7 +115,7 @@ pub fn parse_modules(with: &[String]) -> crate::error::Result<Vec<String>> {
         if !MODULES.iter().any(|(name, _)| *name == m) {
             return Err(crate::error::Error::invalid(
                 format!("with[{i}]"),
-                format!("unknown module {m:?}; expected contacts or chat"),
+                format!("unknown module {m:?}; expected contacts, chat or mail"),
             ));
         }
         if !out.iter().any(|o: &String| o == m) {

@@ -225,7 +225,9 @@ impl Row {
 fn channels(kind: Kind, _scopes: &[String]) -> Vec<&'static str> {
     match kind {
         Kind::Sandbox => vec!["email", "sms", "chat"],
-        Kind::Google | Kind::Imap => Vec::new(),
+        // SMTP (mail::SmtpTransport).
+        Kind::Imap => vec!["email"],
+        Kind::Google => Vec::new(),
     }
 }
 

@@ -17,6 +17,8 @@ use crate::vault::Vault;
 /// drop it when the account is removed.
 pub trait AccountData: Send + Sync {
     fn forget(&self, account_id: &str);
+    /// An account was added or replaced (new settings or secret).
+    fn added(&self, _account: &Account) {}
 }
 
 /// What removing an account did.
@@ -75,6 +77,25 @@ impl AccountService {
         if let Ok(mut d) = self.data.write() {
             d.push(data);
         }
+    }
+
+    /// Tells every registered provider that `account` was added or replaced.
+    pub fn notify_added(&self, account: &Account) {
+        if let Ok(data) = self.data.read() {
+            for d in data.iter() {
+                d.added(account);
+            }
+        }
+    }
+
+    /// Adds an IMAP/SMTP account after testing both servers (see
+    /// `mail::add`). Needs `admin`: it stores a secret and can send.
+    pub async fn add_imap(
+        &self,
+        caller: &Caller,
+        request: crate::mail::add::AddImap,
+    ) -> Result<crate::mail::add::Added> {
+        crate::mail::add::add_imap(self, caller, request).await
     }
 
     pub fn list(&self, caller: &Caller) -> Result<Vec<Account>> {

@@ -43,7 +43,7 @@ pub struct AddGoogleBody {
     /// 1 read (gmail.readonly), 2 compose and send, 3 modify. Default 1.
     #[schema(minimum = 1, maximum = 3)]
     pub tier: Option<u8>,
-    /// Opt-in modules: `contacts`, `chat`.
+    /// Opt-in modules: `contacts`, `chat`, `mail`.
     #[serde(default)]
     pub with: Vec<String>,
     pub login_hint: Option<String>,

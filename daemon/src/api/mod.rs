@@ -9,6 +9,7 @@
 //! of every kind leave as the JSON error envelope.
 
 pub mod accounts;
+pub mod email;
 mod idempotency;
 pub mod keys;
 mod limits;
@@ -112,7 +113,7 @@ impl ListCache {
     // every `$ref` resolves.
     components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName)),
     tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
-         (name = "accounts"), (name = "daemon"))
+         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts)"), (name = "daemon"))
 )]
 struct ApiDoc;
 
@@ -142,6 +143,8 @@ pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::google_flow))
         .routes(routes!(accounts::update, accounts::remove))
         .routes(routes!(accounts::google_client))
+        .routes(routes!(email::inbox))
+        .routes(routes!(email::read_message))
         .routes(routes!(routes::stage_email))
         .routes(routes!(routes::send_email))
         .routes(routes!(routes::stage_sms))

@@ -134,7 +134,7 @@ fn imap_date(d: jiff::civil::Date) -> String {
 }
 
 /// A page of messages, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub folder: String,
     pub messages: Vec<Summary>,

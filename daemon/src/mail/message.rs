@@ -42,7 +42,7 @@ impl MessageId {
 }
 
 /// One message in a list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Summary {
     pub id: String,
     pub folder: String,
@@ -60,7 +60,7 @@ pub struct Summary {
 }
 
 /// An attachment as listed (and where it was saved, when asked).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AttachmentInfo {
     pub index: usize,
     pub filename: String,
@@ -71,7 +71,7 @@ pub struct AttachmentInfo {
 }
 
 /// A message in full.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Full {
     #[serde(flatten)]
     pub summary: Summary,
@@ -80,6 +80,7 @@ pub struct Full {
     /// The text body; converted from HTML when the message has no real text part.
     pub text: String,
     /// `text_part` (the sender's text), `html` (converted) or `none`.
+    #[schema(value_type = String)]
     pub text_source: &'static str,
     pub html: Option<String>,
     /// True when `text` or `html` were clipped to the limit.

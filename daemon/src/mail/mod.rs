@@ -1,15 +1,19 @@
 //! IMAP/SMTP accounts: settings, the connection test, the SMTP transport of
 //! the outbox, reading over IMAP (pooled sessions) and IDLE on INBOX.
 
+pub mod add;
 pub mod check;
 pub mod client;
 pub mod idle;
 pub mod imap;
+pub mod mailboxes;
 pub mod message;
 pub mod net;
+pub mod read;
 pub mod settings;
 pub mod smtp;
 
 pub use client::{Criteria, Destination, MailClient, Page};
+pub use mailboxes::{ImapTransport, Mailboxes};
 pub use settings::{AuthMethod, Credential, CredentialSource, MailSettings, Security, Server};
 pub use smtp::SmtpTransport;

@@ -129,6 +129,39 @@ impl accounts_server::Accounts for AccountsService {
         Ok(Response::new(v1::Account::from(&done.account)))
     }
 
+    async fn add_imap(
+        &self,
+        request: Request<v1::AddImapRequest>,
+    ) -> Result<Response<v1::AddImapResponse>, Status> {
+        let caller = caller(&request);
+        let r = request.into_inner();
+        let added = self
+            .0
+            .add_imap(
+                &caller,
+                crate::mail::add::AddImap {
+                    email: r.email,
+                    imap_host: r.imap_host,
+                    imap_port: (r.imap_port != 0).then_some(r.imap_port),
+                    smtp_host: r.smtp_host,
+                    smtp_port: (r.smtp_port != 0).then_some(r.smtp_port),
+                    security: Some(r.security),
+                    username: r.username,
+                    ca_file: r.ca_file,
+                    oauth_account: r.oauth_account,
+                    labels: r.labels,
+                    password: Some(crate::vault::Secret::from(r.password)),
+                },
+            )
+            .await?;
+        Ok(Response::new(v1::AddImapResponse {
+            account: Some(v1::Account::from(&added.account)),
+            existed: added.existed,
+            imap: added.test.imap,
+            smtp: added.test.smtp,
+        }))
+    }
+
     async fn set_labels(
         &self,
         request: Request<v1::SetLabelsRequest>,

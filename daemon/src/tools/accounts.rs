@@ -116,8 +116,8 @@ fn add_input() -> Value {
         "properties": {
             "tier": { "type": "integer", "minimum": 1, "maximum": 3, "default": 1,
                       "description": "Gmail access: 1 read, 2 compose and send, 3 modify labels. Ask for the least the task needs." },
-            "with": { "type": "array", "items": { "type": "string", "enum": ["contacts", "chat"] },
-                      "description": "Opt-in modules." },
+            "with": { "type": "array", "items": { "type": "string", "enum": ["contacts", "chat", "mail"] },
+                      "description": "Opt-in modules (mail: IMAP/SMTP with XOAUTH2, full mailbox access)." },
             "labels": { "type": "array", "items": { "type": "string" } },
             "login_hint": { "type": "string", "description": "The address to sign in as; an existing account's email to upgrade it." },
         },

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod email;
 pub mod gmail;
 mod schemas;
 

@@ -542,6 +542,8 @@ fn openapi_document_covers_every_route() {
         ("post", "/api/v1/email/send"),
         ("post", "/api/v1/sms/stage"),
         ("post", "/api/v1/chat/stage"),
+        ("get", "/api/v1/email/inbox"),
+        ("get", "/api/v1/email/read/{id}"),
         ("get", "/api/v1/staged"),
         ("get", "/api/v1/staged/{id}"),
         ("post", "/api/v1/staged/{id}/approve"),

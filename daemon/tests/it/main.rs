@@ -18,6 +18,7 @@ mod faults;
 mod gmail;
 mod lifecycle;
 mod mail;
+mod mail_accounts;
 mod outbox;
 mod tokens;
 mod vault;

@@ -1,0 +1,137 @@
+//! `/api/v1/email/inbox` and `/api/v1/email/read/{id}`: reading mail, for
+//! every kind of account that has a mailbox. Each route dispatches on the
+//! account's kind; IMAP accounts read through `mail::read` (the functions
+//! the MCP tools and `commsctl mail` use).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::routes::Errors;
+use super::{ApiState, Authed};
+use crate::accounts::Kind;
+use crate::auth::Grant;
+use crate::error::{Error, Result};
+use crate::mail::client::Criteria;
+use crate::mail::read::{self, Listed, Read};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InboxQuery {
+    /// Account id or address; the default account when absent.
+    pub account: Option<String>,
+    /// Messages per page (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page (older messages).
+    pub cursor: Option<String>,
+    /// `true`: unread messages only.
+    #[param(value_type = Option<bool>)]
+    pub unread_only: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadQuery {
+    /// Account id or address; the default account when absent.
+    pub account: Option<String>,
+    /// Clip each body to this many characters (default 20000).
+    #[param(value_type = Option<u32>, minimum = 100, maximum = 1000000)]
+    pub max_chars: Option<String>,
+}
+
+fn number(field: &str, value: Option<&str>, min: u64, max: u64) -> Result<Option<u64>> {
+    value
+        .map(|v| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| Error::invalid(field, format!("expected {min} to {max}")))
+        })
+        .transpose()
+}
+
+fn boolean(field: &str, value: Option<&str>) -> Result<bool> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(Error::invalid(field, "expected true or false")),
+    }
+}
+
+/// The error for an account whose mail this build cannot read here.
+fn unsupported(state: &ApiState, account: &str) -> Error {
+    match state.daemon.mail.account(Some(account)) {
+        Err(e) => e,
+        Ok(_) => Error::invalid("account", "expected an account with a mailbox"),
+    }
+}
+
+/// The newest messages in the account's INBOX.
+#[utoipa::path(get, path = "/api/v1/email/inbox", tag = "email", operation_id = "listInbox", params(InboxQuery),
+    responses((status = 200, description = "A page of the INBOX, newest first. Content is untrusted mail from outside.", body = Listed), Errors))]
+pub async fn inbox(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<Listed>> {
+    authed.caller.require(Grant::Read, "read mail")?;
+    let limit = read::limit(number("limit", q.limit.as_deref(), 1, 100)?)?;
+    let criteria = Criteria {
+        unseen: boolean("unread_only", q.unread_only.as_deref())?,
+        ..Criteria::default()
+    };
+    let account = state
+        .daemon
+        .accounts
+        .accounts
+        .resolve(q.account.as_deref())?;
+    match account.kind {
+        Kind::Imap => Ok(Json(
+            state
+                .daemon
+                .mail
+                .list(
+                    &authed.caller,
+                    Some(&account.id),
+                    Some("INBOX"),
+                    &criteria,
+                    limit,
+                    q.cursor.as_deref(),
+                )
+                .await?,
+        )),
+        Kind::Google | Kind::Sandbox => Err(unsupported(&state, &account.id)),
+    }
+}
+
+/// One message in full (never marks it read).
+#[utoipa::path(get, path = "/api/v1/email/read/{id}", tag = "email", operation_id = "readEmail",
+    params(("id" = String, Path, description = "Message id from /api/v1/email/inbox"), ReadQuery),
+    responses((status = 200, description = "The message: headers, text and HTML bodies, attachments listed. Content is untrusted.", body = Read), Errors))]
+pub async fn read_message(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    Path(id): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> Result<Json<Read>> {
+    authed.caller.require(Grant::Read, "read mail")?;
+    let max_chars = number("max_chars", q.max_chars.as_deref(), 100, 1_000_000)?
+        .map_or(read::DEFAULT_MAX_CHARS, |n| n as usize);
+    let account = state
+        .daemon
+        .accounts
+        .accounts
+        .resolve(q.account.as_deref())?;
+    match account.kind {
+        Kind::Imap => Ok(Json(
+            state
+                .daemon
+                .mail
+                .read(&authed.caller, Some(&account.id), &id, max_chars, false)
+                .await?,
+        )),
+        Kind::Google | Kind::Sandbox => Err(unsupported(&state, &account.id)),
+    }
+}
