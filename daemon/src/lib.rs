@@ -73,6 +73,8 @@ pub struct Daemon {
     pub keys: Arc<api::keys::Keys>,
     pub vault: vault::Vault,
     pub accounts: Arc<accounts::service::AccountService>,
+    /// The Gmail tools, which `/api/v1/gmail` runs too.
+    pub gmail: Arc<tools::gmail::GmailTools>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -276,18 +278,20 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     let transports = Arc::new(transports);
 
+    account_service.on_remove(gmail.clone());
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
+    let gmail_tools = Arc::new(tools::gmail::GmailTools::new(
+        gmail.clone(),
+        outbox.clone(),
+        urls.dashboard.clone(),
+    ));
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
         vec![
             Arc::new(tools::accounts::AccountTools {
                 service: account_service.clone(),
             }),
-            Arc::new(tools::gmail::GmailTools::new(
-                gmail.clone(),
-                outbox.clone(),
-                urls.dashboard.clone(),
-            )),
+            gmail_tools.clone(),
         ],
         &config.mcp.toolsets,
         urls.dashboard.clone(),
@@ -305,6 +309,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         keys: keys.clone(),
         vault: vault.clone(),
         accounts: account_service.clone(),
+        gmail: gmail_tools,
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,

@@ -212,6 +212,10 @@ impl AccessTokens for Tokens {
         Ok(tokens.access_token)
     }
 
+    fn account_id(&self, name: &str) -> Result<String> {
+        Ok(self.accounts.resolve(Some(name))?.id)
+    }
+
     async fn rejected(&self, account_id: &str, token: &str) {
         let slot = self.cache.slot(account_id);
         let mut cached = slot.lock().await;

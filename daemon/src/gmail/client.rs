@@ -339,7 +339,7 @@ fn need_rank(n: Need) -> u8 {
         Need::GmailCompose => 1,
         Need::GmailModify => 2,
         Need::GmailSend => 3,
-        Need::Contacts | Need::Chat => 4,
+        Need::Contacts | Need::Chat | Need::MailProtocols => 4,
     }
 }
 

@@ -189,10 +189,13 @@ impl Gmail {
         &self.config
     }
 
-    fn account(&self, id: &str) -> Result<Arc<Account>, Error> {
-        if id.is_empty() {
+    fn account(&self, name: &str) -> Result<Arc<Account>, Error> {
+        if name.is_empty() {
             return Err(Error::invalid("account", "name the Google account to use"));
         }
+        // Keyed by the stable id, whether the caller named the id or the address.
+        let id = self.tokens.account_id(name)?;
+        let id = id.as_str();
         let mut accounts = self
             .accounts
             .lock()
@@ -906,6 +909,27 @@ impl Gmail {
         .iter()
         .map(|k| (format!("gmail_cache_{k}"), s[*k].as_u64().unwrap_or(0)))
         .collect()
+    }
+}
+
+/// A removed account leaves nothing behind: its cache, limiter and history
+/// mark, and the attachments saved for it.
+impl crate::accounts::service::AccountData for Gmail {
+    fn forget(&self, account_id: &str) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(account_id);
+        let dir = self
+            .data_dir
+            .join("gmail")
+            .join("attachments")
+            .join(safe_filename(account_id));
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, account = %account_id, "cannot delete saved Gmail attachments");
+        }
     }
 }
 
