@@ -64,6 +64,8 @@ enum Command {
     Accounts(cmd::accounts::Command),
     #[command(subcommand)]
     Google(cmd::accounts::GoogleCommand),
+    #[command(subcommand)]
+    Gmail(cmd::gmail::Command),
     Events(cmd::events::Args),
     Completions(cmd::completions::Args),
 }
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
             Command::Keys(command) => cmd::keys::execute(&socket, command).await,
             Command::Accounts(command) => cmd::accounts::execute(&socket, command).await,
             Command::Google(command) => cmd::accounts::execute_google(&socket, command).await,
+            Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -105,6 +105,7 @@ impl Daemon {
         for (state, n) in self.outbox.counts() {
             counts.insert(format!("outbox_{state}"), n);
         }
+        counts.extend(self.gmail.gmail().status_counts());
         StatusResponse {
             version: commsd_proto::VERSION.to_owned(),
             protocol: commsd_proto::PROTOCOL_VERSION,
@@ -127,6 +128,7 @@ impl Daemon {
                 .warnings()
                 .into_iter()
                 .chain(self.vault.warning())
+                .chain(self.accounts.warnings())
                 .collect(),
         }
     }
@@ -149,6 +151,7 @@ impl Daemon {
             "webhook_url": s.webhook_url,
             "counts": counts,
             "outbox": self.outbox.counts(),
+            "gmail": self.gmail.gmail().stats(),
             "warnings": s.warnings,
             "audit": audit.map(|v| serde_json::json!({
                 "events": v.rows,

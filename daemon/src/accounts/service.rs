@@ -77,6 +77,24 @@ impl AccountService {
         }
     }
 
+    /// Accounts a human must act on (a new sign-in, a Workspace admin), with
+    /// the reason and what to do, for `commsctl status` and the dashboard.
+    pub fn warnings(&self) -> Vec<String> {
+        self.accounts
+            .list()
+            .iter()
+            .filter_map(|a| {
+                let e = a.unusable()?;
+                Some(format!(
+                    "account {} needs attention ({}): {}",
+                    a.email,
+                    a.state.as_str(),
+                    e.message
+                ))
+            })
+            .collect()
+    }
+
     pub fn list(&self, caller: &Caller) -> Result<Vec<Account>> {
         caller.require(Grant::Read, "list accounts")?;
         Ok(self.accounts.list())

@@ -899,15 +899,15 @@ impl Gmail {
     pub fn status_counts(&self) -> Vec<(String, u64)> {
         let s = self.stats();
         [
-            "hits",
-            "misses",
-            "upstream_requests",
-            "quota_units",
-            "requests_saved",
-            "entries",
+            ("gmail_cache_hits", "hits"),
+            ("gmail_cache_misses", "misses"),
+            ("gmail_cache_entries", "entries"),
+            ("gmail_upstream_requests", "upstream_requests"),
+            ("gmail_quota_units", "quota_units"),
+            ("gmail_requests_saved", "requests_saved"),
         ]
         .iter()
-        .map(|k| (format!("gmail_cache_{k}"), s[*k].as_u64().unwrap_or(0)))
+        .map(|(name, k)| ((*name).to_owned(), s[*k].as_u64().unwrap_or(0)))
         .collect()
     }
 }

@@ -32,6 +32,11 @@ pub struct GmailTools {
 }
 
 impl GmailTools {
+    /// The Gmail service's cache and quota counters (status, dashboard).
+    pub fn gmail(&self) -> &Gmail {
+        &self.gmail
+    }
+
     pub fn new(gmail: Arc<Gmail>, outbox: Arc<Outbox>, dashboard_url: String) -> GmailTools {
         GmailTools {
             gmail,
