@@ -53,7 +53,7 @@ fn s() -> Value {
 }
 
 fn account() -> Value {
-    json!({ "type": "string", "description": "Google account id." })
+    json!({ "type": "string", "description": "Google account id or address." })
 }
 
 fn strings() -> Value {
