@@ -625,16 +625,16 @@ impl Vault {
         };
         if let Some(passphrase) = s.env_passphrase.take() {
             let exists = self.inner.file_path.exists();
-            if exists || s.active == Backend::File {
-                if let Err(e) = self.unlock_file(s, passphrase, false).await {
-                    tracing::warn!(
-                        error = %e.message,
-                        "{PASSPHRASE_ENV} did not unlock the vault file; it stays locked"
-                    );
-                    s.file = FileState::Locked {
-                        reason: Some(format!("{PASSPHRASE_ENV} did not unlock it: {}", e.message)),
-                    };
-                }
+            if (exists || s.active == Backend::File)
+                && let Err(e) = self.unlock_file(s, passphrase, false).await
+            {
+                tracing::warn!(
+                    error = %e.message,
+                    "{PASSPHRASE_ENV} did not unlock the vault file; it stays locked"
+                );
+                s.file = FileState::Locked {
+                    reason: Some(format!("{PASSPHRASE_ENV} did not unlock it: {}", e.message)),
+                };
             }
         }
         tracing::info!(
