@@ -2071,7 +2071,8 @@
       ] : [];
 
       const warnings = Array.isArray(s.warnings) ? s.warnings : [];
-      body.replaceChildren(
+      // replaceChildren would show a null child as the text "null".
+      body.replaceChildren(...[
         warnings.length ? h('div', { class: 'callout callout-warn', role: 'status', 'data-testid': 'status-warnings' },
           h('p', null, h('strong', null, 'Needs attention')),
           h('ul', null, warnings.map((w) => h('li', null, w)))) : null,
@@ -2116,7 +2117,7 @@
             h('table', { class: 'counts-table', 'data-testid': 'status-counts' },
               h('caption', { class: 'visually-hidden' }, 'Daemon counters'),
               h('tbody', null, countEntries.map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k.replace(/_/g, ' ')), h('td', { class: 'num' }, String(v))))))) : null),
-        h('p', { class: 'fine-print' }, 'Updated ', relTime(new Date(st.fetchedAt).toISOString()), '.'));
+        h('p', { class: 'fine-print' }, 'Updated ', relTime(new Date(st.fetchedAt).toISOString()), '.')].filter(Boolean));
     }
 
     async function load() {
