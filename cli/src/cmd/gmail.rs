@@ -553,9 +553,10 @@ pub fn render_message(m: &Value) -> String {
                 a["size"]
             ));
         }
-        out.push_str(
-            "Save one with: commsctl gmail attachment --account ACCOUNT MESSAGE_ID PART\n",
-        );
+        out.push_str(&format!(
+            "Save one with: commsctl gmail attachment --account ACCOUNT {} PART\n",
+            str_of(&m["id"])
+        ));
     }
     out
 }

@@ -644,7 +644,7 @@ impl Gmail {
             .data_dir
             .join("gmail")
             .join("attachments")
-            .join(safe_filename(account))
+            .join(safe_filename(&acct.client.account))
             .join(safe_filename(message_id));
         let path = dir.join(&filename);
         let write_path = path.clone();

@@ -105,6 +105,10 @@ fn snapshot_settings(env: &Env) -> insta::Settings {
         "[TMP]",
     );
     s.add_filter(r"ob_[0-9a-z]{10}", "[ITEM]");
+    s.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[ACCOUNT-ID]",
+    );
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s
 }
@@ -132,15 +136,12 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
         ),
         &[],
     );
-    s.fake.deliver(
+    let (m2, _) = s.fake.deliver(
         ADA,
-        &mail(
-            "Lab <lab@example.org>",
-            "Results for patient 42",
-            "Wed, 18 Nov 2026 14:05:00 +0000",
-            "The results are attached in the portal.",
-            "<lab-1@example.org>",
-        ),
+        format!(
+            "From: Lab <lab@example.org>\r\nTo: {ADA}\r\nSubject: Results for patient 42\r\nDate: Wed, 18 Nov 2026 14:05:00 +0000\r\nMessage-ID: <lab-1@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe results are attached.\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"results-42.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJSVFT0YK\r\n--b1--\r\n"
+        )
+        .as_bytes(),
         &["INBOX"],
     );
 
@@ -160,6 +161,32 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
         show_text.contains("can we move my appointment"),
         "{show_text}"
     );
+    // An attachment is saved to a private file; only its path travels.
+    let lab = s.gmail_ok(&["show", "--account", ADA, &m2]);
+    assert!(lab.contains("results-42.pdf  (application/pdf"), "{lab}");
+    let part = lab
+        .lines()
+        .find(|l| l.contains("results-42.pdf"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let saved = s.gmail_json(&["attachment", "--account", ADA, &m2, &part]);
+    let path = std::path::PathBuf::from(saved["attachment"]["path"].as_str().unwrap());
+    assert!(
+        path.starts_with(s.env.data.join("gmail/attachments").join(&s.account_id)),
+        "kept under the account's id, whatever name the caller used: {saved}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"%PDF-1.4\n%%EOF\n");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !saved.to_string().contains("JVBERi0xLjQK"),
+        "no base64: {saved}"
+    );
+    let saved_text = s.gmail_ok(&["attachment", "--account", ADA, &m2, &part]);
     let thread = s.gmail_json(&["thread", "--account", ADA, &t1]);
     assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
     // The same read again comes from the cache.
@@ -289,6 +316,31 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     }
     assert_eq!(state, "sent");
 
+    // The human's text views of a draft and of a gated reply.
+    let created_text = s.gmail_ok(&[
+        "draft",
+        "create",
+        "--account",
+        ADA,
+        "--to",
+        "Jane Roe <jane@example.org>",
+        "--cc",
+        "front.desk@practice.example",
+        "--subject",
+        "Parking",
+        "--body",
+        "Dear Jane,\n\nparking is behind the building.",
+    ]);
+    let reply_text = s.gmail_ok(&[
+        "reply",
+        "--account",
+        ADA,
+        &m1,
+        "--body",
+        "Dear Jane,\n\n10:00 is booked for you.\n\nDr. Roe",
+    ]);
+    assert!(reply_text.contains("pending_approval"), "{reply_text}");
+
     // Counters reach `commsctl status`.
     let status = s.env.status_json();
     let counts = &status["counts"];
@@ -310,7 +362,16 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     snapshot_settings(&s.env).bind(|| {
         insta::assert_snapshot!("gmail_cli_search", search_text);
         insta::assert_snapshot!("gmail_cli_show", show_text);
+        insta::assert_snapshot!("gmail_cli_show_attachments", lab);
+        insta::assert_snapshot!("gmail_cli_attachment", saved_text);
+        insta::assert_snapshot!("gmail_cli_draft_create", created_text);
+        insta::assert_snapshot!("gmail_cli_reply", reply_text);
     });
+
+    // Removing the account deletes what Gmail saved for it.
+    let removed = s.env.commsctl(&["accounts", "remove", ADA, "--yes"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(!path.exists(), "{} survived the account", path.display());
     s.fake.assert_no_violations();
     drop(s.rt);
 }
