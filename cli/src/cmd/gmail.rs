@@ -66,7 +66,7 @@ pub enum DraftCommand {
     Update(UpdateArgs),
     /// Send a draft through the outbox: an item with its preview; the send policy (or a human) decides.
     #[command(
-        after_help = "Examples:\n  commsctl gmail draft send --account me@example.com r-123             # the preview; waits for --confirm\n  commsctl gmail draft send --account me@example.com r-123 --confirm   # the policy decides; then `commsctl approve ID`"
+        after_help = "Examples:\n  commsctl gmail draft send --account me@example.com r-123            # preview and outbox item\n  commsctl gmail draft send --account me@example.com r-123 --confirm  # the policy decides\n  commsctl approve ob_7k2m9x4q1z                                      # a human lets it go"
     )]
     Send(SendArgs),
 }
@@ -94,6 +94,7 @@ pub struct SearchArgs {
     /// Only messages with this label id (repeatable), e.g. INBOX, UNREAD.
     #[arg(long = "label")]
     labels: Vec<String>,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -116,6 +117,7 @@ pub struct ReadArgs {
     /// Characters of body to show.
     #[arg(long)]
     max_chars: Option<u64>,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -127,6 +129,7 @@ pub struct AttachmentArgs {
     message_id: String,
     /// The part number from `gmail show`, or Gmail's attachmentId.
     attachment: String,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -150,6 +153,7 @@ pub struct Content {
     /// The Gmail thread the draft belongs to.
     #[arg(long)]
     thread: Option<String>,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -195,6 +199,7 @@ pub struct SendArgs {
     /// You checked the preview: let the send policy decide now.
     #[arg(long)]
     confirm: bool,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -219,6 +224,7 @@ pub struct ReplyArgs {
     /// You checked the text: let the send policy decide now.
     #[arg(long)]
     confirm: bool,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -236,6 +242,7 @@ pub struct LabelsArgs {
     /// Label id to remove (repeatable): INBOX archives, UNREAD marks read.
     #[arg(long)]
     remove: Vec<String>,
+    /// Print the tool's JSON result instead of text.
     #[arg(long)]
     json: bool,
 }
