@@ -2061,10 +2061,22 @@
         stateRows.push(h('tr', { 'data-testid': 'outbox-count', 'data-state': extra }, h('th', { scope: 'row' }, extra), h('td', { class: 'num' }, String(outbox[extra]))));
       }
 
-      const countEntries = Object.entries(s.counts || {}).sort(([a], [b]) => a.localeCompare(b));
+      // Gmail's counters have a card of their own.
+      const countEntries = Object.entries(s.counts || {})
+        .filter(([k]) => !k.startsWith('gmail_'))
+        .sort(([a], [b]) => a.localeCompare(b));
+      const gmail = s.gmail || null;
+      const gmailRows = gmail ? [
+        ['Cache hits', gmail.hits, 'gmail-hits'],
+        ['Cache misses', gmail.misses, 'gmail-misses'],
+        ['Requests to Google', gmail.upstream_requests, 'gmail-upstream-requests'],
+        ['Quota units spent', gmail.quota_units, 'gmail-quota-units'],
+        ['Requests saved', gmail.requests_saved, 'gmail-requests-saved'],
+      ] : [];
 
       const warnings = Array.isArray(s.warnings) ? s.warnings : [];
-      body.replaceChildren(
+      // replaceChildren would show a null child as the text "null".
+      body.replaceChildren(...[
         warnings.length ? h('div', { class: 'callout callout-warn', role: 'status', 'data-testid': 'status-warnings' },
           h('p', null, h('strong', null, 'Needs attention')),
           h('ul', null, warnings.map((w) => h('li', null, w)))) : null,
@@ -2096,12 +2108,20 @@
             h('table', { class: 'counts-table', 'data-testid': 'outbox-counts' },
               h('caption', { class: 'visually-hidden' }, 'Messages by state'),
               h('tbody', null, stateRows))),
+          gmail ? h('section', { class: 'card', 'aria-labelledby': 'st-gmail' },
+            h('h2', { id: 'st-gmail', class: 'card-title' }, 'Gmail'),
+            h('table', { class: 'counts-table', 'data-testid': 'status-gmail' },
+              h('caption', { class: 'visually-hidden' }, 'Gmail cache and quota counters since commsd started'),
+              h('tbody', null, gmailRows.map(([k, v, testid]) => h('tr', { class: Number(v || 0) === 0 ? 'is-zero' : null },
+                h('th', { scope: 'row' }, k),
+                h('td', { class: 'num', 'data-testid': testid }, String(Number(v || 0))))))),
+            h('p', { class: 'fine-print' }, 'Since commsd started. Requests saved: reads answered from the cache or shared with an identical request in flight.')) : null,
           countEntries.length ? h('section', { class: 'card', 'aria-labelledby': 'st-counts' },
             h('h2', { id: 'st-counts', class: 'card-title' }, 'Counters'),
             h('table', { class: 'counts-table', 'data-testid': 'status-counts' },
               h('caption', { class: 'visually-hidden' }, 'Daemon counters'),
               h('tbody', null, countEntries.map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k.replace(/_/g, ' ')), h('td', { class: 'num' }, String(v))))))) : null),
-        h('p', { class: 'fine-print' }, 'Updated ', relTime(new Date(st.fetchedAt).toISOString()), '.'));
+        h('p', { class: 'fine-print' }, 'Updated ', relTime(new Date(st.fetchedAt).toISOString()), '.')].filter(Boolean));
     }
 
     async function load() {

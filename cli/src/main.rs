@@ -66,6 +66,8 @@ enum Command {
     Google(cmd::accounts::GoogleCommand),
     #[command(subcommand)]
     Mail(cmd::mail::Command),
+    #[command(subcommand)]
+    Gmail(cmd::gmail::Command),
     Events(cmd::events::Args),
     #[command(subcommand)]
     Vault(cmd::vault::Command),
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
             Command::Google(command) => cmd::accounts::execute_google(&socket, command).await,
             Command::Vault(command) => cmd::vault::execute(&socket, command).await,
             Command::Mail(command) => cmd::mail::execute(&socket, command).await,
+            Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -74,6 +74,8 @@ pub struct Daemon {
     pub vault: vault::Vault,
     pub accounts: Arc<accounts::service::AccountService>,
     pub mail: Arc<mail::Mailboxes>,
+    /// The Gmail tools, which `/api/v1/gmail` runs too.
+    pub gmail: Arc<tools::gmail::GmailTools>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -104,6 +106,7 @@ impl Daemon {
         for (state, n) in self.outbox.counts() {
             counts.insert(format!("outbox_{state}"), n);
         }
+        counts.extend(self.gmail.gmail().status_counts());
         StatusResponse {
             version: commsd_proto::VERSION.to_owned(),
             protocol: commsd_proto::PROTOCOL_VERSION,
@@ -126,7 +129,7 @@ impl Daemon {
                 .warnings()
                 .into_iter()
                 .chain(self.vault.warning())
-                .chain(self.accounts.accounts.attention())
+                .chain(self.accounts.warnings())
                 .collect(),
         }
     }
@@ -149,6 +152,7 @@ impl Daemon {
             "webhook_url": s.webhook_url,
             "counts": counts,
             "outbox": self.outbox.counts(),
+            "gmail": self.gmail.gmail().stats(),
             "warnings": s.warnings,
             "audit": audit.map(|v| serde_json::json!({
                 "events": v.rows,
@@ -293,18 +297,20 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     );
     let transports = Arc::new(transports);
 
+    account_service.on_remove(gmail.clone());
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
+    let gmail_tools = Arc::new(tools::gmail::GmailTools::new(
+        gmail.clone(),
+        outbox.clone(),
+        urls.dashboard.clone(),
+    ));
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
         vec![
             Arc::new(tools::accounts::AccountTools {
                 service: account_service.clone(),
             }),
-            Arc::new(tools::gmail::GmailTools::new(
-                gmail.clone(),
-                outbox.clone(),
-                urls.dashboard.clone(),
-            )),
+            gmail_tools.clone(),
             Arc::new(tools::email::EmailTools {
                 mail: mailboxes.clone(),
             }),
@@ -326,6 +332,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         vault: vault.clone(),
         accounts: account_service.clone(),
         mail: mailboxes.clone(),
+        gmail: gmail_tools,
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,

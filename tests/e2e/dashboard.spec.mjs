@@ -631,3 +631,29 @@ scenario('7. accounts page: the sandbox is listed as the default, from the nav',
   console.log(`# screenshot: ${accountsPng}`);
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });
+
+scenario('8. status page: Gmail cache and quota counters in a card of their own', async () => {
+  const page = await signedInPage();
+  await page.goto(`${sut.dashboardUrl}/status`);
+  await page.locator('[data-testid="status-gmail"]').waitFor();
+  const status = await commsctlJson(['status', '--json']);
+  for (const [testid, key] of [
+    ['gmail-hits', 'gmail_cache_hits'],
+    ['gmail-misses', 'gmail_cache_misses'],
+    ['gmail-upstream-requests', 'gmail_upstream_requests'],
+    ['gmail-quota-units', 'gmail_quota_units'],
+    ['gmail-requests-saved', 'gmail_requests_saved'],
+  ]) {
+    const shown = (await page.locator(`[data-testid="${testid}"]`).innerText()).trim();
+    assert.equal(shown, String(status.counts[key]), `${testid} shows the daemon's ${key}`);
+  }
+  const pageText = await page.locator('.status-body').innerText();
+  assert.ok(!/^\s*null/.test(pageText), `no stray "null" where the warnings go: ${pageText.slice(0, 40)}`);
+  // The generic counters table leaves them to the Gmail card.
+  const generic = await page.locator('[data-testid="status-counts"]').innerText();
+  assert.ok(!/gmail/i.test(generic), `no Gmail rows among the daemon counters: ${generic}`);
+  const statusPng = path.join(sut.screenshotDir, 'status.png');
+  await page.screenshot({ path: statusPng, animations: 'disabled', fullPage: true });
+  console.log(`# screenshot: ${statusPng}`);
+  assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
+});

@@ -69,6 +69,8 @@ struct MethodDef {
     params: Map<String, Value>,
     request: Option<String>,
     response: Option<String>,
+    /// OAuth scopes of which a token needs one (the document's `scopes`).
+    scopes: Vec<String>,
 }
 
 /// The discovery document, indexed for request matching.
@@ -97,6 +99,12 @@ impl Contract {
                             .unwrap_or_default(),
                         request: m["request"]["$ref"].as_str().map(str::to_owned),
                         response: m["response"]["$ref"].as_str().map(str::to_owned),
+                        scopes: m["scopes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect(),
                     });
                 }
             }
@@ -536,6 +544,13 @@ struct Shared {
     mailboxes: HashMap<String, Mailbox>,
     /// access token -> mailbox email
     tokens: HashMap<String, String>,
+    /// Tokens an authorization server vouched for on this request: token ->
+    /// (mailbox email, granted scopes). Asked again on every request, so a
+    /// revoked grant stops working at once, as at Google.
+    introspected: HashMap<String, (String, Vec<String>)>,
+    /// `(introspection URL, client id, client secret)`: tokens the fake does
+    /// not know are checked there (RFC 7662), as Google checks its own.
+    introspection: Option<(String, String, String)>,
     violations: Vec<String>,
     counts: Counts,
     faults: Vec<Fault>,
@@ -588,6 +603,31 @@ impl GmailFake {
                 .entry(email.to_owned())
                 .or_insert_with(|| Mailbox::new(email));
             s.tokens.insert(token.to_owned(), email.to_owned());
+        });
+    }
+
+    /// A mailbox for `email`, reached with tokens an authorization server
+    /// issued (see [`GmailFake::trust_introspection`]).
+    pub fn add_mailbox(&self, email: &str) {
+        self.with(|s| {
+            s.mailboxes
+                .entry(email.to_owned())
+                .or_insert_with(|| Mailbox::new(email));
+        });
+    }
+
+    /// Accept the access tokens of a real authorization server: each unknown
+    /// token is introspected (RFC 7662) with the resource server's
+    /// credentials; an active one reaches the mailbox of its `sub` and is
+    /// allowed the methods its scopes cover (Google's 403
+    /// insufficientPermissions otherwise).
+    pub fn trust_introspection(&self, url: &str, client_id: &str, client_secret: &str) {
+        self.with(|s| {
+            s.introspection = Some((
+                url.to_owned(),
+                client_id.to_owned(),
+                client_secret.to_owned(),
+            ))
         });
     }
 
@@ -763,6 +803,7 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    app.introspect(auth.as_deref()).await;
     let reply = if uri.path() == "/batch/gmail/v1" && method == Method::POST {
         let ctype = headers
             .get("content-type")
@@ -793,6 +834,49 @@ async fn handle(
 }
 
 impl App {
+    /// Asks the authorization server about a bearer token the fake does not
+    /// know itself, and records the answer for this request.
+    async fn introspect(&self, auth: Option<&str>) {
+        let Some(token) = auth.and_then(|a| a.strip_prefix("Bearer ")) else {
+            return;
+        };
+        let server = {
+            let s = self.shared.lock().unwrap();
+            if s.tokens.contains_key(token) {
+                return;
+            }
+            s.introspection.clone()
+        };
+        let Some((url, id, secret)) = server else {
+            return;
+        };
+        let answer: Value = match reqwest::Client::new()
+            .post(&url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        let mut s = self.shared.lock().unwrap();
+        if answer["active"] == true
+            && let Some(sub) = answer["sub"].as_str()
+        {
+            let scopes = answer["scope"]
+                .as_str()
+                .unwrap_or_default()
+                .split(' ')
+                .map(str::to_owned)
+                .collect();
+            s.introspected
+                .insert(token.to_owned(), (sub.to_owned(), scopes));
+        } else {
+            s.introspected.remove(token);
+        }
+    }
+
     fn violation(&self, v: String) {
         self.shared.lock().unwrap().violations.push(v);
     }
@@ -956,9 +1040,23 @@ impl App {
         let token = auth
             .and_then(|a| a.strip_prefix("Bearer "))
             .unwrap_or_default();
-        let Some(email) = s.tokens.get(token).cloned() else {
-            return Reply::error(401, "authError", "Invalid Credentials");
+        let email = match (s.tokens.get(token), s.introspected.get(token)) {
+            (Some(email), _) => email.clone(),
+            (None, Some((email, scopes))) => {
+                if !def.scopes.iter().any(|m| scopes.contains(m)) {
+                    return Reply::error(
+                        403,
+                        "insufficientPermissions",
+                        "Request had insufficient authentication scopes.",
+                    );
+                }
+                email.clone()
+            }
+            (None, None) => return Reply::error(401, "authError", "Invalid Credentials"),
         };
+        if !s.mailboxes.contains_key(&email) {
+            return Reply::error(400, "failedPrecondition", "Mail service not enabled");
+        }
         if user != "me" && user != email {
             return Reply::error(403, "forbidden", "Delegation denied");
         }

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod daemon;
 pub mod dashboard;
 pub mod events;
+pub mod gmail;
 pub mod keys;
 pub mod mail;
 pub mod outbox;

@@ -82,7 +82,7 @@ fn render(s: &StatusResponse) -> String {
     let counts: BTreeMap<_, _> = s.counts.iter().collect();
     let daemon_counts = counts
         .iter()
-        .filter(|(k, _)| !k.starts_with("outbox_"))
+        .filter(|(k, _)| !k.starts_with("outbox_") && !k.starts_with("gmail_"))
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ");
@@ -106,6 +106,7 @@ fn render(s: &StatusResponse) -> String {
          \x20 api        {}\n\
          \x20 webhooks   {}\n\
          \x20 outbox     {}\n\
+         {}\
          \x20 counts     {}\n",
         s.version,
         s.pid,
@@ -118,6 +119,23 @@ fn render(s: &StatusResponse) -> String {
         s.api_url,
         s.webhook_url,
         outbox,
+        gmail_line(&counts),
         daemon_counts
+    )
+}
+
+/// The Gmail cache and quota counters, when the daemon has Gmail.
+fn gmail_line(counts: &BTreeMap<&String, &u64>) -> String {
+    let n = |k: &str| counts.get(&k.to_owned()).map_or(0, |v| **v);
+    if !counts.keys().any(|k| k.starts_with("gmail_")) {
+        return String::new();
+    }
+    format!(
+        "  gmail      {} cache hits, {} misses, {} upstream requests, {} quota units, {} requests saved\n",
+        n("gmail_cache_hits"),
+        n("gmail_cache_misses"),
+        n("gmail_upstream_requests"),
+        n("gmail_quota_units"),
+        n("gmail_requests_saved"),
     )
 }

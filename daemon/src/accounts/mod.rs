@@ -384,8 +384,13 @@ impl Accounts {
         self.list()
             .iter()
             .filter_map(|a| {
-                a.unusable()
-                    .map(|e| format!("account {}: {}", a.email, e.message))
+                let e = a.unusable()?;
+                Some(format!(
+                    "account {} needs attention ({}): {}",
+                    a.email,
+                    a.state.as_str(),
+                    e.message
+                ))
             })
             .collect()
     }

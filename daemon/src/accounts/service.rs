@@ -98,6 +98,12 @@ impl AccountService {
         crate::mail::add::add_imap(self, caller, request).await
     }
 
+    /// Accounts a human must act on (a new sign-in, a Workspace admin), with
+    /// the reason and what to do, for `commsctl status` and the dashboard.
+    pub fn warnings(&self) -> Vec<String> {
+        self.accounts.attention()
+    }
+
     pub fn list(&self, caller: &Caller) -> Result<Vec<Account>> {
         caller.require(Grant::Read, "list accounts")?;
         Ok(self.accounts.list())

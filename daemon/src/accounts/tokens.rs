@@ -212,6 +212,12 @@ impl AccessTokens for Tokens {
         Ok(tokens.access_token)
     }
 
+    /// A Google account in a usable state: one that needs a new sign-in (or
+    /// that its domain blocks) fails here, before any cache is consulted.
+    fn account_id(&self, name: &str) -> Result<String> {
+        Ok(self.accounts.usable(Some(name), Kind::Google)?.id)
+    }
+
     async fn rejected(&self, account_id: &str, token: &str) {
         let slot = self.cache.slot(account_id);
         let mut cached = slot.lock().await;

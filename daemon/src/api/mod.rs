@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod email;
+pub mod gmail;
 mod idempotency;
 pub mod keys;
 mod limits;
@@ -111,9 +112,9 @@ impl ListCache {
     // Schemas named only by responses (`routes::Errors`, an IntoResponses)
     // or by parameters are not collected by the router: registered here so
     // every `$ref` resolves.
-    components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName)),
+    components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName, gmail::ReadFormat, gmail::BodyPart)),
     tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
-         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts)"), (name = "daemon"))
+         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts)"), (name = "gmail", description = "Gmail: search, read, drafts, gated sends, labels"), (name = "daemon"))
 )]
 struct ApiDoc;
 
@@ -145,6 +146,15 @@ pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::google_client))
         .routes(routes!(email::inbox))
         .routes(routes!(email::read_message))
+        .routes(routes!(gmail::search))
+        .routes(routes!(gmail::message))
+        .routes(routes!(gmail::thread))
+        .routes(routes!(gmail::attachment))
+        .routes(routes!(gmail::create_draft))
+        .routes(routes!(gmail::update_draft))
+        .routes(routes!(gmail::send_draft))
+        .routes(routes!(gmail::reply))
+        .routes(routes!(gmail::modify))
         .routes(routes!(routes::stage_email))
         .routes(routes!(routes::send_email))
         .routes(routes!(routes::stage_sms))

@@ -154,7 +154,7 @@ pub async fn status(
         api_url: s.api_url,
         webhook_url: s.webhook_url,
         outbox: serde_json::to_value(d.outbox.counts()).unwrap_or_default(),
-        warnings: d.keys.warnings(),
+        warnings: s.warnings,
     }))
 }
 

@@ -394,4 +394,192 @@ mod tests {
         assert_eq!(r.references, vec!["<a@x>", "<b@y>", "<c@example.org>"]);
         assert_eq!(r.thread_id, "t1");
     }
+
+    // ------------------------------------------------------------ golden MIME
+
+    /// Tuesday, 17 November 2026, 09:30:00 UTC.
+    fn date() -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_794_907_800)
+    }
+
+    struct Files {
+        _root: tempfile::TempDir,
+        files: PathBuf,
+        store: AttachmentStore,
+    }
+
+    fn files() -> Files {
+        let root = tempfile::tempdir().unwrap();
+        let files = root.path().join("files");
+        std::fs::create_dir(&files).unwrap();
+        Files {
+            store: AttachmentStore::new(root.path().join("data/attachments")),
+            files,
+            _root: root,
+        }
+    }
+
+    impl Files {
+        fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+            let path = self.files.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        }
+    }
+
+    fn draft() -> DraftInput {
+        DraftInput {
+            from: "\"Praxis Dr. Roe\" <praxis@clinic.example>".to_owned(),
+            to: vec!["Jane Doe <jane@patient.example>".to_owned()],
+            subject: "Your appointment on Tuesday".to_owned(),
+            text: Some("Dear Jane,\n\nsee you on Tuesday at 9:30.\n\nPraxis Dr. Roe".to_owned()),
+            ..DraftInput::default()
+        }
+    }
+
+    /// Builds, checks the wire format, and returns the text with the
+    /// random parts (Message-ID, boundaries) normalised; Date is fixed.
+    fn golden(input: DraftInput, f: &Files) -> (String, BuiltDraft) {
+        let built = build(input, &f.store, None, date()).unwrap();
+        assert!(built.raw.is_ascii(), "7-bit clean");
+        for (i, &b) in built.raw.iter().enumerate() {
+            if b == b'\n' {
+                assert!(i > 0 && built.raw[i - 1] == b'\r', "bare LF at byte {i}");
+            }
+        }
+        let text = String::from_utf8(built.raw.clone()).unwrap();
+        assert!(
+            text.contains(&format!("Message-ID: {}\r\n", built.message_id)),
+            "{text}"
+        );
+        assert!(
+            text.contains("Date: Tue, 17 Nov 2026 09:30:00 +0000\r\n"),
+            "{text}"
+        );
+        (text, built)
+    }
+
+    macro_rules! assert_golden {
+        ($name:expr, $text:expr) => {
+            insta::with_settings!({
+                filters => vec![
+                    (r"commsd-(alt|mixed)-[0-9a-f]{32}", "commsd-$1-[BOUNDARY]"),
+                    (r"Message-ID: <[^>]+>", "Message-ID: <[MESSAGE-ID]>"),
+                ],
+                prepend_module_to_snapshot => false,
+            }, {
+                insta::assert_snapshot!(concat!("gmail_mime__", $name), $text);
+            });
+        };
+    }
+
+    #[test]
+    fn golden_reply_headers() {
+        let f = files();
+        let original = json!({
+            "threadId": "t1",
+            "payload": { "headers": [
+                {"name": "From", "value": "Jane Doe <jane@patient.example>"},
+                {"name": "To", "value": "praxis@clinic.example"},
+                {"name": "Subject", "value": "Re: Your appointment on Tuesday"},
+                {"name": "Message-ID", "value": "<c3@patient.example>"},
+                {"name": "In-Reply-To", "value": "<b2@clinic.example>"},
+                {"name": "References", "value": "<a1@clinic.example> <b2@clinic.example>"},
+            ]}
+        });
+        let h = reply_headers(&original, &["praxis@clinic.example".to_owned()], false).unwrap();
+        let (text, _) = golden(
+            DraftInput {
+                to: h.to.clone(),
+                subject: h.subject.clone(),
+                in_reply_to: Some(h.in_reply_to.clone()),
+                references: h.references.clone(),
+                text: Some("Dear Jane,\n\n10:00 works as well.\n\nPraxis Dr. Roe".to_owned()),
+                ..draft()
+            },
+            &f,
+        );
+        assert!(
+            text.contains("In-Reply-To: <c3@patient.example>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "References: <a1@clinic.example> <b2@clinic.example> <c3@patient.example>\r\n"
+            ),
+            "the whole chain, in angle brackets: {text}"
+        );
+        assert!(
+            text.contains("Subject: Re: Your appointment on Tuesday\r\n"),
+            "Re: once: {text}"
+        );
+        assert_golden!("reply_headers", text);
+    }
+
+    #[test]
+    fn golden_html_and_text_with_bcc() {
+        let f = files();
+        let (text, _) = golden(
+            DraftInput {
+                html: Some("<p>Dear Jane,</p><p>see you on <b>Tuesday</b> at 9:30.</p>".to_owned()),
+                bcc: vec!["records@clinic.example".to_owned()],
+                ..draft()
+            },
+            &f,
+        );
+        assert!(
+            text.contains("Content-Type: multipart/alternative;"),
+            "{text}"
+        );
+        // Gmail reads Bcc from the draft's header and strips it when sending.
+        assert!(text.contains("Bcc: records@clinic.example\r\n"), "{text}");
+        assert_golden!("html_and_text_with_bcc", text);
+    }
+
+    #[test]
+    fn golden_attachments() {
+        let f = files();
+        let pdf = f.file(
+            "Befund.pdf",
+            b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n",
+        );
+        let txt = f.file("notes.txt", b"Fasting from 8pm.\n");
+        let (text, built) = golden(
+            DraftInput {
+                html: Some("<p>Dear Jane,</p><p>your results are attached.</p>".to_owned()),
+                text: Some("Dear Jane,\n\nyour results are attached.".to_owned()),
+                attachments: vec![pdf, txt],
+                ..draft()
+            },
+            &f,
+        );
+        assert_eq!(built.content.attachments.len(), 2);
+        assert!(text.contains("Content-Type: multipart/mixed;"), "{text}");
+        assert!(text.contains("filename=\"Befund.pdf\""), "{text}");
+        assert_golden!("attachments", text);
+    }
+
+    #[test]
+    fn golden_non_ascii_subject_names_and_file_name() {
+        let f = files();
+        let doc = f.file("Überweisung für Zoë.txt", "Grüße".as_bytes());
+        let (text, _) = golden(
+            DraftInput {
+                from: "Praxis Müller <praxis@mueller.example>".to_owned(),
+                to: vec!["Zoë Ångström <zoe@patient.example>".to_owned()],
+                subject: "Terminerinnerung: Zahnreinigung am Dienstag 🦷".to_owned(),
+                text: Some("Liebe Zoë,\n\nbis Dienstag.\n\nIhre Praxis Müller".to_owned()),
+                attachments: vec![doc],
+                ..draft()
+            },
+            &f,
+        );
+        assert!(
+            !text.contains("Zoë"),
+            "headers and names are encoded: {text}"
+        );
+        assert!(text.contains("=?utf-8?"), "{text}");
+        assert!(text.contains("filename*"), "RFC 2231 file name: {text}");
+        assert_golden!("non_ascii", text);
+    }
 }

@@ -189,10 +189,13 @@ impl Gmail {
         &self.config
     }
 
-    fn account(&self, id: &str) -> Result<Arc<Account>, Error> {
-        if id.is_empty() {
+    fn account(&self, name: &str) -> Result<Arc<Account>, Error> {
+        if name.is_empty() {
             return Err(Error::invalid("account", "name the Google account to use"));
         }
+        // Keyed by the stable id, whether the caller named the id or the address.
+        let id = self.tokens.account_id(name)?;
+        let id = id.as_str();
         let mut accounts = self
             .accounts
             .lock()
@@ -641,7 +644,7 @@ impl Gmail {
             .data_dir
             .join("gmail")
             .join("attachments")
-            .join(safe_filename(account))
+            .join(safe_filename(&acct.client.account))
             .join(safe_filename(message_id));
         let path = dir.join(&filename);
         let write_path = path.clone();
@@ -896,16 +899,37 @@ impl Gmail {
     pub fn status_counts(&self) -> Vec<(String, u64)> {
         let s = self.stats();
         [
-            "hits",
-            "misses",
-            "upstream_requests",
-            "quota_units",
-            "requests_saved",
-            "entries",
+            ("gmail_cache_hits", "hits"),
+            ("gmail_cache_misses", "misses"),
+            ("gmail_cache_entries", "entries"),
+            ("gmail_upstream_requests", "upstream_requests"),
+            ("gmail_quota_units", "quota_units"),
+            ("gmail_requests_saved", "requests_saved"),
         ]
         .iter()
-        .map(|k| (format!("gmail_cache_{k}"), s[*k].as_u64().unwrap_or(0)))
+        .map(|(name, k)| ((*name).to_owned(), s[*k].as_u64().unwrap_or(0)))
         .collect()
+    }
+}
+
+/// A removed account leaves nothing behind: its cache, limiter and history
+/// mark, and the attachments saved for it.
+impl crate::accounts::service::AccountData for Gmail {
+    fn forget(&self, account_id: &str) {
+        self.accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(account_id);
+        let dir = self
+            .data_dir
+            .join("gmail")
+            .join("attachments")
+            .join(safe_filename(account_id));
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, account = %account_id, "cannot delete saved Gmail attachments");
+        }
     }
 }
 

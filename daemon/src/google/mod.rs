@@ -68,4 +68,12 @@ pub trait AccessTokens: Send + Sync {
 
     /// Google answered 401 to `token`: forget it, so the next call refreshes.
     async fn rejected(&self, account_id: &str, token: &str);
+
+    /// The stable id of the account `name` names (its id or its address), so
+    /// that per-account state is keyed once; an error when the account is
+    /// not a usable Google account (`reauth_required`, `domain_blocked`,
+    /// `account_not_found`). By default `name` itself.
+    fn account_id(&self, name: &str) -> Result<String, Error> {
+        Ok(name.to_owned())
+    }
 }

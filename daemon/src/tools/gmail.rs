@@ -32,6 +32,11 @@ pub struct GmailTools {
 }
 
 impl GmailTools {
+    /// The Gmail service's cache and quota counters (status, dashboard).
+    pub fn gmail(&self) -> &Gmail {
+        &self.gmail
+    }
+
     pub fn new(gmail: Arc<Gmail>, outbox: Arc<Outbox>, dashboard_url: String) -> GmailTools {
         GmailTools {
             gmail,
@@ -48,7 +53,7 @@ fn s() -> Value {
 }
 
 fn account() -> Value {
-    json!({ "type": "string", "description": "Google account id." })
+    json!({ "type": "string", "description": "Google account id or address." })
 }
 
 fn strings() -> Value {

@@ -84,8 +84,9 @@ impl ToolDef {
             "description": self.description,
             "inputSchema": (self.input)(),
             "outputSchema": (self.output)(),
+            // No `annotations.title`: it would repeat `title`, which MCP
+            // clients prefer anyway.
             "annotations": {
-                "title": self.title,
                 "readOnlyHint": self.read_only,
                 "destructiveHint": self.destructive,
                 "idempotentHint": self.idempotent,

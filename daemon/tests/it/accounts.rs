@@ -12,17 +12,23 @@ use serde_json::Value;
 use crate::harness::{Daemon, Env, PORT_ZERO_CONFIG};
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
-const PASSPHRASE: &str = "correct horse battery staple";
+pub(crate) const PASSPHRASE: &str = "correct horse battery staple";
 
 /// A daemon whose Google endpoints are the test OAuth server and whose vault
 /// is the encrypted file (no OS keyring in CI's default tier).
 fn start(oauth: &OAuthServer) -> (Env, Daemon) {
+    start_with(oauth, "", "")
+}
+
+/// The same, with more `[google.endpoints]` lines (`apis`, e.g. the Gmail
+/// fake's URL) and more config after them (`extra`).
+pub(crate) fn start_with(oauth: &OAuthServer, apis: &str, extra: &str) -> (Env, Daemon) {
     let env = Env::new();
     std::fs::write(
         &env.config,
         format!(
-            "{PORT_ZERO_CONFIG}[vault]\nbackend = \"file\"\n{}",
-            oauth.endpoints_toml("")
+            "{PORT_ZERO_CONFIG}[vault]\nbackend = \"file\"\n{}{extra}",
+            oauth.endpoints_toml(apis)
         ),
     )
     .unwrap();
@@ -36,7 +42,7 @@ fn daemon_command(env: &Env) -> std::process::Command {
     cmd
 }
 
-fn set_client(env: &Env) {
+pub(crate) fn set_client(env: &Env) {
     let mut child = env
         .commsctl_command(&[
             "google",
@@ -66,7 +72,12 @@ fn set_client(env: &Env) {
 
 /// `commsctl accounts add google --json ARGS`, signed in by the scripted human.
 /// Returns the started line and the final JSON.
-fn add_google(env: &Env, oauth: &OAuthServer, login: &str, args: &[&str]) -> (Value, Value) {
+pub(crate) fn add_google(
+    env: &Env,
+    oauth: &OAuthServer,
+    login: &str,
+    args: &[&str],
+) -> (Value, Value) {
     let mut all = vec!["accounts", "add", "google", "--no-browser", "--json"];
     all.extend_from_slice(args);
     let mut child = env

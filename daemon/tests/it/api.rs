@@ -538,6 +538,18 @@ fn openapi_document_covers_every_route() {
         ("patch", "/api/v1/accounts/{account}"),
         ("delete", "/api/v1/accounts/{account}"),
         ("get", "/api/v1/google/client"),
+        ("get", "/api/v1/gmail/{account}/messages"),
+        ("get", "/api/v1/gmail/{account}/messages/{id}"),
+        ("get", "/api/v1/gmail/{account}/threads/{id}"),
+        (
+            "post",
+            "/api/v1/gmail/{account}/messages/{id}/attachments/{attachment_id}",
+        ),
+        ("post", "/api/v1/gmail/{account}/drafts"),
+        ("put", "/api/v1/gmail/{account}/drafts/{draft_id}"),
+        ("post", "/api/v1/gmail/{account}/drafts/{draft_id}/send"),
+        ("post", "/api/v1/gmail/{account}/messages/{id}/reply"),
+        ("post", "/api/v1/gmail/{account}/messages/modify"),
         ("post", "/api/v1/email/stage"),
         ("post", "/api/v1/email/send"),
         ("post", "/api/v1/sms/stage"),
@@ -571,12 +583,15 @@ fn openapi_document_covers_every_route() {
             let path = path
                 .replace("{id}", "ob_0000000000")
                 .replace("{account}", "nobody@example.org")
-                .replace("{flow_id}", "no-such-flow");
+                .replace("{flow_id}", "no-such-flow")
+                .replace("{draft_id}", "r123")
+                .replace("{attachment_id}", "att0");
             let url = format!("{}{}", api.url, path);
             let request = match method.as_str() {
                 "get" => api.http.get(&url),
                 "delete" => api.http.delete(&url),
                 "patch" => api.http.patch(&url).json(&json!({})),
+                "put" => api.http.put(&url).json(&json!({})),
                 _ => api.http.post(&url).json(&json!({})),
             };
             let r = request.bearer_auth(&key).send().unwrap();

@@ -16,6 +16,7 @@ mod accounts;
 mod api;
 mod faults;
 mod gmail;
+mod gmail_daemon;
 mod lifecycle;
 mod mail;
 mod mail_accounts;
