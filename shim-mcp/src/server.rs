@@ -31,7 +31,7 @@ pub const RESOURCES: [(&str, &str, &str); 3] = [
     (
         "commsd://accounts",
         "accounts",
-        "Every account commsd can send from (sandbox, and later Google and IMAP accounts), with its channels and labels.",
+        "Every account (the sandbox, Google and IMAP accounts): id, email, labels, default, channels, Gmail tier and state. Updated when accounts change.",
     ),
     (
         "commsd://outbox/pending",
@@ -41,7 +41,7 @@ pub const RESOURCES: [(&str, &str, &str); 3] = [
     (
         "commsd://cache/stats",
         "cache statistics",
-        "Provider cache counters (none yet: every account is local) and outbox counts per state.",
+        "Provider cache counters (Gmail: hits, misses, upstream requests, quota units, requests saved) and outbox counts per state.",
     ),
 ];
 

@@ -1,12 +1,15 @@
 //! `/api/v1/email/inbox` and `/api/v1/email/read/{id}`: reading mail, for
 //! every kind of account that has a mailbox. Each route dispatches on the
-//! account's kind; IMAP accounts read through `mail::read` (the functions
-//! the MCP tools and `commsctl mail` use).
+//! account's kind: IMAP accounts read through `mail::read` (the functions
+//! the MCP tools and `commsctl mail` use), Google accounts through the Gmail
+//! tools (`gmail_search_messages` on `in:inbox`, `gmail_get_message`), so
+//! the cache, quota limiter and grants are the same as everywhere else.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::routes::Errors;
 use super::{ApiState, Authed};
@@ -60,7 +63,7 @@ fn boolean(field: &str, value: Option<&str>) -> Result<bool> {
     }
 }
 
-/// The error for an account whose mail this build cannot read here.
+/// The error for an account without a mailbox (the sandbox only sends).
 fn unsupported(state: &ApiState, account: &str) -> Error {
     match state.daemon.mail.account(Some(account)) {
         Err(e) => e,
@@ -68,14 +71,45 @@ fn unsupported(state: &ApiState, account: &str) -> Error {
     }
 }
 
+/// Runs a Gmail tool as the key's caller.
+async fn gmail(state: &ApiState, authed: &Authed, tool: &str, args: Value) -> Result<Value> {
+    use crate::tools::ToolProvider as _;
+    Ok(state
+        .daemon
+        .gmail
+        .call(&authed.caller, tool, &args)
+        .await?
+        .structured)
+}
+
+/// An INBOX page: IMAP accounts answer with `messages` and `next_cursor`;
+/// Google accounts with the `gmail_search_messages` result (`messages`,
+/// `next_page_token`, `cacheHit`, ...). Both are marked `untrusted`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum InboxPage {
+    Imap(Listed),
+    #[schema(value_type = Object)]
+    Gmail(Value),
+}
+
+/// One message: `mail::read` for IMAP, `gmail_get_message` for Google.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Message {
+    Imap(Read),
+    #[schema(value_type = Object)]
+    Gmail(Value),
+}
+
 /// The newest messages in the account's INBOX.
 #[utoipa::path(get, path = "/api/v1/email/inbox", tag = "email", operation_id = "listInbox", params(InboxQuery),
-    responses((status = 200, description = "A page of the INBOX, newest first. Content is untrusted mail from outside.", body = Listed), Errors))]
+    responses((status = 200, description = "A page of the INBOX, newest first. Content is untrusted mail from outside.", body = InboxPage), Errors))]
 pub async fn inbox(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     Query(q): Query<InboxQuery>,
-) -> Result<Json<Listed>> {
+) -> Result<Json<InboxPage>> {
     authed.caller.require(Grant::Read, "read mail")?;
     let limit = read::limit(number("limit", q.limit.as_deref(), 1, 100)?)?;
     let criteria = Criteria {
@@ -88,7 +122,7 @@ pub async fn inbox(
         .accounts
         .resolve(q.account.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(
+        Kind::Imap => Ok(Json(InboxPage::Imap(
             state
                 .daemon
                 .mail
@@ -101,21 +135,35 @@ pub async fn inbox(
                     q.cursor.as_deref(),
                 )
                 .await?,
-        )),
-        Kind::Google | Kind::Sandbox => Err(unsupported(&state, &account.id)),
+        ))),
+        Kind::Google => {
+            let query = if criteria.unseen {
+                "in:inbox is:unread"
+            } else {
+                "in:inbox"
+            };
+            let mut args = json!({ "account": account.id, "query": query, "max_results": limit });
+            if let Some(cursor) = q.cursor {
+                args["page_token"] = Value::from(cursor);
+            }
+            Ok(Json(InboxPage::Gmail(
+                gmail(&state, &authed, "gmail_search_messages", args).await?,
+            )))
+        }
+        Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
 }
 
 /// One message in full (never marks it read).
 #[utoipa::path(get, path = "/api/v1/email/read/{id}", tag = "email", operation_id = "readEmail",
     params(("id" = String, Path, description = "Message id from /api/v1/email/inbox"), ReadQuery),
-    responses((status = 200, description = "The message: headers, text and HTML bodies, attachments listed. Content is untrusted.", body = Read), Errors))]
+    responses((status = 200, description = "The message: headers, text and HTML bodies, attachments listed. Content is untrusted.", body = Message), Errors))]
 pub async fn read_message(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path(id): Path<String>,
     Query(q): Query<ReadQuery>,
-) -> Result<Json<Read>> {
+) -> Result<Json<Message>> {
     authed.caller.require(Grant::Read, "read mail")?;
     let max_chars = number("max_chars", q.max_chars.as_deref(), 100, 1_000_000)?
         .map_or(read::DEFAULT_MAX_CHARS, |n| n as usize);
@@ -125,13 +173,22 @@ pub async fn read_message(
         .accounts
         .resolve(q.account.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(
+        Kind::Imap => Ok(Json(Message::Imap(
             state
                 .daemon
                 .mail
                 .read(&authed.caller, Some(&account.id), &id, max_chars, false)
                 .await?,
-        )),
-        Kind::Google | Kind::Sandbox => Err(unsupported(&state, &account.id)),
+        ))),
+        Kind::Google => Ok(Json(Message::Gmail(
+            gmail(
+                &state,
+                &authed,
+                "gmail_get_message",
+                json!({ "account": account.id, "id": id, "format": "full", "max_chars": max_chars }),
+            )
+            .await?,
+        ))),
+        Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
 }

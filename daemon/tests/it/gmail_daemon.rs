@@ -217,6 +217,31 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     assert_eq!(r.status(), 400);
     let body: Value = r.json().unwrap();
     assert_eq!(body["details"]["field"], "max_results", "{body}");
+    // /api/v1/email reads Google accounts through the same Gmail tools.
+    let r = http
+        .get(format!("{api}/api/v1/email/inbox?account={ADA}&limit=5"))
+        .bearer_auth(&reader)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let inbox: Value = r.json().unwrap();
+    let ids: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&m1.as_str()), "{inbox}");
+    assert_eq!(inbox["untrusted"], true, "{inbox}");
+    let r = http
+        .get(format!("{api}/api/v1/email/read/{m1}?account={ADA}"))
+        .bearer_auth(&reader)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let message: Value = r.json().unwrap();
+    assert_eq!(message["message"]["id"], m1.as_str(), "{message}");
+    assert!(message.to_string().contains("Appointment"), "{message}");
     let r = http
         .post(format!("{api}/api/v1/gmail/{ADA}/drafts"))
         .bearer_auth(&reader)
