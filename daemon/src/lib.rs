@@ -470,8 +470,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     if joined.is_err() {
         tracing::warn!("database thread did not close within 5 s");
     }
-    socket_file.remove();
+    // Logged before the socket file (and with it the lock `commsctl daemon
+    // stop` waits on) goes away, so whoever sees the daemon gone sees this line.
     tracing::info!("commsd stopped");
+    socket_file.remove();
     match failure {
         Some(e) => Err(e),
         None => Ok(()),

@@ -97,7 +97,7 @@ pub enum InboxPage {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Message {
-    Imap(Read),
+    Imap(Box<Read>),
     #[schema(value_type = Object)]
     Gmail(Value),
 }
@@ -173,13 +173,13 @@ pub async fn read_message(
         .accounts
         .resolve(q.account.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(Message::Imap(
+        Kind::Imap => Ok(Json(Message::Imap(Box::new(
             state
                 .daemon
                 .mail
                 .read(&authed.caller, Some(&account.id), &id, max_chars, false)
                 .await?,
-        ))),
+        )))),
         Kind::Google => Ok(Json(Message::Gmail(
             gmail(
                 &state,
