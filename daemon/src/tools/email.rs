@@ -196,7 +196,7 @@ fn list_output() -> Value {
             "messages": { "type": "array", "items": { "type": "object",
                 "description": "id, folder, uid, from, to, cc, subject, date, message_id, unread, flagged, size" } },
             "total": { "type": "integer" },
-            "next_cursor": { "type": ["string", "null"] },
+            "next_cursor": { "anyOf": [{ "type": "string" }, { "type": "null" }] },
             "untrusted": { "const": true },
         },
         "required": ["account", "folder", "messages", "total", "untrusted"],
