@@ -55,6 +55,55 @@ pub fn ensure_private_dir(dir: &Path, what: &str, too_open: TooOpen) -> Result<(
     }
 }
 
+/// A file name that stays inside its directory: no path separators, no
+/// control characters, no leading dots, at most 100 characters. Used for
+/// every file named after outside data (attachment names, message ids).
+pub fn safe_filename(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .take(100)
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').trim().to_owned();
+    if cleaned.is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// Writes `bytes` to `dir/name` (name made safe), the file 0600 in a 0700
+/// directory, synced; returns the path.
+pub fn write_private_file(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<std::path::PathBuf, String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    ensure_private_dir(dir, "private directory", TooOpen::Tighten)?;
+    let path = dir.join(safe_filename(name));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

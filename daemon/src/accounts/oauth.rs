@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Account, Accounts, Kind, NewAccount, google};
+use crate::api::keys::constant_time_eq;
 use crate::error::{Code, Error, Result};
 use crate::events::now_unix_ms;
 use crate::google::Endpoints;
@@ -487,21 +488,6 @@ pub struct Flows {
     flows: Mutex<HashMap<String, Arc<Flow>>>,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 impl Flows {
     pub fn new(
         oauth: Arc<OAuthClient>,
@@ -620,14 +606,14 @@ impl Flows {
             let page = |title: &str, text: &str| {
                 Html(format!(
                     "<!doctype html><meta charset=utf-8><title>commsd</title><body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{}</h1><p>{}</p>",
-                    escape(title),
-                    escape(text)
+                    crate::dashboard::sanitize::escape(title),
+                    crate::dashboard::sanitize::escape(text)
                 ))
             };
             if !q
                 .state
                 .as_deref()
-                .is_some_and(|s| constant_time_eq(s, &flow.state))
+                .is_some_and(|s| constant_time_eq(s.as_bytes(), flow.state.as_bytes()))
             {
                 return page(
                     "Sign-in not accepted",
@@ -801,7 +787,7 @@ impl Flows {
             }
             if !query
                 .get("state")
-                .is_some_and(|s| constant_time_eq(s, &flow.state))
+                .is_some_and(|s| constant_time_eq(s.as_bytes(), flow.state.as_bytes()))
             {
                 return Err(Error::invalid(
                     "code",

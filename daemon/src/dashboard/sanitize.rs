@@ -44,12 +44,17 @@ pub fn document(body_html: &str) -> String {
     )
 }
 
+/// Plain text made safe to place in HTML text or a quoted attribute.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Plain text as a preview document.
 pub fn text_document(text: &str) -> String {
-    let escaped = text
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
+    let escaped = escape(text);
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\">\
          <style>body{{font:15px/1.5 system-ui,sans-serif;margin:16px;color:#1f2933}}\

@@ -27,6 +27,7 @@ use self::cache::{Cache, Counters, Hit};
 use self::client::{Call, Client, RetryPolicy, Upstream, encode};
 use self::limiter::Limiter;
 use crate::error::{Code, Error};
+use crate::fsprivate::{safe_filename, write_private_file};
 use crate::google::{AccessTokens, Need};
 
 /// `[gmail]` in the config file.
@@ -646,10 +647,9 @@ impl Gmail {
             .join("attachments")
             .join(safe_filename(&acct.client.account))
             .join(safe_filename(message_id));
-        let path = dir.join(&filename);
-        let write_path = path.clone();
         let len = bytes.len();
-        tokio::task::spawn_blocking(move || write_private(&dir, &write_path, &bytes))
+        let name = filename.clone();
+        let path = tokio::task::spawn_blocking(move || write_private_file(&dir, &name, &bytes))
             .await
             .map_err(|e| Error::internal("attachment task failed", e))?
             .map_err(|e| Error::internal("cannot save the attachment", e))?;
@@ -990,42 +990,4 @@ fn check_id(field: &str, id: &str) -> Result<(), Error> {
         ));
     }
     Ok(())
-}
-
-/// A file name that stays inside its directory.
-fn safe_filename(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
-    if cleaned.is_empty() {
-        "attachment".to_owned()
-    } else {
-        cleaned.chars().take(200).collect()
-    }
-}
-
-fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }

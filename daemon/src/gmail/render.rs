@@ -134,8 +134,13 @@ pub fn is_stub(text: &str, html_text: Option<&str>) -> bool {
     if t.len() < 400 && STUBS.iter().any(|s| lower.contains(s)) {
         return true;
     }
-    // A text part a tenth the size of the HTML's text is a teaser, not the mail.
-    html_text.is_some_and(|h| h.trim().len() > 400 && t.len() * 10 < h.trim().len())
+    let Some(h) = html_text.map(str::trim) else {
+        return false;
+    };
+    // A few words ("See HTML.") beside a real HTML body, or a text part a
+    // tenth the size of the HTML's text: a pointer or a teaser, not the mail.
+    let words = |s: &str| s.chars().filter(|c| !c.is_whitespace()).count();
+    (words(t) < 24 && words(h) > 2 * words(t)) || (h.len() > 400 && t.len() * 10 < h.len())
 }
 
 /// Clips `s` to `limit` characters starting at character `offset`.
@@ -201,6 +206,19 @@ mod tests {
 
     fn b64(s: &str) -> String {
         URL_SAFE.encode(s)
+    }
+
+    #[test]
+    fn a_stub_points_at_the_html_and_a_short_reply_is_not_one() {
+        let html = "Dear Jane, your results are fine. See you on Tuesday.";
+        assert!(is_stub("See HTML.", Some(html)));
+        assert!(is_stub("  ", Some(html)));
+        assert!(is_stub("View this email in your browser", None));
+        assert!(is_stub("Hi", Some(&"long body ".repeat(60))));
+        // The same words in both parts: a short mail, not a stub.
+        assert!(!is_stub("Yes, 3pm works.", Some("Yes, 3pm works.")));
+        assert!(!is_stub("Yes, 3pm works.", None));
+        assert!(!is_stub(html, Some(html)));
     }
 
     #[test]

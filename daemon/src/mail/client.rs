@@ -640,33 +640,18 @@ fn save_all(
     dir: &std::path::Path,
     attachments: Vec<message::AttachmentBytes>,
 ) -> Result<Vec<String>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    crate::fsprivate::ensure_private_dir(
-        dir,
-        "attachment directory",
-        crate::fsprivate::TooOpen::Tighten,
-    )
-    .map_err(|e| Error::internal("saving attachments", e))?;
-    let mut paths = Vec::new();
-    for a in attachments {
-        let path = dir.join(format!(
-            "{}-{}",
-            a.index,
-            message::safe_filename(&a.filename)
-        ));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::internal("saving an attachment", e))?;
-        file.write_all(&a.bytes)
-            .map_err(|e| Error::internal("saving an attachment", e))?;
-        paths.push(path.display().to_string());
-    }
-    Ok(paths)
+    attachments
+        .into_iter()
+        .map(|a| {
+            crate::fsprivate::write_private_file(
+                dir,
+                &format!("{}-{}", a.index, a.filename),
+                &a.bytes,
+            )
+            .map(|p| p.display().to_string())
+            .map_err(|e| Error::internal("saving an attachment", e))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -127,14 +127,14 @@ pub async fn connect(
     let user = settings.username.as_str();
     let signed_in = match credential {
         Credential::Password(password) => {
-            tokio::time::timeout(timeouts.connect, client.login(user, password)).await
+            tokio::time::timeout(timeouts.command, client.login(user, password)).await
         }
         Credential::Xoauth2(token) => {
             let auth = Xoauth2 {
                 initial: xoauth2_string(user, token),
                 sent: false,
             };
-            tokio::time::timeout(timeouts.connect, client.authenticate("XOAUTH2", auth)).await
+            tokio::time::timeout(timeouts.command, client.authenticate("XOAUTH2", auth)).await
         }
     };
     match signed_in {

@@ -145,10 +145,6 @@ pub fn summary(
     }
 }
 
-/// A text part shorter than this (without white space), beside an HTML
-/// part, is a stub ("view this message in a browser").
-const STUB_CHARS: usize = 24;
-
 /// The full message from its raw bytes; bodies clipped at `max_chars`.
 pub fn full(summary: Summary, raw: &[u8], max_chars: usize) -> (Full, Vec<AttachmentBytes>) {
     let parsed = MessageParser::default().parse(raw);
@@ -178,11 +174,11 @@ pub fn full(summary: Summary, raw: &[u8], max_chars: usize) -> (Full, Vec<Attach
         .map(|h| h.into_owned())
         .filter(|_| m.html_body_count() > 0)
         .filter(|_| m.html_part(0).is_some_and(|p| p.is_text_html()));
-    let is_stub = |t: &str| t.chars().filter(|c| !c.is_whitespace()).count() < STUB_CHARS;
-    let (text, source) = match (&text_part, &html) {
-        (Some(t), Some(h)) if is_stub(t) => (html_to_text(h), "html"),
+    let html_text = html.as_deref().map(html_to_text);
+    let (text, source) = match (&text_part, &html_text) {
+        (Some(t), Some(h)) if crate::gmail::render::is_stub(t, Some(h)) => (h.clone(), "html"),
         (Some(t), _) => (t.clone(), "text_part"),
-        (None, Some(h)) => (html_to_text(h), "html"),
+        (None, Some(h)) => (h.clone(), "html"),
         (None, None) => (String::new(), "none"),
     };
     let (text, clipped_text) = clip(text, max_chars);
@@ -239,28 +235,6 @@ fn clip(s: String, max: usize) -> (String, bool) {
     match s.char_indices().nth(max) {
         Some((at, _)) => (s[..at].to_owned(), true),
         None => (s, false),
-    }
-}
-
-/// A file name safe to create: no path separators, no leading dots, no
-/// control characters, at most 100 characters.
-pub fn safe_filename(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .take(100)
-        .collect();
-    let cleaned = cleaned.trim_start_matches('.').trim().to_owned();
-    if cleaned.is_empty() {
-        "attachment".to_owned()
-    } else {
-        cleaned
     }
 }
 
@@ -325,6 +299,7 @@ mod tests {
 
     #[test]
     fn filenames_cannot_escape_their_directory() {
+        use crate::fsprivate::safe_filename;
         assert_eq!(safe_filename("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(safe_filename("..."), "attachment");
         assert_eq!(safe_filename("report.pdf"), "report.pdf");

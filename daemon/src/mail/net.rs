@@ -132,7 +132,12 @@ impl StepError {
 /// Timeouts of each step.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
+    /// DNS, TCP, TLS, the greeting and STARTTLS: the network answers at once
+    /// or not at all.
     pub connect: Duration,
+    /// Every command, sign-in included: servers deliberately delay an answer
+    /// to a wrong password (Dovecot's `auth_failure_delay`, 2 s by default),
+    /// so sign-in must not be held to the short connect limit.
     pub command: Duration,
 }
 

@@ -119,7 +119,7 @@ pub async fn connect(
     } else {
         vec![mechanism]
     };
-    net::step(Step::Authentication, timeouts.connect, async {
+    net::step(Step::Authentication, timeouts.command, async {
         conn.auth(&mechanisms, &credentials).await.map_err(|e| {
             StepError::new(
                 Step::Authentication,

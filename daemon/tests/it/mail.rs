@@ -48,10 +48,13 @@ fn settings(d: &Dovecot, user: &str, security: Security) -> MailSettings {
     }
 }
 
+/// Short connect limits (some cases wait one out); commands get 30 s because
+/// Dovecot answers a wrong password after `auth_failure_delay` (2 s) plus its
+/// per-IP auth penalty (doubling up to 15 s), and CI machines are slow.
 fn fast() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(5),
-        command: Duration::from_secs(20),
+        command: Duration::from_secs(30),
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::dovecot::Dovecot;
 use crate::harness::{Daemon, Env, PORT_ZERO_CONFIG, Run};
-use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
+use crate::oauth::OAuthServer;
 
 const PASSPHRASE: &str = "correct horse battery staple";
 const ALICE: &str = "alice@example.test";
@@ -496,41 +496,9 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
 }
 
-fn set_client(env: &Env) {
-    let run = commsctl_with_stdin(
-        env,
-        &[
-            "google",
-            "set-client",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret-stdin",
-        ],
-        CLIENT_SECRET,
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-}
-
-/// `commsctl accounts add google`, signed in as `login` by the scripted human.
+/// `commsctl accounts add google` (the accounts tests' helper), the account it made.
 fn add_google(env: &Env, oauth: &OAuthServer, login: &str, args: &[&str]) -> Value {
-    let mut all = vec!["accounts", "add", "google", "--no-browser", "--json"];
-    all.extend_from_slice(args);
-    let mut child = env
-        .commsctl_command(&all)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let started: Value = serde_json::from_str(&first).unwrap();
-    let page = oauth.sign_in(started["auth_url"].as_str().unwrap(), login);
-    assert!(page.contains("Signed in"), "{page}");
-    let mut last = String::new();
-    stdout.read_line(&mut last).unwrap();
-    assert!(child.wait().unwrap().success(), "{last}");
-    serde_json::from_str::<Value>(&last).unwrap()["account"].clone()
+    crate::accounts::add_google(env, oauth, login, args).1["account"].clone()
 }
 
 #[test]
@@ -545,7 +513,7 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
     );
     let d = Dovecot::start_with_env(&[("OAUTH2_INTROSPECTION_URL", &introspection)]);
     let (env, _daemon) = start(&oauth.endpoints_toml(""));
-    set_client(&env);
+    crate::accounts::set_client(&env);
 
     // Without the mail module the token does not cover IMAP: the error says how to grant it.
     let google = add_google(&env, &oauth, ALICE, &[]);
