@@ -511,9 +511,28 @@ pub struct Fault {
     pub times: u32,
     /// Only inside batches (true), only outside (false), or both (None).
     pub in_batch: Option<bool>,
+    /// The fault strikes after the call did its work (a send that went out
+    /// and then answered 500), as a lost answer does at Google.
+    pub after_processing: bool,
 }
 
 impl Fault {
+    fn reply(&self) -> Reply {
+        let mut r = Reply::error(
+            self.status,
+            if self.status == 429 {
+                "rateLimitExceeded"
+            } else {
+                "backendError"
+            },
+            "injected fault",
+        );
+        if let Some(secs) = self.retry_after_s {
+            r.headers.push(("Retry-After".into(), secs.to_string()));
+        }
+        r
+    }
+
     pub fn new(method: &str, status: u16) -> Fault {
         Fault {
             method: method.to_owned(),
@@ -522,6 +541,7 @@ impl Fault {
             retry_after_s: None,
             times: 1,
             in_batch: None,
+            after_processing: false,
         }
     }
 }
@@ -1061,6 +1081,7 @@ impl App {
             return Reply::error(403, "forbidden", "Delegation denied");
         }
         // Faults.
+        let mut late_fault = None;
         if let Some(i) = s.faults.iter().position(|f| {
             f.method == def.id
                 && f.times > 0
@@ -1069,23 +1090,15 @@ impl App {
         }) {
             let f = &mut s.faults[i];
             f.times -= 1;
-            let (status, retry) = (f.status, f.retry_after_s);
+            let fault = f.clone();
             if f.times == 0 {
                 s.faults.remove(i);
             }
-            let mut r = Reply::error(
-                status,
-                if status == 429 {
-                    "rateLimitExceeded"
-                } else {
-                    "backendError"
-                },
-                "injected fault",
-            );
-            if let Some(secs) = retry {
-                r.headers.push(("Retry-After".into(), secs.to_string()));
+            if fault.after_processing {
+                late_fault = Some(fault);
+            } else {
+                return fault.reply();
             }
-            return r;
         }
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let qs = |k: &str| -> Vec<String> {
@@ -1375,6 +1388,9 @@ impl App {
             })
         })();
         drop(s);
+        if let Some(fault) = late_fault {
+            return fault.reply();
+        }
         match result {
             Ok(v) => {
                 if let Some(resp) = &def.response {

@@ -28,6 +28,11 @@ pub struct Call {
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
     pub need: Need,
+    /// Must not be repeated once it may have reached Google: a send. Such a
+    /// call is retried only when Google surely did not act on it (no
+    /// connection, 429, a rate-limit 403, a rejected token); a lost answer or
+    /// a server error returns an error marked by [`outcome_unknown`].
+    pub once: bool,
 }
 
 impl Call {
@@ -39,6 +44,7 @@ impl Call {
             query: Vec::new(),
             body: None,
             need,
+            once: false,
         }
     }
 
@@ -50,7 +56,14 @@ impl Call {
             query: Vec::new(),
             body: Some(body),
             need,
+            once: false,
         }
+    }
+
+    /// Marks the call as one that must not be repeated (see [`Call::once`]).
+    pub fn once(mut self) -> Call {
+        self.once = true;
+        self
     }
 
     pub fn query(mut self, k: &str, v: impl Into<String>) -> Call {
@@ -120,6 +133,29 @@ pub struct Client {
     pub(super) upstream: Arc<Upstream>,
 }
 
+/// A request that got no answer: either it surely never reached Google (no
+/// connection), or it may have (sent, and then the answer was lost).
+enum Unsent {
+    NotSent(Error),
+    MaybeReached(Error),
+}
+
+/// Marks the error of a [`Call::once`] call that Google may have carried out.
+fn mark_unknown(mut e: Error) -> Error {
+    let mut details = match e.details.take() {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.insert("outcome".to_owned(), json!("unknown"));
+    e.details = Value::Object(details);
+    e
+}
+
+/// Whether a failed [`Call::once`] call may have been carried out anyway.
+pub fn outcome_unknown(e: &Error) -> bool {
+    e.details["outcome"] == "unknown"
+}
+
 /// A raw answer: status, Retry-After seconds, body.
 struct Answer {
     status: u16,
@@ -154,15 +190,29 @@ impl Client {
             let answer = self.send_one(call, &token).await;
             let answer = match answer {
                 Ok(a) => a,
-                Err(e) if attempt < self.retry.max_attempts => {
+                Err(Unsent::MaybeReached(e)) if call.once => return Err(mark_unknown(e)),
+                Err(Unsent::NotSent(e) | Unsent::MaybeReached(e))
+                    if attempt < self.retry.max_attempts =>
+                {
                     tracing::debug!(account = %self.account, method = call.method, error = %e.message, "Gmail call failed; retrying");
                     self.backoff(attempt, None).await;
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(Unsent::NotSent(e) | Unsent::MaybeReached(e)) => return Err(e),
             };
             match answer.status {
+                200..=299 if call.once => {
+                    return parse_body(&answer.body).map_err(mark_unknown);
+                }
                 200..=299 => return parse_body(&answer.body),
+                500..=599 if call.once => {
+                    return Err(mark_unknown(google_error(
+                        answer.status,
+                        &answer.body,
+                        answer.retry_after,
+                        call.method,
+                    )));
+                }
                 401 if !reauthed => {
                     reauthed = true;
                     self.tokens.rejected(&self.account, &token).await;
@@ -183,21 +233,31 @@ impl Client {
         }
     }
 
-    async fn send_one(&self, call: &Call, token: &str) -> Result<Answer, Error> {
+    async fn send_one(&self, call: &Call, token: &str) -> Result<Answer, Unsent> {
         self.upstream.requests.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}{}", self.base, call.target().trim_start_matches('/'));
         let mut req = self.http.request(call.http.clone(), url).bearer_auth(token);
         if let Some(body) = &call.body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(unreachable)?;
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                Unsent::NotSent(unreachable(e))
+            } else {
+                Unsent::MaybeReached(unreachable(e))
+            }
+        })?;
         let status = resp.status().as_u16();
         let retry_after = retry_after(
             resp.headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok()),
         );
-        let body = resp.bytes().await.map_err(unreachable)?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Unsent::MaybeReached(unreachable(e)))?
+            .to_vec();
         Ok(Answer {
             status,
             retry_after,

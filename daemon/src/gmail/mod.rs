@@ -828,12 +828,15 @@ impl Gmail {
         let acct = self.account(account)?;
         let r = acct
             .client
-            .call(&Call::post(
-                "drafts.send",
-                "drafts/send".into(),
-                json!({ "id": draft_id }),
-                Need::GmailSend,
-            ))
+            .call(
+                &Call::post(
+                    "drafts.send",
+                    "drafts/send".into(),
+                    json!({ "id": draft_id }),
+                    Need::GmailSend,
+                )
+                .once(),
+            )
             .await;
         self.wrote(&acct, sent_tags(&r, draft_id));
         r
@@ -854,12 +857,15 @@ impl Gmail {
         }
         let r = acct
             .client
-            .call(&Call::post(
-                "messages.send",
-                "messages/send".into(),
-                body,
-                Need::GmailSend,
-            ))
+            .call(
+                &Call::post(
+                    "messages.send",
+                    "messages/send".into(),
+                    body,
+                    Need::GmailSend,
+                )
+                .once(),
+            )
             .await;
         self.wrote(&acct, sent_tags(&r, ""));
         r

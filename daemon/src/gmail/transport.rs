@@ -42,7 +42,7 @@ impl GmailTransport {
 impl Transport for GmailTransport {
     async fn deliver(&self, item: &Item) -> Result<String, DeliveryError> {
         let Content::Email(email) = &item.content else {
-            return Err(DeliveryError(format!(
+            return Err(DeliveryError::Failed(format!(
                 "Gmail accounts send email only, not {}",
                 item.channel.as_str()
             )));
@@ -52,7 +52,9 @@ impl Transport for GmailTransport {
             .store
             .call(move |c| db::provider_ref(c, &id))
             .await
-            .map_err(|e| DeliveryError(format!("cannot read the item's Gmail link: {e}")))?;
+            .map_err(|e| {
+                DeliveryError::Failed(format!("cannot read the item's Gmail link: {e}"))
+            })?;
         match link.as_deref().and_then(|l| l.strip_prefix("gmail-draft:")) {
             Some(draft_id) => {
                 let (raw, _) = self
@@ -60,7 +62,7 @@ impl Transport for GmailTransport {
                     .draft_raw(&item.account, draft_id)
                     .await
                     .map_err(|e| {
-                        DeliveryError(format!(
+                        DeliveryError::Failed(format!(
                             "cannot read Gmail draft {draft_id}: {} ({})",
                             e.message,
                             e.code.as_str()
@@ -70,16 +72,16 @@ impl Transport for GmailTransport {
                 let (now, _) =
                     tokio::task::spawn_blocking(move || compose::parse_raw(&raw, &store))
                         .await
-                        .map_err(|e| DeliveryError(format!("draft check failed: {e}")))?
+                        .map_err(|e| DeliveryError::Failed(format!("draft check failed: {e}")))?
                         .map_err(|e| {
-                            DeliveryError(format!(
+                            DeliveryError::Failed(format!(
                                 "Gmail draft {draft_id} cannot be checked: {}",
                                 e.message
                             ))
                         })?;
                 let hash = content_hash(&item.account, &Content::Email(now));
                 if hash != item.content_hash {
-                    return Err(DeliveryError(format!(
+                    return Err(DeliveryError::Failed(format!(
                         "Gmail draft {draft_id} changed after it was staged and approved; nothing was sent. Stage it again for a new approval."
                     )));
                 }
@@ -87,13 +89,7 @@ impl Transport for GmailTransport {
                     .gmail
                     .send_draft(&item.account, draft_id)
                     .await
-                    .map_err(|e| {
-                        DeliveryError(format!(
-                            "Gmail drafts.send failed: {} ({})",
-                            e.message,
-                            e.code.as_str()
-                        ))
-                    })?;
+                    .map_err(|e| send_error("drafts.send", &e))?;
                 Ok(format!(
                     "Gmail message {} (thread {}) from draft {draft_id}",
                     sent["id"].as_str().unwrap_or_default(),
@@ -112,19 +108,15 @@ impl Transport for GmailTransport {
                     mime::build_with(&email, &store, &mid, SystemTime::now(), &extra)
                 })
                 .await
-                .map_err(|e| DeliveryError(format!("build task failed: {e}")))?
-                .map_err(|e| DeliveryError(format!("cannot build the message: {}", e.message)))?;
+                .map_err(|e| DeliveryError::Failed(format!("build task failed: {e}")))?
+                .map_err(|e| {
+                    DeliveryError::Failed(format!("cannot build the message: {}", e.message))
+                })?;
                 let sent = self
                     .gmail
                     .send_raw(&item.account, &built.bytes, None)
                     .await
-                    .map_err(|e| {
-                        DeliveryError(format!(
-                            "Gmail messages.send failed: {} ({})",
-                            e.message,
-                            e.code.as_str()
-                        ))
-                    })?;
+                    .map_err(|e| send_error("messages.send", &e))?;
                 Ok(format!(
                     "Gmail message {} (thread {}, Message-ID {})",
                     sent["id"].as_str().unwrap_or_default(),
@@ -133,5 +125,23 @@ impl Transport for GmailTransport {
                 ))
             }
         }
+    }
+}
+
+/// A failed send, `unknown` when Google may have sent it anyway.
+fn send_error(method: &str, e: &crate::error::Error) -> DeliveryError {
+    if super::client::outcome_unknown(e) {
+        DeliveryError::Unknown(format!(
+            "Gmail {method}: no clear answer ({}; {}). It may have been sent, so it is not sent \
+             again: look in the account's Sent folder, then approve it again to resend or cancel it",
+            e.message,
+            e.code.as_str()
+        ))
+    } else {
+        DeliveryError::Failed(format!(
+            "Gmail {method} failed: {} ({})",
+            e.message,
+            e.code.as_str()
+        ))
     }
 }

@@ -223,8 +223,8 @@ impl SmtpTransport {
             };
             match failure {
                 Failure::Ambiguous(text) => {
-                    return Err(DeliveryError(format!(
-                        "SMTP server {}: the connection broke after the message was handed over ({text}); it may have been delivered, so it is not sent again: check the recipient's mailbox or the Sent folder",
+                    return Err(DeliveryError::Unknown(format!(
+                        "SMTP server {}: the connection broke after the message was handed over ({text}); it may have been delivered, so it is not sent again: look in the recipient's mailbox or the Sent folder, then approve it again to resend or cancel it",
                         self.host()
                     )));
                 }
@@ -232,7 +232,7 @@ impl SmtpTransport {
                     text,
                     transient: false,
                 } => {
-                    return Err(DeliveryError(format!(
+                    return Err(DeliveryError::Failed(format!(
                         "SMTP server {} refused the message: {text}",
                         self.host()
                     )));
@@ -243,7 +243,7 @@ impl SmtpTransport {
                 } => {
                     attempt += 1;
                     if attempt >= self.retry.attempts {
-                        return Err(DeliveryError(format!(
+                        return Err(DeliveryError::Failed(format!(
                             "SMTP server {}: temporary failure, still failing after {attempt} attempts: {text}",
                             self.host()
                         )));
@@ -367,7 +367,7 @@ impl SmtpTransport {
 impl Transport for SmtpTransport {
     async fn deliver(&self, item: &Item) -> std::result::Result<String, DeliveryError> {
         let Content::Email(email) = &item.content else {
-            return Err(DeliveryError(format!(
+            return Err(DeliveryError::Failed(format!(
                 "an IMAP/SMTP account sends email only, not {}",
                 item.channel.as_str()
             )));
@@ -378,8 +378,8 @@ impl Transport for SmtpTransport {
             mime::build(&content, &attachments, &id, SystemTime::now())
         })
         .await
-        .map_err(|e| DeliveryError(format!("building the message failed: {e}")))?
-        .map_err(|e| DeliveryError(format!("cannot build the message: {}", e.message)))?;
+        .map_err(|e| DeliveryError::Failed(format!("building the message failed: {e}")))?
+        .map_err(|e| DeliveryError::Failed(format!("cannot build the message: {}", e.message)))?;
         let reply = self
             .send_raw(&built.envelope_from, &built.envelope_to, &built.bytes)
             .await?;

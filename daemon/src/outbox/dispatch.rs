@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::item::Item;
 use super::service::Outbox;
-use super::transport::Transports;
+use super::transport::{DeliveryError, Transports};
 use crate::events::now_unix_ms;
 
 /// How often (at most) expiry runs and held (capped) items are looked at again.
@@ -142,16 +142,19 @@ async fn deliver(outbox: &Outbox, transports: &Transports, item: Item) {
     };
     let outcome = match outbox.accounts().resolve(Some(&sending.account)) {
         Ok(account) => match transports.for_account(&account) {
-            Ok(transport) => transport.deliver(&sending).await.map_err(|e| e.0),
-            Err(e) => Err(e.0),
+            Ok(transport) => transport.deliver(&sending).await,
+            Err(e) => Err(e),
         },
-        Err(e) => Err(e.message),
+        Err(e) => Err(DeliveryError::Failed(e.message)),
     };
     match &outcome {
         Ok(_) => {
             tracing::info!(item = %id, channel = sending.channel.as_str(), account = %sending.account, "delivered")
         }
-        Err(error) => tracing::warn!(item = %id, %error, "delivery failed"),
+        Err(DeliveryError::Failed(error)) => tracing::warn!(item = %id, %error, "delivery failed"),
+        Err(DeliveryError::Unknown(error)) => {
+            tracing::warn!(item = %id, %error, "delivery outcome unknown; left for a human")
+        }
     }
     if let Err(e) = outbox.finish_dispatch(sending, outcome).await {
         tracing::error!(item = %id, error = %e, "cannot record the delivery outcome");

@@ -17,6 +17,7 @@ use super::db::{self, Cursor, ListFilter};
 use super::item::{self, Approval, Item, Rejection};
 use super::model::{Channel, Content, Decision, Priority, State};
 use super::policy;
+use super::transport::DeliveryError;
 use super::validate::{self, AttachmentStore, EmailInput, Limits};
 use crate::accounts::Accounts;
 use crate::audit;
@@ -1104,7 +1105,7 @@ impl Outbox {
     pub(crate) async fn finish_dispatch(
         &self,
         item: Item,
-        outcome: std::result::Result<String, String>,
+        outcome: std::result::Result<String, DeliveryError>,
     ) -> Result<Item> {
         self.write(move |conn, changes| {
             let now = now_unix_ms();
@@ -1119,10 +1120,15 @@ impl Outbox {
                     });
                     ("sent", detail)
                 }
-                Err(error) => {
+                Err(DeliveryError::Failed(error)) => {
                     done.state = State::Failed;
                     done.error = Some(error.clone());
                     ("failed", error)
+                }
+                Err(DeliveryError::Unknown(error)) => {
+                    done.state = State::Unknown;
+                    done.error = Some(error.clone());
+                    ("marked_unknown", error)
                 }
             };
             if !db::update_if(conn, &done, State::Sending)? {

@@ -11,9 +11,32 @@ use super::sandbox::Sandbox;
 use super::validate::AttachmentStore;
 use crate::accounts::{self, Account};
 
-/// Why a delivery failed; the text is recorded with the item.
+/// Why a delivery did not succeed; the text is recorded with the item.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryError(pub String);
+pub enum DeliveryError {
+    /// Not delivered: the provider refused it, or never received it. The
+    /// item becomes `failed`.
+    Failed(String),
+    /// Handed over, and then the answer was lost (the connection broke, a
+    /// timeout, a server error after the upload): it may have been
+    /// delivered. The item becomes `unknown` for a human to resolve, and is
+    /// never sent again by itself: a duplicate is worse than a delay.
+    Unknown(String),
+}
+
+impl DeliveryError {
+    pub fn message(&self) -> &str {
+        match self {
+            DeliveryError::Failed(m) | DeliveryError::Unknown(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
 
 /// Delivers one item. Returns a short detail for the record (a file path,
 /// a server's reply, a provider's message id).
@@ -58,10 +81,13 @@ impl Transport for SandboxTransport {
                     let id = message_id(&item, &email.from);
                     let built =
                         mime::build(email, &attachments, &id, SystemTime::now()).map_err(|e| {
-                            DeliveryError(format!("cannot build the message: {}", e.message))
+                            DeliveryError::Failed(format!(
+                                "cannot build the message: {}",
+                                e.message
+                            ))
                         })?;
                     let path: PathBuf = sandbox.deliver_email(&built.bytes).map_err(|e| {
-                        DeliveryError(format!("sandbox Maildir delivery failed: {e}"))
+                        DeliveryError::Failed(format!("sandbox Maildir delivery failed: {e}"))
                     })?;
                     Ok(format!(
                         "sandbox Maildir {} (Message-ID {})",
@@ -72,15 +98,19 @@ impl Transport for SandboxTransport {
                 Content::Sms(sms) => sandbox
                     .deliver_sms(&item.id, &item.account, sms)
                     .map(|()| format!("sandbox {}", sandbox_file(&sandbox, "sms.jsonl")))
-                    .map_err(|e| DeliveryError(format!("sandbox SMS delivery failed: {e}"))),
+                    .map_err(|e| {
+                        DeliveryError::Failed(format!("sandbox SMS delivery failed: {e}"))
+                    }),
                 Content::Chat(chat) => sandbox
                     .deliver_chat(&item.id, &item.account, chat)
                     .map(|()| format!("sandbox {}", sandbox_file(&sandbox, "chat.jsonl")))
-                    .map_err(|e| DeliveryError(format!("sandbox chat delivery failed: {e}"))),
+                    .map_err(|e| {
+                        DeliveryError::Failed(format!("sandbox chat delivery failed: {e}"))
+                    }),
             }
         })
         .await;
-        delivered.map_err(|e| DeliveryError(format!("delivery task failed: {e}")))?
+        delivered.map_err(|e| DeliveryError::Failed(format!("delivery task failed: {e}")))?
     }
 }
 
@@ -116,7 +146,7 @@ impl Transports {
             .find(|(k, _)| *k == account.kind)
             .map(|(_, t)| t.clone())
             .ok_or_else(|| {
-                DeliveryError(format!(
+                DeliveryError::Failed(format!(
                     "commsd cannot deliver for {} accounts ({})",
                     account.kind.as_str(),
                     account.id

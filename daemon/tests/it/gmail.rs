@@ -11,12 +11,13 @@ use commsd::auth::{Caller, Grant, Grants};
 use commsd::config::{OutboxConfig, PolicyConfig};
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
+use commsd::gmail::client::outcome_unknown;
 use commsd::gmail::transport::GmailTransport;
 use commsd::gmail::{Format, Gmail, GmailConfig};
 use commsd::google::{AccessTokens, Need};
 use commsd::outbox::model::{Decision, State};
 use commsd::outbox::service::Outbox;
-use commsd::outbox::transport::Transport;
+use commsd::outbox::transport::{DeliveryError, Transport};
 use commsd::store::Store;
 use commsd::tools::ToolProvider;
 use commsd::tools::gmail::GmailTools;
@@ -585,6 +586,69 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
 }
 
 #[tokio::test]
+async fn gmail_a_send_is_repeated_only_when_google_surely_did_not_act() {
+    let e = env().await;
+    let raw = mail(
+        A_EMAIL,
+        "jane@example.org",
+        "Results",
+        "They are fine.",
+        "<s1@practice.example>",
+    );
+    let sends = |e: &Env| {
+        e.fake
+            .counts()
+            .per_method
+            .get("gmail.users.messages.send")
+            .copied()
+            .unwrap_or(0)
+    };
+
+    // 429: Google refused before doing anything; the send is retried.
+    e.fake.inject(Fault::new("gmail.users.messages.send", 429));
+    e.gmail.send_raw(A, &raw, None).await.unwrap();
+    assert_eq!((e.fake.sent(A_EMAIL).len(), sends(&e)), (1, 2));
+
+    // 503: it may or may not have been sent; never repeated.
+    e.fake.inject(Fault::new("gmail.users.messages.send", 503));
+    let err = e.gmail.send_raw(A, &raw, None).await.unwrap_err();
+    assert!(outcome_unknown(&err), "{err:?}");
+    assert_eq!((e.fake.sent(A_EMAIL).len(), sends(&e)), (1, 3));
+
+    // A 500 after Google did the work: sent once, not twice.
+    e.fake.inject(Fault {
+        after_processing: true,
+        ..Fault::new("gmail.users.messages.send", 500)
+    });
+    let err = e.gmail.send_raw(A, &raw, None).await.unwrap_err();
+    assert!(outcome_unknown(&err), "{err:?}");
+    assert_eq!(err.code, Code::UpstreamUnavailable);
+    assert_eq!((e.fake.sent(A_EMAIL).len(), sends(&e)), (2, 4));
+
+    // Nothing answers at all (the port is closed): surely not sent, so a
+    // plain failure, not an unknown outcome.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", l.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let offline = Gmail::new(
+        &closed,
+        e.tokens.clone(),
+        GmailConfig {
+            retry_base: std::time::Duration::from_millis(5),
+            ..GmailConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap();
+    let err = offline.send_raw(A, &raw, None).await.unwrap_err();
+    assert_eq!(err.code, Code::UpstreamUnavailable, "{err:?}");
+    assert!(!outcome_unknown(&err), "{err:?}");
+    e.fake.assert_no_violations();
+}
+
+#[tokio::test]
 async fn gmail_send_gate_follows_each_policy_path() {
     for (decision, confirm, expected) in [
         (Decision::Approve, false, State::PendingApproval),
@@ -685,7 +749,8 @@ async fn gmail_a_draft_edited_after_approval_is_not_sent() {
     );
     let transport = GmailTransport::new(e.gmail.clone(), store, outbox.attachments().clone());
     let err = transport.deliver(&item).await.unwrap_err();
-    assert!(err.0.contains("changed after"), "{err:?}");
+    assert!(err.message().contains("changed after"), "{err:?}");
+    assert!(matches!(err, DeliveryError::Failed(_)), "{err:?}");
     assert!(e.fake.sent(A_EMAIL).is_empty());
     e.fake.assert_no_violations();
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::accounts::{PASSPHRASE, add_google, set_client, start_with};
-use crate::gmail_fake::GmailFake;
+use crate::gmail_fake::{Fault, GmailFake};
 use crate::harness::{Daemon, Env};
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
@@ -340,6 +340,61 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
         state = serde_json::from_str::<Value>(&shown.stdout).unwrap()["state"].clone();
     }
     assert_eq!(state, "sent");
+
+    // Google carries out a send and the answer is lost (a 500 after the
+    // work): the item ends `unknown` for a human, and is never sent again.
+    let draft = s.gmail_json(&[
+        "draft",
+        "create",
+        "--account",
+        ADA,
+        "--to",
+        "jane@example.org",
+        "--subject",
+        "Your results",
+        "--body",
+        "They are fine.",
+    ]);
+    let staged = s.gmail_json(&[
+        "draft",
+        "send",
+        "--account",
+        ADA,
+        draft["draftId"].as_str().unwrap(),
+    ]);
+    let lost = staged["item"]["id"].as_str().unwrap().to_owned();
+    s.fake.inject(Fault {
+        after_processing: true,
+        times: 3,
+        ..Fault::new("gmail.users.drafts.send", 500)
+    });
+    let approve = s.env.commsctl(&["approve", &lost]);
+    assert_eq!(approve.code, 0, "{}", approve.stderr);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let shown = loop {
+        let shown = s.env.commsctl(&["outbox", "show", &lost, "--json"]);
+        let shown = serde_json::from_str::<Value>(&shown.stdout).unwrap();
+        if shown["state"] != "approved" && shown["state"] != "sending" {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "still not dispatched: {shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(shown["state"], "unknown", "{shown}");
+    assert!(
+        shown["error"]
+            .as_str()
+            .unwrap()
+            .contains("It may have been sent, so it is not sent again"),
+        "{shown}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.fake.sent(ADA).len(), 2, "went out once");
+    assert_eq!(
+        s.fake.counts().per_method["gmail.users.drafts.send"],
+        2,
+        "the lost send was not repeated"
+    );
 
     // The human's text views of a draft and of a gated reply.
     let created_text = s.gmail_ok(&[

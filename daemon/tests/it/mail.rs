@@ -1,8 +1,11 @@
 //! IMAP/SMTP accounts against real servers: Dovecot (IMAP, submission,
 //! LMTP) and the SMTP→LMTP relay, started by `tests/support/dovecot.rs`.
 //!
-//! Ignored by a plain `cargo test`: they need Dovecot. `scripts/test`
-//! installs it and runs them with `--run-ignored only -E 'test(/dovecot_/)'`.
+//! The `dovecot_*` tests are ignored by a plain `cargo test`: they need
+//! Dovecot. `scripts/test` installs it and runs them with
+//! `--run-ignored only -E 'test(/dovecot_/)'`. One fault no real server can
+//! be asked for (the connection lost after the message was handed over) is
+//! played by a scripted SMTP server at the end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +20,7 @@ use commsd::mail::{
 };
 use commsd::outbox::item::Item;
 use commsd::outbox::model::{Channel, Content, Decision, EmailContent, Priority, State};
-use commsd::outbox::transport::Transport;
+use commsd::outbox::transport::{DeliveryError, Transport};
 use commsd::outbox::validate::{AttachmentStore, Limits};
 
 use crate::dovecot::Dovecot;
@@ -334,11 +337,12 @@ async fn dovecot_refusals_fail_with_the_servers_text_and_temporary_failures_are_
         .deliver(&item(ALICE, email("nobody@example.test")))
         .await
         .unwrap_err();
-    assert!(e.0.contains("refused the message"), "{}", e.0);
+    assert!(matches!(e, DeliveryError::Failed(_)), "{e:?}");
+    assert!(e.message().contains("refused the message"), "{e}");
     assert!(
-        e.0.contains("550") && e.0.contains("recipient(s) refused"),
+        e.message().contains("550") && e.message().contains("recipient(s) refused"),
         "the server's text: {}",
-        e.0
+        e
     );
 
     // 4xx: submission cannot reach its relay; it comes back while we retry.
@@ -620,4 +624,112 @@ async fn dovecot_idle_turns_a_new_message_into_an_event() {
         .await
         .expect("watcher stops")
         .unwrap();
+}
+
+/// An SMTP server that takes the whole message after DATA and then drops the
+/// connection without a reply: the one fault no real server can be asked
+/// for. Counts the messages it received.
+async fn smtp_that_drops_after_data() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = received.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 scripted ESMTP\r\n").await?;
+                while let Some(line) = lines.next_line().await? {
+                    let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-scripted\r\n250 AUTH PLAIN LOGIN\r\n",
+                        "AUTH" => b"235 2.7.0 accepted\r\n",
+                        "MAIL" | "RCPT" | "NOOP" | "RSET" => b"250 2.0.0 ok\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go ahead\r\n").await?;
+                            while let Some(l) = lines.next_line().await? {
+                                if l == "." {
+                                    break;
+                                }
+                            }
+                            count.fetch_add(1, Ordering::SeqCst);
+                            return Ok(()); // the connection drops: no reply
+                        }
+                        "QUIT" => return write.write_all(b"221 bye\r\n").await,
+                        _ => b"502 5.5.2 not here\r\n",
+                    };
+                    write.write_all(reply).await?;
+                }
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_a_message_handed_over_without_an_answer_is_unknown_and_never_resent() {
+    let (port, received) = smtp_that_drops_after_data().await;
+    let data = tempfile::tempdir().unwrap();
+    let settings = MailSettings {
+        email: ALICE.to_owned(),
+        imap: Server {
+            host: "127.0.0.1".into(),
+            port: 1,
+        },
+        smtp: Server {
+            host: "127.0.0.1".into(),
+            port,
+        },
+        security: Security::Plain,
+        username: ALICE.to_owned(),
+        ca_file: None,
+        auth: AuthMethod::Password,
+        save_sent: Some(false),
+    };
+    let client = Arc::new(
+        MailClient::new(
+            ALICE.to_owned(),
+            settings,
+            Arc::new(Fixed(Credential::Password("pw".into()))),
+            data.path(),
+        )
+        .unwrap()
+        .with_timeouts(fast()),
+    );
+    let store = AttachmentStore::new(data.path().join("attachments"));
+    let transport = SmtpTransport::new(client, store)
+        .unwrap()
+        .with_retry(Retry {
+            attempts: 5,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        });
+    let content = EmailContent {
+        from: ALICE.to_owned(),
+        to: vec![BOB.to_owned()],
+        cc: vec![],
+        bcc: vec![],
+        subject: "Your appointment".into(),
+        text: "Tuesday, 10:00.".into(),
+        html: None,
+        attachments: vec![],
+    };
+    let e = transport.deliver(&item(ALICE, content)).await.unwrap_err();
+    assert!(matches!(e, DeliveryError::Unknown(_)), "{e:?}");
+    assert!(
+        e.message()
+            .contains("may have been delivered, so it is not sent again"),
+        "{e}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        received.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "handed over once, never again"
+    );
 }
