@@ -54,9 +54,12 @@ pub const DEFAULT_TOOLSETS: [&str; 5] =
 pub const RESOURCE_ACCOUNTS: &str = "commsd://accounts";
 pub const RESOURCE_OUTBOX_PENDING: &str = "commsd://outbox/pending";
 pub const RESOURCE_CACHE_STATS: &str = "commsd://cache/stats";
-/// Updated when new mail arrives in the INBOX of an IMAP account (IDLE);
-/// read with `email_list_messages`.
+/// The newest messages in the INBOX of each IMAP account; updated when IDLE
+/// sees new mail there.
 pub const RESOURCE_MAIL_INBOX: &str = "commsd://mail/inbox";
+/// How many messages per account `commsd://mail/inbox` holds; more through
+/// `email_list_messages`.
+const MAIL_INBOX_LIMIT: u64 = 10;
 
 /// One tool of the catalog.
 #[derive(Debug, Clone, Copy)]
@@ -371,6 +374,36 @@ impl Tools {
                 Ok(json!({
                     "providers": providers,
                     "outbox": self.outbox.counts(),
+                }))
+            }
+            RESOURCE_MAIL_INBOX => {
+                caller.require(crate::auth::Grant::Read, "read mail")?;
+                let mut accounts = Vec::new();
+                for account in self.outbox.accounts().list() {
+                    if account.kind != crate::accounts::Kind::Imap {
+                        continue;
+                    }
+                    let args = json!({ "account": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });
+                    let inbox = match self.invoke(caller, "email_list_messages", args).await {
+                        Ok(outcome) if !outcome.is_error => outcome.structured,
+                        // One account's server being down does not hide the others.
+                        Ok(outcome) => {
+                            json!({ "account": account.id, "error": outcome.structured["error"] })
+                        }
+                        Err(UnknownTool(name)) => {
+                            return Err(Error::internal(
+                                "mail resource",
+                                format!("{name} is not in the catalog"),
+                            ));
+                        }
+                    };
+                    accounts.push(inbox);
+                }
+                Ok(json!({
+                    "accounts": accounts,
+                    "per_account": MAIL_INBOX_LIMIT,
+                    "more": "email_list_messages with a cursor pages on; Gmail accounts: gmail_search_messages",
+                    "untrusted": true,
                 }))
             }
             other => Err(Error::new(

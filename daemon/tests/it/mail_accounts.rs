@@ -188,6 +188,30 @@ fn agent_tool(env: &Env, name: &str, arguments: Value) -> (Value, bool) {
     })
 }
 
+/// Reads an MCP resource over the socket as the MCP client `it-agent`.
+fn agent_resource(env: &Env, uri: &str) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let connected = commsd_proto::client::connect(&env.socket).await.unwrap();
+        let mut tools = commsd_proto::v1::tools_client::ToolsClient::new(connected.channel.clone());
+        let r = tools
+            .read_resource(commsd_proto::v1::ReadResourceRequest {
+                client: Some(commsd_proto::v1::McpClient {
+                    name: "it-agent".into(),
+                }),
+                uri: uri.to_owned(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.mime_type, "application/json");
+        serde_json::from_str(&r.text).unwrap()
+    })
+}
+
 fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
@@ -480,6 +504,24 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let pings = pings + expect_mail_event(&env, &d, &bob);
     let inbox = ok(&env, &["mail", "list", "--account", &bob, "--json"]);
     assert_eq!(inbox["total"], pings, "{inbox}");
+    // The MCP resource whose updates those events announce.
+    let resource = agent_resource(&env, "commsd://mail/inbox");
+    assert_eq!(resource["untrusted"], true, "{resource}");
+    let accounts = resource["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2, "both IMAP accounts: {resource}");
+    let bobs = accounts
+        .iter()
+        .find(|a| a["account"] == bob.as_str())
+        .unwrap();
+    assert_eq!(bobs["folder"], "INBOX");
+    assert_eq!(bobs["total"], pings, "{bobs}");
+    assert!(
+        bobs["messages"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("ping "),
+        "{bobs}"
+    );
 
     // Nowhere in the database is a password.
     let db = database_bytes(&env);

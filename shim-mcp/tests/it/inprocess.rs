@@ -382,9 +382,24 @@ async fn prompts_resources_and_resource_updates() {
         [
             "commsd://accounts",
             "commsd://outbox/pending",
-            "commsd://cache/stats"
+            "commsd://cache/stats",
+            "commsd://mail/inbox"
         ]
     );
+    // No IMAP account yet: an empty list, not an error.
+    let inbox = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "commsd://mail/inbox",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&inbox).unwrap()["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inbox: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(inbox["accounts"], json!([]), "{inbox}");
+    assert_eq!(inbox["untrusted"], true, "{inbox}");
     let stats = client
         .read_resource(rmcp::model::ReadResourceRequestParams::new(
             "commsd://cache/stats",
