@@ -128,6 +128,10 @@ namespace inbox {
     special_use = \Archive
     auto = subscribe
   }
+  # A name that is not ASCII: IMAP clients see it in modified UTF-7.
+  mailbox "Befunde Ärzte" {
+    auto = subscribe
+  }
 }
 CONF
 exec /usr/sbin/dovecot -F -c "$D/dovecot.conf"

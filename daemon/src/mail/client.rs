@@ -60,8 +60,11 @@ pub type OpFuture<'a, T> =
 /// The folders with a special use, found by LIST (RFC 6154).
 #[derive(Debug, Clone, Default)]
 pub struct Folders {
+    /// Names as people read them (decoded from modified UTF-7).
     pub names: Vec<String>,
     pub special: BTreeMap<&'static str, String>,
+    /// Each name as the server spells it, by the name people read.
+    wire: BTreeMap<String, String>,
 }
 
 /// Search criteria (all optional; none lists everything).
@@ -305,6 +308,7 @@ impl MailClient {
                     let mut folders = Folders::default();
                     for n in &names {
                         use async_imap::types::NameAttribute as A;
+                        let name = super::utf7::display(n.name());
                         for a in n.attributes() {
                             let key = match a {
                                 A::Sent => "sent",
@@ -315,12 +319,10 @@ impl MailClient {
                                 A::Junk => "junk",
                                 _ => continue,
                             };
-                            folders
-                                .special
-                                .entry(key)
-                                .or_insert_with(|| n.name().to_owned());
+                            folders.special.entry(key).or_insert_with(|| name.clone());
                         }
-                        folders.names.push(n.name().to_owned());
+                        folders.wire.insert(name.clone(), n.name().to_owned());
+                        folders.names.push(name);
                     }
                     Ok(folders)
                 })
@@ -328,6 +330,21 @@ impl MailClient {
             .await?;
         *self.folders.lock().await = Some(folders.clone());
         Ok(folders)
+    }
+
+    /// `folder` as the server spells it: as LIST named it, else encoded in
+    /// modified UTF-7. Plain ASCII names need no lookup.
+    async fn wire(&self, folder: &str) -> Result<String> {
+        if folder.chars().all(|c| (' '..='~').contains(&c) && c != '&') {
+            return Ok(folder.to_owned());
+        }
+        Ok(self
+            .folders()
+            .await?
+            .wire
+            .get(folder)
+            .cloned()
+            .unwrap_or_else(|| super::utf7::encode(folder)))
     }
 
     /// The folder of a special use, else a folder of that name (created
@@ -350,9 +367,10 @@ impl MailClient {
             return Ok(name.clone());
         }
         let name = fallback.to_owned();
+        let wire = super::utf7::encode(fallback);
         self.run(|s| {
-            let name = name.clone();
-            Box::pin(async move { Ok(s.create(&name).await?) })
+            let wire = wire.clone();
+            Box::pin(async move { Ok(s.create(&wire).await?) })
         })
         .await?;
         *self.folders.lock().await = None;
@@ -369,12 +387,13 @@ impl MailClient {
     ) -> Result<Page> {
         let query = criteria.to_imap()?;
         let cursor = cursor.map(parse_cursor).transpose()?;
+        let wire = self.wire(folder).await?;
         let folder = folder.to_owned();
         self.run(|s| {
-            let folder = folder.clone();
+            let (folder, wire) = (folder.clone(), wire.clone());
             let query = query.clone();
             Box::pin(async move {
-                let mailbox = s.examine(&folder).await?;
+                let mailbox = s.examine(&wire).await?;
                 let uid_validity = mailbox.uid_validity.unwrap_or(0);
                 let mut uids: Vec<u32> = s.uid_search(&query).await?.into_iter().collect();
                 uids.sort_unstable_by(|a, b| b.cmp(a));
@@ -414,11 +433,12 @@ impl MailClient {
                 "expected a message id from email_list_messages or email_search_messages",
             )
         })?;
+        let wire = self.wire(&mid.folder).await?;
         let (mut full, attachments) = self
             .run(|s| {
-                let mid = mid.clone();
+                let (mid, wire) = (mid.clone(), wire.clone());
                 Box::pin(async move {
-                    let mailbox = s.examine(&mid.folder).await?;
+                    let mailbox = s.examine(&wire).await?;
                     check_validity(&mid, mailbox.uid_validity)?;
                     let fetches: Vec<async_imap::types::Fetch> = s
                         .uid_fetch(
@@ -469,10 +489,11 @@ impl MailClient {
             } else {
                 "-FLAGS.SILENT (\\Seen)"
             };
+            let wire = self.wire(&folder).await?;
             self.run(|s| {
-                let (folder, set) = (folder.clone(), set.clone());
+                let (folder, set, wire) = (folder.clone(), set.clone(), wire.clone());
                 Box::pin(async move {
-                    let mailbox = s.select(&folder).await?;
+                    let mailbox = s.select(&wire).await?;
                     let mid = MessageId {
                         folder: folder.clone(),
                         uid_validity: validity,
@@ -510,10 +531,12 @@ impl MailClient {
         if target == mid.folder {
             return Ok(target);
         }
+        let (from_wire, to_wire) = (self.wire(&mid.folder).await?, self.wire(&target).await?);
         self.run(|s| {
-            let (mid, target) = (mid.clone(), target.clone());
+            let mid = mid.clone();
+            let (from_wire, target) = (from_wire.clone(), to_wire.clone());
             Box::pin(async move {
-                let mailbox = s.select(&mid.folder).await?;
+                let mailbox = s.select(&from_wire).await?;
                 check_validity(&mid, mailbox.uid_validity)?;
                 let uid = mid.uid.to_string();
                 let caps = s.capabilities().await?;
@@ -538,10 +561,11 @@ impl MailClient {
     /// Appends a sent message to the Sent folder, marked read.
     pub async fn append_sent(&self, bytes: Arc<Vec<u8>>) -> Result<String> {
         let sent = self.special_folder("sent", "Sent").await?;
+        let wire = self.wire(&sent).await?;
         self.run(|s| {
-            let (sent, bytes) = (sent.clone(), bytes.clone());
+            let (wire, bytes) = (wire.clone(), bytes.clone());
             Box::pin(async move {
-                s.append(&sent, Some("(\\Seen)"), None, bytes.as_slice())
+                s.append(&wire, Some("(\\Seen)"), None, bytes.as_slice())
                     .await?;
                 Ok(())
             })

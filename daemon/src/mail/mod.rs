@@ -12,6 +12,7 @@ pub mod net;
 pub mod read;
 pub mod settings;
 pub mod smtp;
+pub mod utf7;
 
 pub use client::{Criteria, Destination, MailClient, Page};
 pub use mailboxes::{ImapTransport, Mailboxes};

@@ -558,6 +558,47 @@ async fn dovecot_list_search_get_mark_and_move() {
         .await
         .unwrap_err();
     assert_eq!(e.details["field"], "destination");
+
+    // A folder whose name is not ASCII: Dovecot lists it in modified UTF-7
+    // ("Befunde &AMQ-rzte"); people and agents use the name they read.
+    let befunde = "Befunde Ärzte";
+    assert!(
+        bob.folders()
+            .await
+            .unwrap()
+            .names
+            .iter()
+            .any(|n| n == befunde),
+        "{:?}",
+        bob.folders().await.unwrap().names
+    );
+    assert_eq!(
+        bob.move_to(
+            &archived.messages[0].id,
+            &Destination::Folder(befunde.into())
+        )
+        .await
+        .unwrap(),
+        befunde
+    );
+    let filed = bob
+        .list(befunde, &Criteria::default(), 10, None)
+        .await
+        .unwrap();
+    assert_eq!(filed.folder, befunde);
+    assert_eq!(filed.messages[0].subject, "Rechnung 2026-11");
+    let id = &filed.messages[0].id;
+    assert_eq!(bob.mark(std::slice::from_ref(id), true).await.unwrap(), 1);
+    let full = bob.get(id, 100, false).await.unwrap();
+    assert!(!full.summary.unread, "{full:?}");
+    assert_eq!(bob.move_to(id, &Destination::Inbox).await.unwrap(), "INBOX");
+    assert_eq!(
+        bob.list(befunde, &Criteria::default(), 10, None)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
