@@ -11,6 +11,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -259,7 +260,12 @@ impl Dovecot {
             // let its worker processes hold it after the test.
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            // Its own process group, so that a stop takes the worker
+            // processes too: Dovecot's imap processes outlive a SIGTERM to
+            // the master while their clients stay connected, and a "restart"
+            // that leaves them would not break a single session.
+            .process_group(0);
         self.dovecot = Some(cmd.spawn().expect("start-dovecot.sh"));
         for port in [
             self.ports.imaps,
@@ -272,10 +278,17 @@ impl Dovecot {
         }
     }
 
-    /// Stops Dovecot (SIGTERM to its master) and waits for its ports to close.
+    /// Stops Dovecot, the master and every worker (its process group), and
+    /// waits for its ports to close: every open session breaks, as when a
+    /// real server restarts.
     pub fn stop_dovecot(&mut self) {
         if let Some(mut child) = self.dovecot.take() {
+            let group = format!("-{}", child.id());
             stop(&mut child);
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .stderr(Stdio::null())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while TcpStream::connect(("127.0.0.1", self.ports.imaps)).is_ok()
                 && Instant::now() < deadline

@@ -211,8 +211,11 @@ impl MailClient {
     }
 
     /// A new signed-in session; unreachable servers are retried with backoff.
+    /// A refused OAuth token is dropped and the sign-in tried once more with
+    /// a fresh one (whose refresh may say the account needs a new sign-in).
     pub async fn open(&self) -> Result<ImapSession> {
         let mut attempt = 0;
+        let mut refreshed = false;
         loop {
             let credential = self.credentials.credential().await?;
             match imap::connect(&self.settings, &self.tls, &credential, self.timeouts).await {
@@ -220,6 +223,10 @@ impl MailClient {
                 Err(e) => {
                     if e.step == net::Step::Authentication && !e.transient {
                         self.credentials.rejected(&credential).await;
+                        if credential.is_oauth() && !refreshed {
+                            refreshed = true;
+                            continue;
+                        }
                     }
                     attempt += 1;
                     if !e.transient || attempt >= CONNECT_ATTEMPTS {

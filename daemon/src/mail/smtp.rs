@@ -284,32 +284,41 @@ impl SmtpTransport {
         };
         if !reuse {
             *guard = None;
-            let credential = self
-                .client
-                .credentials
-                .credential()
+            // A refused OAuth token is dropped and sign-in tried once more
+            // with a fresh one (whose refresh may need a new sign-in).
+            let mut refreshed = false;
+            while guard.is_none() {
+                let credential = self
+                    .client
+                    .credentials
+                    .credential()
+                    .await
+                    .map_err(|e| refused(e.message, false))?;
+                match connect(
+                    &self.client.settings,
+                    &self.tls,
+                    &credential,
+                    self.client.timeouts,
+                )
                 .await
-                .map_err(|e| refused(e.message, false))?;
-            match connect(
-                &self.client.settings,
-                &self.tls,
-                &credential,
-                self.client.timeouts,
-            )
-            .await
-            {
-                Ok(c) => *guard = Some(c),
-                Err(e) => {
-                    if e.step == Step::Authentication && !e.transient {
-                        self.client.credentials.rejected(&credential).await;
+                {
+                    Ok(c) => *guard = Some(c),
+                    Err(e) => {
+                        if e.step == Step::Authentication && !e.transient {
+                            self.client.credentials.rejected(&credential).await;
+                            if credential.is_oauth() && !refreshed {
+                                refreshed = true;
+                                continue;
+                            }
+                        }
+                        let err = e.to_error(
+                            Role::Smtp,
+                            &self.client.settings.smtp.host,
+                            self.client.settings.smtp.port,
+                            credential.is_oauth(),
+                        );
+                        return Err(refused(err.message, e.transient));
                     }
-                    let err = e.to_error(
-                        Role::Smtp,
-                        &self.client.settings.smtp.host,
-                        self.client.settings.smtp.port,
-                        credential.is_oauth(),
-                    );
-                    return Err(refused(err.message, e.transient));
                 }
             }
         }

@@ -553,7 +553,7 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
             .base
             .replace("http://", "http://imap-rs:imap-rs-secret@")
     );
-    let d = Dovecot::start_with_env(&[("OAUTH2_INTROSPECTION_URL", &introspection)]);
+    let mut d = Dovecot::start_with_env(&[("OAUTH2_INTROSPECTION_URL", &introspection)]);
     let (env, _daemon) = start(&oauth.endpoints_toml(""));
     crate::accounts::set_client(&env);
 
@@ -636,4 +636,59 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
         "{shown}"
     );
     find(&env, &alice, "Sent", subject);
+
+    // The human removes commsd's access: the grant is revoked at the
+    // authorization server (revoking the refresh token revokes every token
+    // of the grant). Open sessions stay signed in; after a server restart the
+    // new sign-in is refused, the daemon refreshes once, gets invalid_grant,
+    // and the account needs a new sign-in.
+    let refresh = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            commsd::vault::Vault::open_with(
+                &commsd::config::VaultConfig {
+                    backend: commsd::vault::BackendChoice::File,
+                    file: None,
+                },
+                &env.data,
+                Some(commsd::vault::Secret::new(PASSPHRASE)),
+                commsd::vault::KdfParams::DEFAULT,
+            )
+            .get(&commsd::accounts::oauth::refresh_token_entry(google_id))
+            .await
+            .unwrap()
+            .unwrap()
+        });
+    let revoked = reqwest::blocking::Client::new()
+        .post(format!("{}/token/revocation", oauth.base))
+        .form(&[
+            ("token", refresh.expose()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", crate::oauth::CLIENT_ID),
+            ("client_secret", crate::oauth::CLIENT_SECRET),
+        ])
+        .send()
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    d.stop_dovecot();
+    d.start_dovecot();
+    let run = env.commsctl(&["mail", "list", "--account", &alice]);
+    assert_eq!(
+        run.code,
+        2,
+        "{}\nDovecot's log:\n{}",
+        run.stdout,
+        std::fs::read_to_string(d.dir.join("dovecot.log")).unwrap_or_default()
+    );
+    assert!(run.stderr.contains("[reauth_required]"), "{}", run.stderr);
+    let accounts = ok(&env, &["accounts", "list", "--json"]);
+    let linked = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == google_id)
+        .unwrap();
+    assert_eq!(linked["state"], "reauth_required", "{accounts}");
 }
