@@ -603,6 +603,56 @@ async fn dovecot_list_search_get_mark_and_move() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Dovecot: scripts/test runs it"]
+async fn dovecot_a_5000_message_folder_lists_its_newest_50_and_pages() {
+    const N: usize = 5_000;
+    let d = Dovecot::start();
+    d.fill_maildir(
+        BOB,
+        (0..N).map(|i| raw_message("x@outside.test", BOB, &format!("bulk {i:04}"), "x")),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let bob = client(&d, BOB, data.path());
+
+    let first = bob
+        .list("INBOX", &Criteria::default(), 50, None)
+        .await
+        .unwrap();
+    assert_eq!(first.total, N);
+    assert_eq!(first.messages.len(), 50);
+    // Newest first: the 50 highest UIDs, in descending order.
+    let uids: Vec<u32> = first.messages.iter().map(|m| m.uid).collect();
+    assert!(uids.windows(2).all(|w| w[0] > w[1]), "{uids:?}");
+    assert_eq!(uids[0] as usize, N, "{uids:?}");
+
+    // Paging visits every message once, and stops.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut page = first;
+    let mut pages = 1;
+    loop {
+        for m in &page.messages {
+            assert!(seen.insert(m.uid), "uid {} twice", m.uid);
+            assert!(m.subject.starts_with("bulk "), "{}", m.subject);
+        }
+        let Some(cursor) = page.next_cursor.clone() else {
+            break;
+        };
+        page = bob
+            .list("INBOX", &Criteria::default(), 500, Some(&cursor))
+            .await
+            .unwrap();
+        assert_eq!(
+            page.total,
+            N - seen.len(),
+            "what is left, older than the cursor"
+        );
+        pages += 1;
+    }
+    assert_eq!(seen.len(), N);
+    assert_eq!(pages, 1 + (N - 50).div_ceil(500));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Dovecot: scripts/test runs it"]
 async fn dovecot_reconnects_after_a_server_restart() {
     let mut d = Dovecot::start();
     let data = tempfile::tempdir().unwrap();
@@ -642,24 +692,35 @@ async fn dovecot_idle_turns_a_new_message_into_an_event() {
         bus.clone(),
         shutdown.clone(),
     ));
-    // Let IDLE start (an event for mail that arrives before would be fine too).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let sent = std::time::Instant::now();
-    d.deliver(BOB, &raw_message("x@outside.test", BOB, "ping", "ping"));
-    let envelope = tokio::time::timeout(Duration::from_secs(10), events.recv())
-        .await
-        .expect("an event")
-        .unwrap();
-    let latency = sent.elapsed();
-    assert_eq!(
-        envelope.event,
-        Event::MailReceived {
-            account: BOB.into(),
-            folder: "INBOX".into(),
-            new_messages: 1
+    // The watcher may not be idling yet (a loaded machine): mail that lands
+    // before it selects INBOX is its starting point, not news. So deliver
+    // until an event comes; each event must be about new mail. The latency
+    // is a benchmark figure (benches/mail.rs), not asserted here.
+    let mut delivered = 0;
+    let envelope = loop {
+        delivered += 1;
+        assert!(
+            delivered <= 10,
+            "no event after {} deliveries",
+            delivered - 1
+        );
+        d.deliver(
+            BOB,
+            &raw_message("x@outside.test", BOB, &format!("ping {delivered}"), "ping"),
+        );
+        if let Ok(envelope) = tokio::time::timeout(Duration::from_secs(3), events.recv()).await {
+            break envelope.unwrap();
         }
+    };
+    assert!(
+        matches!(
+            &envelope.event,
+            Event::MailReceived { account, folder, new_messages }
+                if account == BOB && folder == "INBOX" && *new_messages >= 1
+        ),
+        "{:?}",
+        envelope.event
     );
-    eprintln!("IDLE event latency: {latency:?}");
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), watcher)
         .await
