@@ -44,7 +44,7 @@
     { state: 'pending_approval', label: 'Waiting for approval', empty: 'Nothing waiting for approval', emptyHint: 'New messages from your agents appear here as soon as they are staged. Nothing is sent until someone approves it.' },
     { state: 'draft', label: 'Drafts', empty: 'No drafts', emptyHint: 'Drafts wait for the agent that wrote them to confirm them.' },
     { state: 'approved', label: 'Approved', empty: 'No approved messages waiting to go out', emptyHint: 'Approved messages are sent shortly after approval.' },
-    { state: 'unknown', label: 'Outcome unknown', empty: 'No messages with an unknown outcome', emptyHint: 'A message lands here if commsd stopped while sending it. It is never resent automatically.' },
+    { state: 'unknown', label: 'Outcome unknown', empty: 'No messages with an unknown outcome', emptyHint: 'A message lands here if commsd stopped while sending it, or if the mail server or Gmail took it and the answer was lost. It is never resent automatically.' },
     { state: 'failed', label: 'Failed', empty: 'No failed messages', emptyHint: 'Messages that could not be delivered are listed here.' },
   ];
 
@@ -1406,7 +1406,7 @@
         case 'cancelled': return 'This message was cancelled and will not be sent.';
         case 'expired': return 'This message expired before anyone approved it. It was not sent.';
         case 'failed': return 'Sending failed. It will not be retried automatically.';
-        case 'unknown': return 'commsd stopped while sending this message, so it may or may not have been delivered. It will not be resent automatically.';
+        case 'unknown': return 'This message may or may not have been delivered (commsd stopped while sending it, or the answer to the send was lost; the error says which). Look in the Sent folder, then approve it again to resend, or cancel it. It will not be resent automatically.';
         default: return '';
       }
     }
