@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use gmail_fake::GmailFake;
 use harness::{Env, PORT_ZERO_CONFIG, binary};
-use oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
+use oauth::OAuthServer;
 use serde_json::{Value, json};
 
 const ADA: &str = "ada@practice.example";
@@ -119,46 +119,6 @@ impl Drop for Shim {
     }
 }
 
-fn commsctl_stdin(env: &Env, args: &[&str], input: &str) {
-    let mut child = env
-        .commsctl_command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `commsctl accounts add google`, the human signing in at the OAuth server.
-fn add_google(env: &Env, oauth: &OAuthServer) {
-    let mut child = env
-        .commsctl_command(&["accounts", "add", "google", "--no-browser", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let started: Value = serde_json::from_str(&first).unwrap();
-    oauth.sign_in(started["auth_url"].as_str().unwrap(), ADA);
-    let mut rest = String::new();
-    stdout.read_line(&mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "accounts add: {rest}");
-}
-
 fn summary(mut samples: Vec<Duration>) -> String {
     samples.sort();
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
@@ -198,18 +158,8 @@ fn main() {
         .env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE)
         .env("COMMSD_LOG", "warn");
     let _daemon = env.spawn(daemon);
-    commsctl_stdin(
-        &env,
-        &[
-            "google",
-            "set-client",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret-stdin",
-        ],
-        CLIENT_SECRET,
-    );
-    add_google(&env, &oauth);
+    oauth::set_client(&env);
+    oauth::add_google(&env, &oauth, ADA, &[]);
     let body = "Dear Dr. Roe,\r\n\r\nthe lab results for Jane Roe are attached.\r\n".repeat(20);
     let (message_id, _) = fake.deliver(
         ADA,

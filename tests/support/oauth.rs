@@ -8,9 +8,14 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::Env;
 
 /// The client registered in oauth-server.mjs (a Google "Desktop app" twin).
 pub const CLIENT_ID: &str = "desktop-client";
@@ -182,4 +187,58 @@ impl Drop for OAuthServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `commsctl google set-client` with the test server's client, the secret on stdin.
+pub fn set_client(env: &Env) {
+    let mut child = env
+        .commsctl_command(&[
+            "google",
+            "set-client",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(CLIENT_SECRET.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `commsctl accounts add google --json ARGS`, signed in by the scripted human.
+/// Returns the started line and the final JSON.
+pub fn add_google(env: &Env, oauth: &OAuthServer, login: &str, args: &[&str]) -> (Value, Value) {
+    let mut all = vec!["accounts", "add", "google", "--no-browser", "--json"];
+    all.extend_from_slice(args);
+    let mut child = env
+        .commsctl_command(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let started: Value = serde_json::from_str(&first)
+        .unwrap_or_else(|e| panic!("first line is not JSON ({e}): {first:?}"));
+    let page = oauth.sign_in(started["auth_url"].as_str().unwrap(), login);
+    assert!(page.contains("Signed in"), "callback page: {page}");
+    let mut last = String::new();
+    stdout.read_line(&mut last).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "accounts add failed: {last}");
+    (started, serde_json::from_str(&last).unwrap())
 }

@@ -424,11 +424,12 @@ impl MailClient {
         {
             return Ok(name.clone());
         }
+        // The fallbacks ("Archive", "Trash", "Sent") are plain ASCII: the
+        // name is its own wire form.
         let name = fallback.to_owned();
-        let wire = super::utf7::encode(fallback);
         self.run(|s| {
-            let wire = wire.clone();
-            Box::pin(async move { Ok(s.session.create(&wire).await?) })
+            let name = name.clone();
+            Box::pin(async move { Ok(s.session.create(&name).await?) })
         })
         .await?;
         *self.folders.lock().await = None;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::harness::{Daemon, Env, PORT_ZERO_CONFIG};
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
+pub(crate) use crate::oauth::{add_google, set_client};
 
 pub(crate) const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -40,64 +41,6 @@ fn daemon_command(env: &Env) -> std::process::Command {
     let mut cmd = env.commsd();
     cmd.env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE);
     cmd
-}
-
-pub(crate) fn set_client(env: &Env) {
-    let mut child = env
-        .commsctl_command(&[
-            "google",
-            "set-client",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(CLIENT_SECRET.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `commsctl accounts add google --json ARGS`, signed in by the scripted human.
-/// Returns the started line and the final JSON.
-pub(crate) fn add_google(
-    env: &Env,
-    oauth: &OAuthServer,
-    login: &str,
-    args: &[&str],
-) -> (Value, Value) {
-    let mut all = vec!["accounts", "add", "google", "--no-browser", "--json"];
-    all.extend_from_slice(args);
-    let mut child = env
-        .commsctl_command(&all)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let started: Value = serde_json::from_str(&first)
-        .unwrap_or_else(|e| panic!("first line is not JSON ({e}): {first:?}"));
-    let page = oauth.sign_in(started["auth_url"].as_str().unwrap(), login);
-    assert!(page.contains("Signed in"), "callback page: {page}");
-    let mut last = String::new();
-    stdout.read_line(&mut last).unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "accounts add failed: {last}");
-    (started, serde_json::from_str(&last).unwrap())
 }
 
 fn list(env: &Env) -> Vec<Value> {

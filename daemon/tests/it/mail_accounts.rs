@@ -163,33 +163,48 @@ fn ok(env: &Env, args: &[&str]) -> Value {
 /// Calls an MCP tool over the socket as the MCP client `it-agent` (grants
 /// read, draft, stage, send), the way comms-mcp does.
 fn agent_tool(env: &Env, name: &str, arguments: Value) -> (Value, bool) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let connected = commsd_proto::client::connect(&env.socket).await.unwrap();
-        let mut tools = commsd_proto::v1::tools_client::ToolsClient::new(connected.channel.clone());
-        let r = tools
+    let r = with_tools(env, async |tools| {
+        tools
             .call(commsd_proto::v1::CallToolRequest {
-                client: Some(commsd_proto::v1::McpClient {
-                    name: "it-agent".into(),
-                }),
+                client: Some(agent()),
                 name: name.to_owned(),
                 arguments_json: arguments.to_string(),
             })
             .await
-            .unwrap()
-            .into_inner();
-        (
-            serde_json::from_str(&r.structured_json).unwrap(),
-            r.is_error,
-        )
-    })
+    });
+    (
+        serde_json::from_str(&r.structured_json).unwrap(),
+        r.is_error,
+    )
 }
 
 /// Reads an MCP resource over the socket as the MCP client `it-agent`.
 fn agent_resource(env: &Env, uri: &str) -> Value {
+    let r = with_tools(env, async |tools| {
+        tools
+            .read_resource(commsd_proto::v1::ReadResourceRequest {
+                client: Some(agent()),
+                uri: uri.to_owned(),
+            })
+            .await
+    });
+    assert_eq!(r.mime_type, "application/json");
+    serde_json::from_str(&r.text).unwrap()
+}
+
+fn agent() -> commsd_proto::v1::McpClient {
+    commsd_proto::v1::McpClient {
+        name: "it-agent".into(),
+    }
+}
+
+/// One call of the daemon's `Tools` service over its socket.
+fn with_tools<T>(
+    env: &Env,
+    call: impl AsyncFnOnce(
+        &mut commsd_proto::v1::tools_client::ToolsClient<tonic::transport::Channel>,
+    ) -> Result<tonic::Response<T>, tonic::Status>,
+) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -197,18 +212,7 @@ fn agent_resource(env: &Env, uri: &str) -> Value {
     runtime.block_on(async {
         let connected = commsd_proto::client::connect(&env.socket).await.unwrap();
         let mut tools = commsd_proto::v1::tools_client::ToolsClient::new(connected.channel.clone());
-        let r = tools
-            .read_resource(commsd_proto::v1::ReadResourceRequest {
-                client: Some(commsd_proto::v1::McpClient {
-                    name: "it-agent".into(),
-                }),
-                uri: uri.to_owned(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.mime_type, "application/json");
-        serde_json::from_str(&r.text).unwrap()
+        call(&mut tools).await.unwrap().into_inner()
     })
 }
 

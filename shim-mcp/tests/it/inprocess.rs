@@ -462,23 +462,7 @@ async fn a_google_sign_in_started_by_the_agent_sends_tools_list_changed() {
     let mut cmd = env.commsd();
     cmd.env("COMMSD_VAULT_PASSPHRASE", "a test passphrase");
     let _daemon = env.spawn(cmd);
-    let mut set = env.commsctl_command(&[
-        "google",
-        "set-client",
-        "--client-id",
-        super::oauth::CLIENT_ID,
-        "--client-secret-stdin",
-    ]);
-    set.stdin(std::process::Stdio::piped());
-    let mut child = set.spawn().unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(super::oauth::CLIENT_SECRET.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    super::oauth::set_client(&env);
 
     for modern in [false, true] {
         let tc = TestClient::new("it-client", None);
