@@ -1,4 +1,4 @@
-//! Gmail benchmark against the contract-checked fake (tests/support/gmail_fake.rs).
+//! Gmail benchmark against the contract-checked fake (tests/support/google_fake/).
 //!
 //! 1. The headline (deterministic counts): a scripted triage session through
 //!    the Gmail tools: search 50 → metadata for the 50 → full body of 5 → the
@@ -16,8 +16,8 @@
     clippy::print_stdout
 )]
 
-#[path = "../../tests/support/gmail_fake.rs"]
-mod gmail_fake;
+#[path = "../../tests/support/google_fake/mod.rs"]
+mod google_fake;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use commsd::outbox::service::Outbox;
 use commsd::store::Store;
 use commsd::tools::ToolProvider;
 use commsd::tools::gmail::GmailTools;
-use gmail_fake::GmailFake;
+use google_fake::GmailFake;
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "doctor";

@@ -16,8 +16,8 @@
     dead_code
 )]
 
-#[path = "../../tests/support/gmail_fake.rs"]
-mod gmail_fake;
+#[path = "../../tests/support/google_fake/mod.rs"]
+mod google_fake;
 #[path = "../../tests/support/harness.rs"]
 mod harness;
 #[path = "../../tests/support/oauth.rs"]
@@ -27,7 +27,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use gmail_fake::GmailFake;
+use google_fake::GmailFake;
 use harness::{Env, PORT_ZERO_CONFIG, binary};
 use oauth::OAuthServer;
 use serde_json::{Value, json};

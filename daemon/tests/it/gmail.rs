@@ -23,7 +23,7 @@ use commsd::tools::ToolProvider;
 use commsd::tools::gmail::GmailTools;
 use serde_json::{Value, json};
 
-use crate::gmail_fake::{Fault, GmailFake};
+use crate::google_fake::{Fault, GmailFake};
 
 const A: &str = "acct-a";
 const B: &str = "acct-b";

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::accounts::{PASSPHRASE, add_google, set_client, start_with};
-use crate::gmail_fake::{Fault, GmailFake};
+use crate::google_fake::{Fault, GmailFake};
 use crate::harness::{Daemon, Env};
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 

@@ -9,8 +9,8 @@ mod harness;
 #[path = "../../../tests/support/oauth.rs"]
 mod oauth;
 
-#[path = "../../../tests/support/gmail_fake.rs"]
-mod gmail_fake;
+#[path = "../../../tests/support/google_fake/mod.rs"]
+mod google_fake;
 
 mod accounts;
 mod api;
