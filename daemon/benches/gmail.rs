@@ -28,7 +28,7 @@ use commsd::auth::{Caller, Grant, Grants};
 use commsd::config::{OutboxConfig, PolicyConfig};
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
-use commsd::gmail::{Format, Gmail, GmailConfig};
+use commsd::gmail::{Format, Gmail, GmailConfig, GmailService};
 use commsd::google::{AccessTokens, Need};
 use commsd::outbox::model::Decision;
 use commsd::outbox::service::Outbox;
@@ -95,7 +95,8 @@ async fn setup(n: usize) -> (GmailFake, Arc<Gmail>, GmailTools, tempfile::TempDi
     )
     .await
     .unwrap();
-    let tools = GmailTools::new(gmail.clone(), Arc::new(outbox), "http://127.0.0.1:1".into());
+    let service = GmailService::new(gmail.clone(), Arc::new(outbox), "http://127.0.0.1:1".into());
+    let tools = GmailTools::new(Arc::new(service));
     (fake, gmail, tools, dir)
 }
 

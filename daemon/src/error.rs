@@ -155,6 +155,28 @@ impl Error {
         )
     }
 
+    /// The same error naming its field (`details.field`, and the message's
+    /// `field: ` prefix) the way its caller spells it: `names` maps a name
+    /// to the caller's, and an indexed field follows its array
+    /// (`messageIds[2]` → `ids[2]`). Services name fields by their types;
+    /// adapters rename them into their own wire names.
+    pub fn renaming_field(mut self, names: &[(&str, &str)]) -> Error {
+        let Some(field) = self.details["field"].as_str().map(str::to_owned) else {
+            return self;
+        };
+        let renamed = names.iter().find_map(|(from, to)| {
+            let rest = field.strip_prefix(from)?;
+            (rest.is_empty() || rest.starts_with('[')).then(|| format!("{to}{rest}"))
+        });
+        if let Some(renamed) = renamed {
+            if let Some(text) = self.message.strip_prefix(&format!("{field}:")) {
+                self.message = format!("{renamed}:{text}");
+            }
+            self.details["field"] = Value::String(renamed);
+        }
+        self
+    }
+
     /// The JSON envelope.
     pub fn envelope(&self) -> Value {
         json!({ "code": self.code, "message": self.message, "details": self.details })
@@ -258,4 +280,33 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
         };
         Error::invalid(field, message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_field_keeps_its_index_and_the_rest_of_the_error() {
+        let names = [("messageIds", "ids"), ("maxResults", "max_results")];
+        let e = Error::invalid("messageIds[2]", "expected a Gmail id").renaming_field(&names);
+        assert_eq!(e.message, "ids[2]: expected a Gmail id");
+        assert_eq!(e.details["field"], "ids[2]");
+        assert_eq!(e.code, Code::InvalidArgument);
+        // Only whole names: `messageIdsX` is another field.
+        let other = Error::invalid("messageIdsX", "m").renaming_field(&names);
+        assert_eq!(other.details["field"], "messageIdsX");
+        // Details beside the field stay; a message without the prefix stays.
+        let e = Error::new(Code::NotFound, "message m has no attachment a")
+            .with_details(json!({ "field": "maxResults", "attachments": [1] }))
+            .renaming_field(&names);
+        assert_eq!(
+            e.details,
+            json!({ "field": "max_results", "attachments": [1] })
+        );
+        assert_eq!(e.message, "message m has no attachment a");
+        // No field: unchanged.
+        let e = Error::new(Code::Internal, "x").renaming_field(&names);
+        assert_eq!(e.details, json!({}));
+    }
 }

@@ -74,8 +74,8 @@ pub struct Daemon {
     pub vault: vault::Vault,
     pub accounts: Arc<accounts::service::AccountService>,
     pub mail: Arc<mail::Mailboxes>,
-    /// The Gmail tools, which `/api/v1/gmail` runs too.
-    pub gmail: Arc<tools::gmail::GmailTools>,
+    /// The Gmail service: the tools, `/api/v1/gmail` and `/api/v1/email` call it.
+    pub gmail: Arc<gmail::GmailService>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -299,11 +299,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
     account_service.on_remove(gmail.clone());
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
-    let gmail_tools = Arc::new(tools::gmail::GmailTools::new(
+    let gmail_service = Arc::new(gmail::GmailService::new(
         gmail.clone(),
         outbox.clone(),
         urls.dashboard.clone(),
     ));
+    let gmail_tools = Arc::new(tools::gmail::GmailTools::new(gmail_service.clone()));
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
         vec![
@@ -332,7 +333,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         vault: vault.clone(),
         accounts: account_service.clone(),
         mail: mailboxes.clone(),
-        gmail: gmail_tools,
+        gmail: gmail_service,
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,

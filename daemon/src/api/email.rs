@@ -2,13 +2,14 @@
 //! every kind of account that has a mailbox. Each route dispatches on the
 //! account's kind: IMAP accounts read through `mail::read` (the functions
 //! the MCP tools and `commsctl mail` use), Google accounts through the Gmail
-//! tools (`gmail_search_messages` on `in:inbox`, `gmail_get_message`), so
-//! the cache, quota limiter and grants are the same as everywhere else.
+//! service (a search of `in:inbox`, a full message, results spelled as the
+//! Gmail tools spell them), so the cache, quota limiter and grants are the
+//! same as everywhere else.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::routes::Errors;
@@ -16,8 +17,10 @@ use super::{ApiState, Authed};
 use crate::accounts::Kind;
 use crate::auth::Grant;
 use crate::error::{Error, Result};
+use crate::gmail::types::{BodyView, GetMessageInput, SearchInput};
 use crate::mail::client::Criteria;
 use crate::mail::read::{self, Listed, Read};
+use crate::tools::gmail::wire;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -71,19 +74,8 @@ fn unsupported(state: &ApiState, account: &str) -> Error {
     }
 }
 
-/// Runs a Gmail tool as the key's caller.
-async fn gmail(state: &ApiState, authed: &Authed, tool: &str, args: Value) -> Result<Value> {
-    use crate::tools::ToolProvider as _;
-    Ok(state
-        .daemon
-        .gmail
-        .call(&authed.caller, tool, &args)
-        .await?
-        .structured)
-}
-
 /// An INBOX page: IMAP accounts answer with `messages` and `next_cursor`;
-/// Google accounts with the `gmail_search_messages` result (`messages`,
+/// Google accounts with what `gmail_search_messages` answers (`messages`,
 /// `next_page_token`, `cacheHit`, ...). Both are marked `untrusted`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
@@ -93,7 +85,7 @@ pub enum InboxPage {
     Gmail(Value),
 }
 
-/// One message: `mail::read` for IMAP, `gmail_get_message` for Google.
+/// One message: `mail::read` for IMAP, what `gmail_get_message` answers for Google.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Message {
@@ -142,13 +134,19 @@ pub async fn inbox(
             } else {
                 "in:inbox"
             };
-            let mut args = json!({ "account": account.id, "query": query, "max_results": limit });
-            if let Some(cursor) = q.cursor {
-                args["page_token"] = Value::from(cursor);
-            }
-            Ok(Json(InboxPage::Gmail(
-                gmail(&state, &authed, "gmail_search_messages", args).await?,
-            )))
+            let input = SearchInput {
+                account_id: account.id,
+                query: query.to_owned(),
+                max_results: u32::try_from(limit).ok(),
+                page_token: q.cursor,
+                label_ids: Vec::new(),
+            };
+            let run =
+                async { wire::search(&state.daemon.gmail.search(&authed.caller, input).await?) };
+            let page = run
+                .await
+                .map_err(|e| wire::error("gmail_search_messages", e))?;
+            Ok(Json(InboxPage::Gmail(page)))
         }
         Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
@@ -180,15 +178,28 @@ pub async fn read_message(
                 .read(&authed.caller, Some(&account.id), &id, max_chars, false)
                 .await?,
         )))),
-        Kind::Google => Ok(Json(Message::Gmail(
-            gmail(
-                &state,
-                &authed,
-                "gmail_get_message",
-                json!({ "account": account.id, "id": id, "format": "full", "max_chars": max_chars }),
-            )
-            .await?,
-        ))),
+        Kind::Google => {
+            let input = GetMessageInput {
+                account_id: account.id,
+                message_id: id,
+                format: Some(crate::gmail::Format::Full),
+                view: BodyView {
+                    max_chars: Some(max_chars),
+                    ..BodyView::default()
+                },
+            };
+            let run = async {
+                wire::json(
+                    &state
+                        .daemon
+                        .gmail
+                        .get_message(&authed.caller, input)
+                        .await?,
+                )
+            };
+            let message = run.await.map_err(|e| wire::error("gmail_get_message", e))?;
+            Ok(Json(Message::Gmail(message)))
+        }
         Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
 }

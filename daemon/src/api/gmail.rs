@@ -1,9 +1,10 @@
-//! `/api/v1/gmail/...`: Gmail for HTTP clients. Each route builds the
-//! arguments of its Gmail tool and runs that tool (`tools::gmail`), so the
-//! API, MCP and commsctl share one implementation: the same validation,
-//! grants (read for reads, draft for drafts and labels, stage for sends),
-//! cache and send gate. Results are the tools' results; message content in
-//! them is marked `untrusted`.
+//! `/api/v1/gmail/...`: Gmail for HTTP clients. Each route turns its path,
+//! query and body into the Gmail service's typed input and calls the
+//! service (`gmail::GmailService`), as the MCP tools and commsctl do: the
+//! same validation, grants (read for reads, draft for drafts and labels,
+//! stage for sends), cache and send gate. Results, and the fields errors
+//! name, are spelled as the tools spell them (`tools::gmail::wire`);
+//! message content in them is marked `untrusted`.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,19 +12,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::routes::Errors;
 use super::{ApiState, Authed};
 use crate::error::{Error, Result, parse_json};
-use crate::tools::ToolProvider;
-
-/// Runs the Gmail tool `name` with `args` as the key's caller.
-async fn run(state: &ApiState, authed: &Authed, name: &str, args: Value) -> Result<Value> {
-    let outcome = state.daemon.gmail.call(&authed.caller, name, &args).await?;
-    Ok(outcome.structured)
-}
+use crate::gmail::types::{
+    AttachmentInput, DraftContent, GetMessageInput, GetThreadInput, ModifyInput, ReplyInput,
+    SearchInput, SendDraftInput, SendResult, UpdateDraftInput,
+};
+use crate::outbox::model::State as ItemState;
+use crate::tools::gmail::wire;
 
 /// Query values arrive as strings; numbers are parsed here so that a bad
 /// one is refused naming its parameter.
@@ -36,10 +36,10 @@ fn number(field: &str, v: Option<&str>) -> Result<Option<u64>> {
     .transpose()
 }
 
-fn insert(args: &mut Map<String, Value>, key: &str, v: Option<Value>) {
-    if let Some(v) = v {
-        args.insert(key.to_owned(), v);
-    }
+/// A number that must fit `T`.
+fn fits<T: TryFrom<u64>>(field: &str, v: Option<u64>) -> Result<Option<T>> {
+    v.map(|n| T::try_from(n).map_err(|_| Error::invalid(field, "the number is too large")))
+        .transpose()
 }
 
 // ------------------------------------------------------------------ reads
@@ -69,36 +69,29 @@ pub async fn search(
     Path(account): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<Value>> {
-    let mut args = Map::new();
-    args.insert("account".into(), json!(account));
-    insert(&mut args, "query", q.q.map(Value::from));
-    insert(
-        &mut args,
-        "max_results",
-        number("max_results", q.max_results.as_deref())?.map(Value::from),
-    );
-    insert(&mut args, "page_token", q.page_token.map(Value::from));
-    insert(
-        &mut args,
-        "label_ids",
-        q.label_ids.map(|l| {
-            json!(
-                l.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-            )
-        }),
-    );
-    Ok(Json(
-        run(
-            &state,
-            &authed,
-            "gmail_search_messages",
-            Value::Object(args),
-        )
-        .await?,
-    ))
+    let run = async {
+        let max = number("max_results", q.max_results.as_deref())?;
+        let input = SearchInput {
+            account_id: account,
+            query: q.q.unwrap_or_default(),
+            max_results: fits("max_results", max)?,
+            page_token: q.page_token,
+            label_ids: q
+                .label_ids
+                .map(|l| {
+                    l.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        wire::search(&state.daemon.gmail.search(&authed.caller, input).await?)
+    };
+    run.await
+        .map(Json)
+        .map_err(|e| wire::error("gmail_search_messages", e))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -138,23 +131,13 @@ pub enum BodyPart {
     Both,
 }
 
-fn read_args(account: String, id: String, q: ReadQuery) -> Result<Value> {
-    let mut args = Map::new();
-    args.insert("account".into(), json!(account));
-    args.insert("id".into(), json!(id));
-    insert(&mut args, "format", q.format.map(Value::from));
-    insert(&mut args, "body", q.body.map(Value::from));
-    insert(
-        &mut args,
-        "offset",
-        number("offset", q.offset.as_deref())?.map(Value::from),
-    );
-    insert(
-        &mut args,
-        "max_chars",
-        number("max_chars", q.max_chars.as_deref())?.map(Value::from),
-    );
-    Ok(Value::Object(args))
+/// How to read: `(format, body view)` from the query.
+fn read_view(
+    q: &ReadQuery,
+) -> Result<(Option<crate::gmail::Format>, crate::gmail::types::BodyView)> {
+    let offset = fits("offset", number("offset", q.offset.as_deref())?)?;
+    let max_chars = fits("max_chars", number("max_chars", q.max_chars.as_deref())?)?;
+    wire::view(q.format.as_deref(), q.body.as_deref(), offset, max_chars)
 }
 
 /// Reads one message. Long bodies are clipped (`truncated: true`, page on with `offset`).
@@ -168,15 +151,25 @@ pub async fn message(
     Path((account, id)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
 ) -> Result<Json<Value>> {
-    Ok(Json(
-        run(
-            &state,
-            &authed,
-            "gmail_get_message",
-            read_args(account, id, q)?,
+    let run = async {
+        let (format, view) = read_view(&q)?;
+        let input = GetMessageInput {
+            account_id: account,
+            message_id: id,
+            format,
+            view,
+        };
+        wire::json(
+            &state
+                .daemon
+                .gmail
+                .get_message(&authed.caller, input)
+                .await?,
         )
-        .await?,
-    ))
+    };
+    run.await
+        .map(Json)
+        .map_err(|e| wire::error("gmail_get_message", e))
 }
 
 /// Reads a thread's messages in order.
@@ -190,15 +183,19 @@ pub async fn thread(
     Path((account, id)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
 ) -> Result<Json<Value>> {
-    Ok(Json(
-        run(
-            &state,
-            &authed,
-            "gmail_get_thread",
-            read_args(account, id, q)?,
-        )
-        .await?,
-    ))
+    let run = async {
+        let (format, view) = read_view(&q)?;
+        let input = GetThreadInput {
+            account_id: account,
+            thread_id: id,
+            format,
+            view,
+        };
+        wire::json(&state.daemon.gmail.get_thread(&authed.caller, input).await?)
+    };
+    run.await
+        .map(Json)
+        .map_err(|e| wire::error("gmail_get_thread", e))
 }
 
 /// Saves an attachment under commsd's data directory (0600) and returns its
@@ -214,10 +211,16 @@ pub async fn attachment(
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account, id, attachment_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>> {
-    let args = json!({ "account": account, "message_id": id, "attachment_id": attachment_id });
-    Ok(Json(
-        run(&state, &authed, "gmail_get_attachment", args).await?,
-    ))
+    let input = AttachmentInput {
+        account_id: account,
+        message_id: id,
+        attachment_id,
+    };
+    let saved = state.daemon.gmail.save_attachment(&authed.caller, input);
+    let run = async { wire::json(&saved.await?) };
+    run.await
+        .map(Json)
+        .map_err(|e| wire::error("gmail_get_attachment", e))
 }
 
 // ------------------------------------------------------------------ drafts
@@ -245,23 +248,20 @@ pub struct DraftBody {
     pub thread_id: Option<String>,
 }
 
-fn draft_args(account: String, draft_id: Option<String>, b: DraftBody) -> Value {
-    let mut args = json!({
-        "account": account, "to": b.to, "cc": b.cc, "bcc": b.bcc, "subject": b.subject,
-        "attachments": b.attachments,
-    });
-    for (k, v) in [
-        ("draft_id", draft_id),
-        ("from", b.from),
-        ("text", b.text),
-        ("html", b.html),
-        ("thread_id", b.thread_id),
-    ] {
-        if let Some(v) = v {
-            args[k] = json!(v);
+impl From<DraftBody> for DraftContent {
+    fn from(b: DraftBody) -> DraftContent {
+        DraftContent {
+            from: b.from,
+            to: b.to,
+            cc: b.cc,
+            bcc: b.bcc,
+            subject: b.subject,
+            body_text: b.text,
+            body_html: b.html,
+            attachments: b.attachments,
+            thread_id: b.thread_id,
         }
     }
-    args
 }
 
 /// Creates a Gmail draft (needs `draft`).
@@ -276,13 +276,22 @@ pub async fn create_draft(
     body: Bytes,
 ) -> Result<Response> {
     let b: DraftBody = parse_json(&body)?;
-    let v = run(
-        &state,
-        &authed,
-        "gmail_create_draft",
-        draft_args(account, None, b),
-    )
-    .await?;
+    let input = crate::gmail::types::CreateDraftInput {
+        account_id: account,
+        content: b.into(),
+    };
+    let run = async {
+        wire::draft(
+            &state
+                .daemon
+                .gmail
+                .create_draft(&authed.caller, input)
+                .await?,
+        )
+    };
+    let v = run
+        .await
+        .map_err(|e| wire::error("gmail_create_draft", e))?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -299,15 +308,23 @@ pub async fn update_draft(
     body: Bytes,
 ) -> Result<Json<Value>> {
     let b: DraftBody = parse_json(&body)?;
-    Ok(Json(
-        run(
-            &state,
-            &authed,
-            "gmail_update_draft",
-            draft_args(account, Some(draft_id), b),
+    let input = UpdateDraftInput {
+        account_id: account,
+        draft_id,
+        content: b.into(),
+    };
+    let run = async {
+        wire::draft(
+            &state
+                .daemon
+                .gmail
+                .update_draft(&authed.caller, input)
+                .await?,
         )
-        .await?,
-    ))
+    };
+    run.await
+        .map(Json)
+        .map_err(|e| wire::error("gmail_update_draft", e))
 }
 
 // ------------------------------------------------------------------ the send gate
@@ -326,10 +343,10 @@ pub struct SendBody {
 }
 
 /// 202 while the item waits (for the caller's confirmation or a human), 200 otherwise.
-fn gate_response(v: Value) -> Response {
+fn gate_response(sent: &SendResult, v: Value) -> Response {
     let waiting = matches!(
-        v["item"]["state"].as_str(),
-        Some("draft" | "pending_approval")
+        sent.item.state,
+        ItemState::Draft | ItemState::PendingApproval
     );
     let status = if waiting {
         StatusCode::ACCEPTED
@@ -365,13 +382,19 @@ pub async fn send_draft(
     body: Bytes,
 ) -> Result<Response> {
     let b: SendBody = optional(&body)?;
-    let mut args = json!({ "account": account, "draft_id": draft_id, "confirm": b.confirm });
-    if let Some(id) = b.client_request_id {
-        args["client_request_id"] = json!(id);
-    }
-    Ok(gate_response(
-        run(&state, &authed, "gmail_send_draft", args).await?,
-    ))
+    let input = SendDraftInput {
+        account_id: account,
+        draft_id,
+        confirm: b.confirm,
+        client_request_id: b.client_request_id,
+    };
+    let gmail = &state.daemon.gmail;
+    let sent = gmail
+        .send_draft(&authed.caller, input)
+        .await
+        .map_err(|e| wire::error("gmail_send_draft", e))?;
+    let v = wire::staged(gmail.dashboard_url(), &sent).structured;
+    Ok(gate_response(&sent, v))
 }
 
 /// A reply in the message's thread.
@@ -415,24 +438,27 @@ pub async fn reply(
     body: Bytes,
 ) -> Result<Response> {
     let b: ReplyBody = optional(&body)?;
-    let mut args = json!({
-        "account": account, "message_id": id, "reply_all": b.reply_all, "cc": b.cc, "bcc": b.bcc,
-        "attachments": b.attachments, "confirm": b.confirm,
-    });
-    for (k, v) in [
-        ("from", b.from),
-        ("text", b.text),
-        ("html", b.html),
-        ("draft_id", b.draft_id),
-        ("client_request_id", b.client_request_id),
-    ] {
-        if let Some(v) = v {
-            args[k] = json!(v);
-        }
-    }
-    Ok(gate_response(
-        run(&state, &authed, "gmail_reply_in_thread", args).await?,
-    ))
+    let input = ReplyInput {
+        account_id: account,
+        reply_to_message_id: id,
+        reply_all: b.reply_all,
+        from: b.from,
+        cc: b.cc,
+        bcc: b.bcc,
+        body_text: b.text,
+        body_html: b.html,
+        attachments: b.attachments,
+        draft_id: b.draft_id,
+        confirm: b.confirm,
+        client_request_id: b.client_request_id,
+    };
+    let gmail = &state.daemon.gmail;
+    let replied = gmail
+        .reply(&authed.caller, input)
+        .await
+        .map_err(|e| wire::error("gmail_reply_in_thread", e))?;
+    let v = wire::reply(gmail.dashboard_url(), &replied).structured;
+    Ok(gate_response(&replied.sent, v))
 }
 
 // ------------------------------------------------------------------ labels
@@ -464,8 +490,22 @@ pub async fn modify(
     body: Bytes,
 ) -> Result<Json<Value>> {
     let b: ModifyBody = parse_json(&body)?;
-    let args = json!({ "account": account, "ids": b.ids, "add": b.add, "remove": b.remove });
-    Ok(Json(
-        run(&state, &authed, "gmail_modify_labels", args).await?,
-    ))
+    let input = ModifyInput {
+        account_id: account,
+        message_ids: b.ids,
+        add_label_ids: b.add,
+        remove_label_ids: b.remove,
+    };
+    let run = async {
+        wire::json(
+            &state
+                .daemon
+                .gmail
+                .modify_labels(&authed.caller, input)
+                .await?,
+        )
+    };
+    run.await
+        .map(Json)
+        .map_err(|e| wire::error("gmail_modify_labels", e))
 }

@@ -195,7 +195,7 @@ pub fn reply_headers(original: &Value, own: &[String], reply_all: bool) -> Resul
                 Code::FailedPrecondition,
                 "the message has no Message-ID to reply to",
             )
-            .with_details(serde_json::json!({ "field": "message_id" }))
+            .with_details(serde_json::json!({ "field": "replyToMessageId" }))
         })?;
     let mut references = message_ids(&h("References"));
     if references.is_empty() {
@@ -240,7 +240,7 @@ pub fn reply_headers(original: &Value, own: &[String], reply_all: bool) -> Resul
             Code::FailedPrecondition,
             "the message has no one to reply to but this account",
         )
-        .with_details(serde_json::json!({ "field": "message_id" })));
+        .with_details(serde_json::json!({ "field": "replyToMessageId" })));
     }
     Ok(ReplyHeaders {
         to,

@@ -5,14 +5,17 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::outbox::validate::html_to_text;
 
 /// Which body an agent asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BodyChoice {
     /// The text part when it is real, else the HTML converted to text.
+    #[default]
     Auto,
     /// The text part as it is (even a stub).
     Text,
@@ -57,29 +60,107 @@ pub fn header<'a>(payload: &'a Value, name: &str) -> Option<&'a str> {
     })
 }
 
+fn string(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
 /// A message in brief: ids, labels, triage headers and snippet.
-pub fn summary(msg: &Value) -> Value {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub id: Option<String>,
+    pub thread_id: Option<String>,
+    pub label_ids: Option<Vec<String>>,
+    pub unread: bool,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cc: Option<String>,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    /// The RFC 5322 Message-ID header.
+    pub message_id: Option<String>,
+    pub snippet: Option<String>,
+}
+
+/// A piece of a body, `limit` characters from `offset`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Clip {
+    pub content: String,
+    pub offset: usize,
+    pub total_chars: usize,
+    pub truncated: bool,
+    /// Where the next piece starts, when there is one.
+    pub next_offset: Option<usize>,
+    /// Which part the text comes from (the main body only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+}
+
+/// An attachment as a message lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentInfo {
+    pub part_id: Option<String>,
+    pub filename: String,
+    pub mime_type: String,
+    pub size: Option<u64>,
+    pub attachment_id: Option<String>,
+}
+
+/// A whole message (format full) for an agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FullMessage {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub body: Clip,
+    /// With `body: both`: the HTML part converted to text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html_as_text: Option<Clip>,
+    pub text_part_is_stub: bool,
+    pub has_html: bool,
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+/// A message as read: in brief (format metadata) or whole (format full).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Message {
+    Summary(Summary),
+    Full(FullMessage),
+}
+
+/// A Gmail message resource in brief.
+pub fn summary(msg: &Value) -> Summary {
     let p = &msg["payload"];
-    json!({
-        "id": msg["id"],
-        "threadId": msg["threadId"],
-        "labelIds": msg["labelIds"],
-        "unread": msg["labelIds"].as_array().is_some_and(|l| l.iter().any(|x| x == "UNREAD")),
-        "from": header(p, "From"),
-        "to": header(p, "To"),
-        "cc": header(p, "Cc"),
-        "subject": header(p, "Subject"),
-        "date": header(p, "Date"),
-        "messageId": header(p, "Message-ID"),
-        "snippet": msg["snippet"],
-    })
+    let h = |name: &str| header(p, name).map(str::to_owned);
+    Summary {
+        id: string(&msg["id"]),
+        thread_id: string(&msg["threadId"]),
+        label_ids: msg["labelIds"].as_array().map(|l| {
+            l.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        }),
+        unread: msg["labelIds"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "UNREAD")),
+        from: h("From"),
+        to: h("To"),
+        cc: h("Cc"),
+        subject: h("Subject"),
+        date: h("Date"),
+        message_id: h("Message-ID"),
+        snippet: string(&msg["snippet"]),
+    }
 }
 
 #[derive(Default)]
 struct Parts {
     text: Vec<String>,
     html: Vec<String>,
-    attachments: Vec<Value>,
+    attachments: Vec<AttachmentInfo>,
 }
 
 fn walk(part: &Value, out: &mut Parts) {
@@ -96,13 +177,13 @@ fn walk(part: &Value, out: &mut Parts) {
         return;
     }
     if !filename.is_empty() || body["attachmentId"].is_string() {
-        out.attachments.push(json!({
-            "partId": part["partId"],
-            "filename": filename,
-            "mimeType": mime,
-            "size": body["size"],
-            "attachmentId": body["attachmentId"],
-        }));
+        out.attachments.push(AttachmentInfo {
+            part_id: string(&part["partId"]),
+            filename: filename.to_owned(),
+            mime_type: mime,
+            size: body["size"].as_u64(),
+            attachment_id: string(&body["attachmentId"]),
+        });
         return;
     }
     let Some(data) = body["data"].as_str().and_then(decode_data) else {
@@ -144,23 +225,24 @@ pub fn is_stub(text: &str, html_text: Option<&str>) -> bool {
 }
 
 /// Clips `s` to `limit` characters starting at character `offset`.
-pub fn clip(s: &str, offset: usize, limit: usize) -> Value {
+pub fn clip(s: &str, offset: usize, limit: usize) -> Clip {
     let total = s.chars().count();
     let start = offset.min(total);
     let piece: String = s.chars().skip(start).take(limit).collect();
     let end = start + piece.chars().count();
     let truncated = end < total;
-    json!({
-        "content": piece,
-        "offset": start,
-        "totalChars": total,
-        "truncated": truncated,
-        "nextOffset": if truncated { Some(end) } else { None },
-    })
+    Clip {
+        content: piece,
+        offset: start,
+        total_chars: total,
+        truncated,
+        next_offset: truncated.then_some(end),
+        source: None,
+    }
 }
 
-/// A whole message (format full) for an agent.
-pub fn full(msg: &Value, choice: BodyChoice, offset: usize, limit: usize) -> Value {
+/// A Gmail message resource (format full) for an agent.
+pub fn full(msg: &Value, choice: BodyChoice, offset: usize, limit: usize) -> FullMessage {
     let mut parts = Parts::default();
     walk(&msg["payload"], &mut parts);
     let text = (!parts.text.is_empty()).then(|| parts.text.join("\n"));
@@ -168,7 +250,6 @@ pub fn full(msg: &Value, choice: BodyChoice, offset: usize, limit: usize) -> Val
     let stub = text
         .as_deref()
         .is_none_or(|t| is_stub(t, html_text.as_deref()));
-    let mut out = summary(msg);
     let (source, chosen) = match choice {
         BodyChoice::Auto => match (&text, &html_text) {
             (Some(t), _) if !stub => ("text/plain", t.clone()),
@@ -182,19 +263,22 @@ pub fn full(msg: &Value, choice: BodyChoice, offset: usize, limit: usize) -> Val
             html_text.clone().unwrap_or_default(),
         ),
     };
-    out["body"] = clip(&chosen, offset, limit);
-    out["body"]["source"] = json!(source);
-    if choice == BodyChoice::Both {
-        out["htmlAsText"] = clip(html_text.as_deref().unwrap_or_default(), offset, limit);
+    FullMessage {
+        summary: summary(msg),
+        body: Clip {
+            source: Some(source),
+            ..clip(&chosen, offset, limit)
+        },
+        html_as_text: (choice == BodyChoice::Both)
+            .then(|| clip(html_text.as_deref().unwrap_or_default(), offset, limit)),
+        text_part_is_stub: text.is_some() && stub && html_text.is_some(),
+        has_html: html_text.is_some(),
+        attachments: parts.attachments,
     }
-    out["textPartIsStub"] = json!(text.is_some() && stub && html_text.is_some());
-    out["hasHtml"] = json!(html_text.is_some());
-    out["attachments"] = Value::Array(parts.attachments);
-    out
 }
 
 /// The attachments of a message (format full).
-pub fn attachments(msg: &Value) -> Vec<Value> {
+pub fn attachments(msg: &Value) -> Vec<AttachmentInfo> {
     let mut parts = Parts::default();
     walk(&msg["payload"], &mut parts);
     parts.attachments
@@ -202,6 +286,8 @@ pub fn attachments(msg: &Value) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn b64(s: &str) -> String {
@@ -230,15 +316,18 @@ mod tests {
                 { "partId": "1", "mimeType": "text/html", "filename": "", "body": { "size": 10, "data": b64("<p>Dear Jane, your results are <b>fine</b>.</p>") } },
             ]}
         });
-        let r = full(&msg, BodyChoice::Auto, 0, 1000);
+        let r = serde_json::to_value(full(&msg, BodyChoice::Auto, 0, 1000)).unwrap();
         assert_eq!(r["body"]["source"], "text/html converted to text");
         assert!(r["body"]["content"].as_str().unwrap().contains("Dear Jane"));
         assert_eq!(r["textPartIsStub"], true);
-        let r = full(&msg, BodyChoice::Text, 0, 8);
+        assert_eq!(r["subject"], "Hi");
+        assert!(r.get("htmlAsText").is_none());
+        let r = serde_json::to_value(full(&msg, BodyChoice::Text, 0, 8)).unwrap();
         assert_eq!(r["body"]["truncated"], true);
         assert_eq!(r["body"]["nextOffset"], 8);
-        let r2 = full(&msg, BodyChoice::Text, 8, 1000);
+        let r2 = serde_json::to_value(full(&msg, BodyChoice::Text, 8, 1000)).unwrap();
         assert_eq!(r2["body"]["truncated"], false);
+        assert_eq!(r2["body"]["nextOffset"], Value::Null);
         assert_eq!(
             format!(
                 "{}{}",
@@ -250,9 +339,54 @@ mod tests {
     }
 
     #[test]
+    fn a_summary_and_a_full_message_keep_their_keys() {
+        let msg = json!({
+            "id": "m1", "threadId": "t1", "labelIds": ["INBOX", "UNREAD"], "snippet": "s",
+            "payload": { "mimeType": "text/plain", "headers": [
+                {"name": "From", "value": "a@example.org"}, {"name": "Subject", "value": "Hi"}],
+                "body": { "size": 2, "data": b64("Hi") } }
+        });
+        assert_eq!(
+            serde_json::to_value(summary(&msg)).unwrap(),
+            json!({ "id": "m1", "threadId": "t1", "labelIds": ["INBOX", "UNREAD"], "unread": true,
+                    "from": "a@example.org", "to": null, "cc": null, "subject": "Hi", "date": null,
+                    "messageId": null, "snippet": "s" })
+        );
+        let f = serde_json::to_value(full(&msg, BodyChoice::Both, 0, 100)).unwrap();
+        let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "attachments",
+                "body",
+                "cc",
+                "date",
+                "from",
+                "hasHtml",
+                "htmlAsText",
+                "id",
+                "labelIds",
+                "messageId",
+                "snippet",
+                "subject",
+                "textPartIsStub",
+                "threadId",
+                "to",
+                "unread"
+            ]
+        );
+        assert_eq!(
+            f["body"],
+            json!({ "content": "Hi", "offset": 0, "totalChars": 2, "truncated": false,
+                    "nextOffset": null, "source": "text/plain" })
+        );
+    }
+
+    #[test]
     fn clip_counts_characters_not_bytes() {
-        let c = clip("Grüße aus Köln", 0, 5);
+        let c = serde_json::to_value(clip("Grüße aus Köln", 0, 5)).unwrap();
         assert_eq!(c["content"], "Grüße");
         assert_eq!(c["totalChars"], 14);
+        assert!(c.get("source").is_none());
     }
 }

@@ -1,11 +1,28 @@
 //! Google: the endpoints (design.md §12), the scope tiers and the access
-//! tokens that every Google provider (Gmail, People, Chat) calls with.
+//! tokens that every Google provider (Gmail, People, Chat) calls with, and
+//! the HTTP plumbing they share.
 //!
 //! Providers never see refresh tokens or the vault: they ask an
 //! [`AccessTokens`] for a token that covers what they are about to do, and
 //! report a token Google rejected so that the next call refreshes.
+//!
+//! - [`http`]: [`ApiClients`] (one API: its [`http::Api`] description, the
+//!   connection pool, tokens, retry policy, counters) hands out a
+//!   [`GoogleClient`] per account; [`Call`]s are idempotent or
+//!   [`http::Repeat::Once`].
+//! - [`batch`]: the multipart batch endpoint over the same client.
+//! - [`limiter`]: the per-account token bucket and the per-API cost tables.
+//! - [`error`]: Google's answers as typed errors; [`outcome_unknown`].
+
+pub mod batch;
+pub mod error;
+pub mod http;
+pub mod limiter;
 
 use serde::Deserialize;
+
+pub use self::error::outcome_unknown;
+pub use self::http::{ApiClients, Call, GoogleClient, RetryPolicy, Upstream, encode};
 
 use crate::error::Error;
 

@@ -11,10 +11,9 @@ use commsd::auth::{Caller, Grant, Grants};
 use commsd::config::{OutboxConfig, PolicyConfig};
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
-use commsd::gmail::client::outcome_unknown;
 use commsd::gmail::transport::GmailTransport;
-use commsd::gmail::{Format, Gmail, GmailConfig};
-use commsd::google::{AccessTokens, Need};
+use commsd::gmail::{Format, Gmail, GmailConfig, GmailService};
+use commsd::google::{AccessTokens, Need, outcome_unknown};
 use commsd::outbox::model::{Decision, State};
 use commsd::outbox::service::Outbox;
 use commsd::outbox::transport::{DeliveryError, Transport};
@@ -134,6 +133,12 @@ async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store
     (Arc::new(outbox), store)
 }
 
+/// The Gmail tools over the service over `e`'s Gmail.
+fn gmail_tools(e: &Env, outbox: Arc<Outbox>) -> GmailTools {
+    let service = GmailService::new(e.gmail.clone(), outbox, "http://127.0.0.1:1".into());
+    GmailTools::new(Arc::new(service))
+}
+
 async fn tool(tools: &GmailTools, caller: &Caller, name: &str, args: Value) -> Value {
     match tools.call(caller, name, &args).await {
         Ok(o) => {
@@ -161,7 +166,7 @@ async fn gmail_search_returns_triage_fields_from_one_batch() {
         );
     }
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox, "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox);
     e.fake.reset_counts();
     let r = tool(
         &tools,
@@ -258,7 +263,7 @@ async fn gmail_cache_is_invalidated_after_a_modify() {
         &[],
     );
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox, "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox);
     let get = json!({ "account": A, "id": id, "format": "metadata" });
     let first = tool(&tools, &agent(), "gmail_get_message", get.clone()).await;
     assert_eq!(first["message"]["unread"], true);
@@ -515,7 +520,7 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
     let html = "From: news@example.org\r\nTo: doctor@practice.example\r\nSubject: Newsletter\r\nMessage-ID: <n@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThis message contains HTML. View it in your browser.\r\n--b\r\nContent-Type: text/html\r\n\r\n<html><body><h1>Clinic news</h1><p>The flu vaccine arrived.</p></body></html>\r\n--b--\r\n";
     let (hid, _) = e.fake.deliver(A_EMAIL, html.as_bytes(), &[]);
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox, "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox);
     let r = tool(
         &tools,
         &agent(),
@@ -659,7 +664,7 @@ async fn gmail_send_gate_follows_each_policy_path() {
     ] {
         let e = env().await;
         let (outbox, store) = outbox(e.dir.path(), decision).await;
-        let tools = GmailTools::new(e.gmail.clone(), outbox.clone(), "http://127.0.0.1:1".into());
+        let tools = gmail_tools(&e, outbox.clone());
         let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "to": ["Jane Roe <jane@example.org>"], "subject": "Appointment", "text": "See you Tuesday." })).await;
         let draft_id = d["draftId"].as_str().unwrap().to_owned();
         let staged = tool(
@@ -715,7 +720,7 @@ async fn gmail_send_gate_follows_each_policy_path() {
 async fn gmail_a_draft_edited_after_approval_is_not_sent() {
     let e = env().await;
     let (outbox, store) = outbox(e.dir.path(), Decision::Approve).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox.clone(), "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox.clone());
     let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "to": ["jane@example.org"], "subject": "Dose", "text": "Take 5 mg." })).await;
     let draft_id = d["draftId"].as_str().unwrap();
     let staged = tool(
@@ -763,7 +768,7 @@ async fn gmail_unverified_alias_is_refused_and_a_verified_one_used() {
     e.fake
         .add_send_as(A_EMAIL, "ceo@practice.example", "", false);
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox, "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox);
     let bad = tools
         .call(&agent(), "gmail_create_draft", &json!({ "account": A, "from": "ceo@practice.example", "to": ["jane@example.org"], "subject": "x", "text": "y" }))
         .await
@@ -780,7 +785,7 @@ async fn gmail_unverified_alias_is_refused_and_a_verified_one_used() {
 async fn gmail_thread_reply_chain_across_three_replies() {
     let e = env().await;
     let (outbox, store) = outbox(e.dir.path(), Decision::Confirm).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox.clone(), "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox.clone());
     let transport = GmailTransport::new(e.gmail.clone(), store, outbox.attachments().clone());
     let (mut last, thread) = e.fake.deliver(
         A_EMAIL,
@@ -850,7 +855,7 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
     let path = files.path().join("Befund März.pdf");
     std::fs::write(&path, &pdf).unwrap();
     let (outbox, store) = outbox(e.dir.path(), Decision::Auto).await;
-    let tools = GmailTools::new(e.gmail.clone(), outbox.clone(), "http://127.0.0.1:1".into());
+    let tools = gmail_tools(&e, outbox.clone());
     // An agent may attach only from [outbox] attachment_dirs (none here).
     let refused = tools
         .call(&agent(), "gmail_create_draft", &json!({ "account": A, "to": ["jane@example.org"], "subject": "Befund", "text": "Anbei.", "attachments": [path] }))
@@ -950,11 +955,7 @@ async fn gmail_counters_reach_the_cache_stats_resource() {
         &[],
     );
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
-    let gmail_tools: Arc<dyn ToolProvider> = Arc::new(GmailTools::new(
-        e.gmail.clone(),
-        outbox.clone(),
-        "http://127.0.0.1:1".into(),
-    ));
+    let gmail_tools: Arc<dyn ToolProvider> = Arc::new(gmail_tools(&e, outbox.clone()));
     let tools = commsd::tools::Tools::new(
         outbox,
         vec![gmail_tools],

@@ -1,0 +1,57 @@
+//! `[gmail]` in the config file.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::google::limiter;
+
+/// `[gmail]` in the config file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GmailConfig {
+    /// Bodies longer than this many characters are clipped (`truncated: true`, page on with `offset`).
+    pub body_limit_chars: usize,
+    /// Per-account budget in Gmail quota units per second (Google: 250).
+    pub units_per_second: u32,
+    /// Attempts per call on 429/5xx (including the first).
+    pub max_attempts: u32,
+    #[serde(with = "humantime_serde_compat")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub search_ttl: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub metadata_ttl: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub body_ttl: Duration,
+    /// How often a cached read first asks `users.history.list` what changed.
+    #[serde(with = "humantime_serde_compat")]
+    pub freshness_check: Duration,
+}
+
+impl Default for GmailConfig {
+    fn default() -> Self {
+        GmailConfig {
+            body_limit_chars: 20_000,
+            units_per_second: limiter::GMAIL.units_per_second,
+            max_attempts: 5,
+            retry_base: Duration::from_millis(250),
+            search_ttl: Duration::from_secs(30),
+            metadata_ttl: Duration::from_secs(300),
+            body_ttl: Duration::from_secs(180),
+            freshness_check: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Durations as humantime strings ("30s", "5m").
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}

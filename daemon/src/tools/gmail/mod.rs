@@ -1,0 +1,116 @@
+//! The Gmail tools (design.md §11: toolsets gmail_read, gmail_compose,
+//! gmail_modify): a thin adapter over [`GmailService`], which checks grants,
+//! validates, renders and owns the send gate. This file converts: today's
+//! wire arguments into the service's typed inputs, its outputs back into
+//! today's results ([`wire`], shared with `/api/v1/gmail`), and staged
+//! items into MCP outcomes (approval requests included). `commsctl gmail`
+//! runs these tools through `Tools.Invoke`.
+
+mod schemas;
+pub mod wire;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use self::schemas::TOOLS;
+use self::wire::{
+    ArchiveArgs, AttachmentArgs, BatchArgs, DraftArgs, GetArgs, MarkArgs, ModifyArgs, ReplyArgs,
+    SearchArgs, SendArgs,
+};
+use super::{Outcome, ToolDef, ToolProvider, args};
+use crate::auth::Caller;
+use crate::error::{Code, Error};
+use crate::gmail::GmailService;
+
+pub struct GmailTools {
+    service: Arc<GmailService>,
+}
+
+impl GmailTools {
+    pub fn new(service: Arc<GmailService>) -> GmailTools {
+        GmailTools { service }
+    }
+
+    pub fn service(&self) -> &GmailService {
+        &self.service
+    }
+
+    async fn run(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
+        let s = &self.service;
+        let ok = |v: Value| Outcome::ok(v);
+        match name {
+            "gmail_search_messages" => {
+                let a: SearchArgs = args(arguments)?;
+                wire::search(&s.search(caller, a.into()).await?).map(ok)
+            }
+            "gmail_get_message" => {
+                let a: GetArgs = args(arguments)?;
+                wire::json(&s.get_message(caller, a.message()?).await?).map(ok)
+            }
+            "gmail_get_messages_batch" => {
+                let a: BatchArgs = args(arguments)?;
+                wire::json(&s.get_messages(caller, a.try_into()?).await?).map(ok)
+            }
+            "gmail_get_thread" => {
+                let a: GetArgs = args(arguments)?;
+                wire::json(&s.get_thread(caller, a.thread()?).await?).map(ok)
+            }
+            "gmail_get_attachment" => {
+                let a: AttachmentArgs = args(arguments)?;
+                wire::json(&s.save_attachment(caller, a.into()).await?).map(ok)
+            }
+            "gmail_create_draft" => {
+                let a: DraftArgs = args(arguments)?;
+                wire::draft(&s.create_draft(caller, a.create()?).await?).map(ok)
+            }
+            "gmail_update_draft" => {
+                let a: DraftArgs = args(arguments)?;
+                wire::draft(&s.update_draft(caller, a.update()).await?).map(ok)
+            }
+            "gmail_send_draft" => {
+                let a: SendArgs = args(arguments)?;
+                let sent = s.send_draft(caller, a.into()).await?;
+                Ok(wire::staged(s.dashboard_url(), &sent))
+            }
+            "gmail_reply_in_thread" => {
+                let a: ReplyArgs = args(arguments)?;
+                let replied = s.reply(caller, a.into()).await?;
+                Ok(wire::reply(s.dashboard_url(), &replied))
+            }
+            "gmail_modify_labels" => {
+                let a: ModifyArgs = args(arguments)?;
+                wire::json(&s.modify_labels(caller, a.into()).await?).map(ok)
+            }
+            "gmail_mark_read_unread" => {
+                let a: MarkArgs = args(arguments)?;
+                wire::json(&s.mark(caller, a.into()).await?).map(ok)
+            }
+            "gmail_archive" => {
+                let a: ArchiveArgs = args(arguments)?;
+                wire::json(&s.archive(caller, a.into()).await?).map(ok)
+            }
+            other => Err(Error::new(
+                Code::NotFound,
+                format!("tool {other} is not a Gmail tool"),
+            )),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ToolProvider for GmailTools {
+    fn tools(&self) -> &'static [ToolDef] {
+        TOOLS
+    }
+
+    async fn call(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
+        self.run(caller, name, arguments)
+            .await
+            .map_err(|e| wire::error(name, e))
+    }
+
+    fn cache_stats(&self) -> Option<(&'static str, Value)> {
+        Some(("gmail", self.service.gmail().stats()))
+    }
+}
