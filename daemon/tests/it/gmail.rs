@@ -24,14 +24,14 @@ use serde_json::{Value, json};
 
 use crate::google_fake::{Fault, GmailFake};
 
-const A: &str = "acct-a";
-const B: &str = "acct-b";
-const A_EMAIL: &str = "doctor@practice.example";
-const B_EMAIL: &str = "front.desk@practice.example";
+pub(crate) const A: &str = "acct-a";
+pub(crate) const B: &str = "acct-b";
+pub(crate) const A_EMAIL: &str = "doctor@practice.example";
+pub(crate) const B_EMAIL: &str = "front.desk@practice.example";
 
 /// Hands out `tok-<account>`; records rejected tokens and, like a refresh,
 /// moves on to the account's `next` token when one is set.
-struct Tokens {
+pub(crate) struct Tokens {
     tokens: Mutex<HashMap<String, String>>,
     next: Mutex<HashMap<String, String>>,
     rejected: Mutex<Vec<String>>,
@@ -59,14 +59,14 @@ impl AccessTokens for Tokens {
     }
 }
 
-struct Env {
-    fake: GmailFake,
-    gmail: Arc<Gmail>,
-    tokens: Arc<Tokens>,
-    dir: tempfile::TempDir,
+pub(crate) struct Env {
+    pub(crate) fake: GmailFake,
+    pub(crate) gmail: Arc<Gmail>,
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) dir: tempfile::TempDir,
 }
 
-async fn env_with(config: GmailConfig) -> Env {
+pub(crate) async fn env_with(config: GmailConfig) -> Env {
     let fake = GmailFake::start().await;
     fake.add_account(A_EMAIL, "tok-a");
     fake.add_account(B_EMAIL, "tok-b");
@@ -88,7 +88,7 @@ async fn env_with(config: GmailConfig) -> Env {
     }
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     env_with(GmailConfig {
         retry_base: std::time::Duration::from_millis(20),
         ..GmailConfig::default()
@@ -96,21 +96,21 @@ async fn env() -> Env {
     .await
 }
 
-fn mail(from: &str, to: &str, subject: &str, body: &str, message_id: &str) -> Vec<u8> {
+pub(crate) fn mail(from: &str, to: &str, subject: &str, body: &str, message_id: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Tue, 17 Nov 2026 09:30:00 +0000\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
     .into_bytes()
 }
 
-fn agent() -> Caller {
+pub(crate) fn agent() -> Caller {
     Caller {
         actor: "mcp:test-agent".to_owned(),
         grants: Grants::from_iter([Grant::Read, Grant::Draft, Grant::Stage, Grant::Send]),
     }
 }
 
-async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store) {
+pub(crate) async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store) {
     let db = dir.join("commsd.db");
     let (store, _thread) = tokio::task::spawn_blocking(move || Store::open(&db))
         .await
@@ -134,7 +134,7 @@ async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store
 }
 
 /// The Gmail tools over the service over `e`'s Gmail.
-fn gmail_tools(e: &Env, outbox: Arc<Outbox>) -> GmailTools {
+pub(crate) fn gmail_tools(e: &Env, outbox: Arc<Outbox>) -> GmailTools {
     let service = GmailService::new(e.gmail.clone(), outbox, "http://127.0.0.1:1".into());
     GmailTools::new(Arc::new(service))
 }

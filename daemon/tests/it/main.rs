@@ -17,6 +17,8 @@ mod api;
 mod faults;
 mod gmail;
 mod gmail_daemon;
+mod gmail_service;
+mod google;
 mod lifecycle;
 mod mail;
 mod mail_accounts;
