@@ -19,6 +19,8 @@ use crate::outbox::model::{Channel, Decision};
 pub struct Config {
     /// Addresses of the three HTTP listeners.
     pub listen: Listen,
+    /// Limits of the HTTP listeners (slow clients, connections).
+    pub http: crate::http::HttpConfig,
     /// Expiry, hold window and dispatch concurrency of the outbox.
     pub outbox: OutboxConfig,
     /// Who must consent to what: rules, allowlists, caps.
@@ -219,7 +221,7 @@ pub struct Cap {
 }
 
 /// Parses "90s", "15m", "72h", "7d", "0s".
-fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(de)?;
     humantime::parse_duration(&text).map_err(|e| {
         serde::de::Error::custom(format!(
@@ -314,6 +316,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.http.validate().map_err(|e| format!("key `{e}"))?;
         if self.api.requests_per_minute == 0 {
             return Err("key `api.requests_per_minute`: must be at least 1".to_owned());
         }

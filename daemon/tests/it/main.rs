@@ -18,6 +18,7 @@ mod faults;
 mod gmail;
 mod gmail_daemon;
 mod lifecycle;
+mod listeners;
 mod mail;
 mod mail_accounts;
 mod outbox;
