@@ -7,7 +7,7 @@
 //! minute per key.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -95,7 +95,10 @@ impl AuthFailure {
 pub struct Keys {
     store: Store,
     /// By key id.
-    cache: RwLock<HashMap<String, KeyRecord>>,
+    /// Updated on the store thread right after each commit
+    /// (`Store::write_then`): a revocation whose caller hung up still takes
+    /// effect at once.
+    cache: Arc<RwLock<HashMap<String, KeyRecord>>>,
 }
 
 fn hash(secret: &str) -> String {
@@ -176,12 +179,14 @@ impl Keys {
             .await?;
         Ok(Keys {
             store,
-            cache: RwLock::new(records.into_iter().map(|k| (k.id.clone(), k)).collect()),
+            cache: Arc::new(RwLock::new(
+                records.into_iter().map(|k| (k.id.clone(), k)).collect(),
+            )),
         })
     }
 
-    fn cache_put(&self, record: KeyRecord) {
-        if let Ok(mut cache) = self.cache.write() {
+    fn cache_put(cache: &RwLock<HashMap<String, KeyRecord>>, record: KeyRecord) {
+        if let Ok(mut cache) = cache.write() {
             cache.insert(record.id.clone(), record);
         }
     }
@@ -272,26 +277,32 @@ impl Keys {
             ..audit::Entry::default()
         };
         let revoked = replaces.clone();
+        let cache = self.cache.clone();
+        let cached = record.clone();
         self.store
-            .write(move |conn| {
-                if let Some(old) = &revoked {
-                    conn.execute(
-                        "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
-                        params![now, old],
-                    )?;
-                }
-                insert(conn, &stored)?;
-                audit::append(conn, entry)?;
-                Ok(())
-            })
+            .write_then(
+                move |conn| {
+                    if let Some(old) = &revoked {
+                        conn.execute(
+                            "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
+                            params![now, old],
+                        )?;
+                    }
+                    insert(conn, &stored)?;
+                    audit::append(conn, entry)?;
+                    Ok(())
+                },
+                move |()| {
+                    if let Some(old) = replaces
+                        && let Ok(mut cache) = cache.write()
+                        && let Some(k) = cache.get_mut(&old)
+                    {
+                        k.revoked_at_ms = Some(now);
+                    }
+                    Keys::cache_put(&cache, cached);
+                },
+            )
             .await?;
-        if let Some(old) = replaces
-            && let Ok(mut cache) = self.cache.write()
-            && let Some(k) = cache.get_mut(&old)
-        {
-            k.revoked_at_ms = Some(now);
-        }
-        self.cache_put(record.clone());
         Ok((record, token))
     }
 
@@ -308,18 +319,22 @@ impl Keys {
             result: Some(name.to_owned()),
             ..audit::Entry::default()
         };
-        self.store
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
-                    params![now, id],
-                )?;
-                audit::append(conn, entry)?;
-                Ok(())
-            })
-            .await?;
         key.revoked_at_ms = Some(now);
-        self.cache_put(key.clone());
+        let cache = self.cache.clone();
+        let cached = key.clone();
+        self.store
+            .write_then(
+                move |conn| {
+                    conn.execute(
+                        "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
+                        params![now, id],
+                    )?;
+                    audit::append(conn, entry)?;
+                    Ok(())
+                },
+                move |()| Keys::cache_put(&cache, cached),
+            )
+            .await?;
         Ok(key)
     }
 

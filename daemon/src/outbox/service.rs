@@ -110,7 +110,6 @@ pub struct BatchResult {
 
 pub struct Outbox {
     store: Store,
-    bus: Arc<Bus>,
     accounts: Arc<Accounts>,
     attachments: AttachmentStore,
     limits: Limits,
@@ -118,11 +117,61 @@ pub struct Outbox {
     policy: PolicyConfig,
     /// Wakes the dispatcher when an item becomes approved.
     pub(crate) wake: Arc<Notify>,
+    /// What follows every commit, shared with the store thread.
+    live: Arc<Live>,
+}
+
+/// The in-memory state that follows the database: updated and announced on
+/// the store thread right after each commit (`Store::write_then`), so that a
+/// caller that goes away mid-request cannot leave it behind the database.
+struct Live {
+    bus: Arc<Bus>,
+    wake: Arc<Notify>,
     /// Items per state, kept in step with every write (for status without a query).
     tally: Mutex<BTreeMap<String, u64>>,
     /// Bumped on every committed change, before its events go out: a reader
     /// that saw generation N before reading has data at least as new as N.
     generation: std::sync::atomic::AtomicU64,
+}
+
+impl Live {
+    fn publish(&self, changes: Changes) {
+        if !changes.items.is_empty() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if let Ok(mut tally) = self.tally.lock() {
+            for (old, new) in &changes.transitions {
+                if let Some(old) = old
+                    && let Some(n) = tally.get_mut(old.as_str())
+                {
+                    *n = n.saturating_sub(1);
+                }
+                *tally.entry(new.as_str().to_owned()).or_default() += 1;
+            }
+        }
+        let mut wake = false;
+        for item in &changes.items {
+            wake |= item.state == State::Approved;
+            self.bus.publish(Event::OutboxChanged {
+                id: item.id.clone(),
+                state: item.state,
+                channel: item.channel,
+                account: item.account.clone(),
+                priority: item.priority,
+            });
+        }
+        for event in changes.audit {
+            self.bus.publish(Event::AuditAppended {
+                seq: event.seq,
+                action: event.action,
+                item_id: event.item_id,
+            });
+        }
+        if wake {
+            self.wake.notify_one();
+        }
+    }
 }
 
 /// Changes made by one write, published after the commit.
@@ -197,17 +246,21 @@ impl Outbox {
         policy: PolicyConfig,
     ) -> Result<Outbox> {
         let tally = store.call(|c| db::count_by_state(c)).await?;
+        let wake = Arc::new(Notify::new());
         Ok(Outbox {
             store,
-            bus,
             accounts,
             attachments: AttachmentStore::new(data_dir.join("attachments")),
             limits: Limits::default(),
             config,
             policy,
-            wake: Arc::new(Notify::new()),
-            tally: Mutex::new(tally),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            wake: wake.clone(),
+            live: Arc::new(Live {
+                bus,
+                wake,
+                tally: Mutex::new(tally),
+                generation: std::sync::atomic::AtomicU64::new(0),
+            }),
         })
     }
 
@@ -229,72 +282,46 @@ impl Outbox {
 
     /// Items per state, without touching the database.
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
+        self.live
+            .tally
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     /// Changes whenever any item changes; caches of listings key on it.
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
+        self.live
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    fn publish(&self, changes: Changes) {
-        if !changes.items.is_empty() {
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        if let Ok(mut tally) = self.tally.lock() {
-            for (old, new) in &changes.transitions {
-                if let Some(old) = old
-                    && let Some(n) = tally.get_mut(old.as_str())
-                {
-                    *n = n.saturating_sub(1);
-                }
-                *tally.entry(new.as_str().to_owned()).or_default() += 1;
-            }
-        }
-        let mut wake = false;
-        for item in &changes.items {
-            wake |= item.state == State::Approved;
-            self.bus.publish(Event::OutboxChanged {
-                id: item.id.clone(),
-                state: item.state,
-                channel: item.channel,
-                account: item.account.clone(),
-                priority: item.priority,
-            });
-        }
-        for event in changes.audit {
-            self.bus.publish(Event::AuditAppended {
-                seq: event.seq,
-                action: event.action,
-                item_id: event.item_id,
-            });
-        }
-        if wake {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Runs `f` in one durable write and publishes what it changed.
+    /// Runs `f` in one durable write; what it changed is counted and
+    /// published right after the commit, on the store thread, whether or not
+    /// the caller is still waiting.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Changes) -> Result<T> + Send + 'static,
     {
-        let (value, changes) = self
-            .store
-            .write(move |conn| {
-                let mut changes = Changes::default();
-                // A domain error rolls the job back like a database error.
-                match f(conn, &mut changes) {
-                    Ok(v) => Ok((v, changes)),
-                    Err(e) => Err(StoreError::Domain(Box::new(e))),
-                }
-            })
+        let live = self.live.clone();
+        self.store
+            .write_then(
+                move |conn| {
+                    let mut changes = Changes::default();
+                    // A domain error rolls the job back like a database error.
+                    match f(conn, &mut changes) {
+                        Ok(v) => Ok((v, changes)),
+                        Err(e) => Err(StoreError::Domain(Box::new(e))),
+                    }
+                },
+                move |(value, changes)| {
+                    live.publish(changes);
+                    value
+                },
+            )
             .await
-            .map_err(store_to_error)?;
-        self.publish(changes);
-        Ok(value)
+            .map_err(store_to_error)
     }
 
     // ---------------------------------------------------------------- stage

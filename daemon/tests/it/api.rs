@@ -735,3 +735,99 @@ fn agents_attach_only_from_the_configured_directories() {
         "directions.pdf"
     );
 }
+
+/// Clients that hang up right after their stage request reached the daemon:
+/// every item that was stored is counted, listed and announced, exactly as
+/// if the client had waited for the answer.
+#[test]
+fn stage_requests_whose_clients_hang_up_are_counted_listed_and_announced() {
+    use std::io::Write as _;
+    let api = Api::start("");
+    let agent = api.key("hangs-up", "read,stage", &[]);
+    let human = api.key("human", "read,admin", &[]);
+    // Warm the cached queue page, so a stale cache would show.
+    assert!(api.items(&human).is_empty());
+    let events = api
+        .env
+        .commsctl_command(&["events", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        api.env.status_json()["counts"]["event_subscribers"] == 1
+    }));
+
+    let addr = api.url.trim_start_matches("http://").to_owned();
+    let body = json!({ "to": "+14155550100", "body": "Reminder: tomorrow 9:00" }).to_string();
+    let request = format!(
+        "POST /api/v1/sms/stage HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {agent}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // 20 at once, closed as soon as the request is written; then 20 more,
+    // each closed a little later than the one before, to land the hang-up at
+    // different points of the request's work.
+    let mut streams: Vec<_> = (0..20)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    for s in &mut streams {
+        s.write_all(request.as_bytes()).unwrap();
+    }
+    drop(streams);
+    for i in 0..20u64 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_micros(i * 150));
+        drop(s);
+    }
+
+    // Whatever was stored (any number up to 40) is what status counts, the
+    // queue lists and the event stream announced.
+    let db = rusqlite::Connection::open(api.env.data.join("commsd.db")).unwrap();
+    let stored = || -> u64 {
+        db.query_row("SELECT count(*) FROM outbox_items", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap() as u64
+    };
+    // Settled: the count stops moving.
+    let mut last = u64::MAX;
+    assert!(eventually(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = stored();
+        let settled = now == last;
+        last = now;
+        settled
+    }));
+    let stored = stored();
+    assert!(
+        stored > 0,
+        "no request reached the daemon; the test proves nothing"
+    );
+    let status = api.env.status_json();
+    assert_eq!(
+        status["counts"]["outbox_pending_approval"]
+            .as_u64()
+            .unwrap_or(0),
+        stored,
+        "status counts: {}",
+        status["counts"]
+    );
+    let listed = api
+        .get("/api/v1/staged?limit=100", Some(&human))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    assert_eq!(listed, stored, "the cached queue page is stale");
+
+    api.env.commsctl(&["daemon", "stop"]);
+    let out = events.wait_with_output().unwrap();
+    let announced = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("pending_approval"))
+        .count() as u64;
+    assert_eq!(announced, stored, "events announced for stored items");
+}

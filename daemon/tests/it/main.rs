@@ -17,6 +17,7 @@ mod api;
 mod faults;
 mod gmail;
 mod gmail_daemon;
+mod hangups;
 mod lifecycle;
 mod listeners;
 mod mail;
