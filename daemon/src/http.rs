@@ -8,8 +8,9 @@
 //! connection has [`HttpConfig::header_read_timeout`] to send its request
 //! head, and each listener serves at most [`HttpConfig::max_connections`] at
 //! once (further clients wait in the kernel's accept queue until one ends,
-//! instead of costing a task and buffers each). Every route, `/healthz`
-//! included, answers only requests whose Host names this machine.
+//! instead of costing a task and buffers each). `/healthz`, like every route
+//! of the dashboard and the API, answers only requests whose Host names this
+//! machine.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -138,16 +139,17 @@ pub async fn bind(kind: Listener, addr: SocketAddr) -> Result<Bound, BindError> 
     })
 }
 
-/// `app` plus this listener's `/healthz` (no authentication), every route
-/// behind the Host check: a page on another site that rebinds its name to
-/// 127.0.0.1 learns nothing, not even that commsd runs.
+/// `app` plus this listener's `/healthz` (no authentication), behind the
+/// same Host check as the dashboard's and the API's routes (which run it in
+/// their own middleware, after the request id): a page on another site that
+/// rebinds its name to 127.0.0.1 learns nothing, not even that commsd runs.
 fn with_healthz(kind: Listener, app: Router) -> Router {
     let name = kind.name();
     app.route(
         "/healthz",
-        get(move || async move { Json(json!({ "status": "ok", "listener": name })) }),
+        get(move || async move { Json(json!({ "status": "ok", "listener": name })) })
+            .route_layer(axum::middleware::from_fn(loopback_host)),
     )
-    .layer(axum::middleware::from_fn(loopback_host))
 }
 
 async fn loopback_host(request: Request, next: Next) -> Response {
