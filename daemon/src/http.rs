@@ -37,7 +37,7 @@ pub struct HttpConfig {
     /// Time a client has to send a request's head (request line and
     /// headers), for the first request and each one after it on a kept-alive
     /// connection; slower connections are closed.
-    #[serde(deserialize_with = "crate::config::duration")]
+    #[serde(deserialize_with = "crate::de::duration")]
     pub header_read_timeout: Duration,
     /// Connections each listener serves at once.
     pub max_connections: usize,
@@ -55,10 +55,10 @@ impl Default for HttpConfig {
 impl HttpConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.header_read_timeout.is_zero() {
-            return Err("http.header_read_timeout`: must be more than 0s".to_owned());
+            return Err("key `http.header_read_timeout`: must be more than 0s".to_owned());
         }
         if self.max_connections == 0 || self.max_connections > 65_536 {
-            return Err("http.max_connections`: expected 1 to 65536".to_owned());
+            return Err("key `http.max_connections`: expected 1 to 65536".to_owned());
         }
         Ok(())
     }
@@ -77,6 +77,47 @@ pub fn raise_open_files_limit() {
         };
         if let Err(e) = setrlimit(Resource::Nofile, raised) {
             tracing::debug!(error = %e, "could not raise the open files limit");
+        }
+    }
+}
+
+/// `[listen]`: where the HTTP listeners bind. Loopback only; port 0 picks a free port.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// The review dashboard (`/review`).
+    pub dashboard: SocketAddr,
+    /// The REST API (`/api/v1`) and MCP over HTTP (`/mcp`).
+    pub api: SocketAddr,
+    /// Provider webhooks (`/webhooks/...`), the one port a user may expose through a tunnel.
+    pub webhooks: SocketAddr,
+}
+
+impl Listen {
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, addr) in [
+            ("listen.dashboard", self.dashboard),
+            ("listen.api", self.api),
+            ("listen.webhooks", self.webhooks),
+        ] {
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "key `{key}`: {addr} is not a loopback address; expected 127.0.0.1 or [::1] \
+                     with any port (commsd never listens beyond this machine: expose the \
+                     webhook port through a tunnel instead)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            dashboard: SocketAddr::from(([127, 0, 0, 1], 3001)),
+            api: SocketAddr::from(([127, 0, 0, 1], 3002)),
+            webhooks: SocketAddr::from(([127, 0, 0, 1], 3003)),
         }
     }
 }

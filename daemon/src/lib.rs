@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod dashboard;
+pub mod de;
 pub mod error;
 pub mod events;
 pub mod fsprivate;
@@ -23,6 +24,7 @@ pub mod runs;
 pub mod socket;
 pub mod store;
 pub mod tools;
+pub mod util;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -182,6 +184,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // accepts connections must shut down gracefully, not kill the process.
     let signals = Signals::install().context("cannot install signal handlers")?;
     let (config, origin) = Config::load(options.config.as_deref())?;
+    tools::check_toolsets(config.mcp.toolsets.as_deref()).map_err(anyhow::Error::msg)?;
     let config_path = match &origin {
         Origin::File(path) => {
             tracing::info!(config = %path.display(), "loaded config");
@@ -316,7 +319,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 mail: mailboxes.clone(),
             }),
         ],
-        &config.mcp.toolsets,
+        config.mcp.toolsets.as_deref(),
         urls.dashboard.clone(),
     ));
     let consent =

@@ -105,11 +105,6 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Compares without an early exit, so timing reveals nothing about the hash.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn random_base32(len: usize) -> Result<String> {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
     let mut bytes = vec![0u8; len];
@@ -355,7 +350,7 @@ impl Keys {
         let (id, secret) = parse_token(token).ok_or(AuthFailure::Malformed)?;
         let cache = self.cache.read().map_err(|_| AuthFailure::Unknown)?;
         let key = cache.get(id).ok_or(AuthFailure::Unknown)?;
-        if !constant_time_eq(hash(secret).as_bytes(), key.secret_hash.as_bytes()) {
+        if !crate::util::constant_time_eq(hash(secret).as_bytes(), key.secret_hash.as_bytes()) {
             return Err(AuthFailure::Unknown);
         }
         if key.revoked_at_ms.is_some() {

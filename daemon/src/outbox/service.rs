@@ -22,9 +22,9 @@ use super::validate::{self, AttachmentStore, EmailInput, Limits};
 use crate::accounts::Accounts;
 use crate::audit;
 use crate::auth::{Caller, Grant};
-use crate::config::{OutboxConfig, PolicyConfig};
 use crate::error::{Code, Error, Result};
 use crate::events::{Bus, Event, now_unix_ms};
+use crate::outbox::config::{OutboxConfig, PolicyConfig};
 use crate::store::{Store, StoreError};
 
 /// Largest page a list call returns.

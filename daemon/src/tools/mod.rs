@@ -248,14 +248,17 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// The core tools plus `providers`. `toolsets` are validated by the
-    /// config; unknown names enable nothing.
+    /// The core tools plus `providers`. `toolsets` (`None`: the
+    /// [`DEFAULT_TOOLSETS`]) are checked at start-up by [`check_toolsets`];
+    /// unknown names enable nothing.
     pub fn new(
         outbox: Arc<Outbox>,
         providers: Vec<Arc<dyn ToolProvider>>,
-        toolsets: &[String],
+        toolsets: Option<&[String]>,
         dashboard_url: String,
     ) -> Tools {
+        let defaults: Vec<String> = DEFAULT_TOOLSETS.iter().map(|s| (*s).to_owned()).collect();
+        let toolsets = toolsets.unwrap_or(&defaults);
         let mut all: Vec<Arc<dyn ToolProvider>> = vec![Arc::new(CoreTools {
             outbox: outbox.clone(),
             dashboard_url: dashboard_url.clone(),
@@ -780,4 +783,34 @@ mod tests {
         let e = args::<IdArgs>(&json!([1])).err().unwrap();
         assert_eq!(e.details["field"], "arguments");
     }
+}
+
+#[cfg(test)]
+mod config_tests {
+    #[test]
+    fn toolsets_are_checked_against_the_catalog() {
+        super::check_toolsets(None).unwrap();
+        let ok = ["outbox".to_owned(), "gmail_read".to_owned()];
+        super::check_toolsets(Some(&ok)).unwrap();
+        let bad = ["outbox".to_owned(), "gmial_read".to_owned()];
+        let err = super::check_toolsets(Some(&bad)).unwrap_err();
+        assert!(
+            err.contains("mcp.toolsets[1]") && err.contains("gmial_read"),
+            "{err}"
+        );
+    }
+}
+
+/// Checks `[mcp] toolsets` against the catalog; the error names the key.
+/// `None` (the key absent) means [`DEFAULT_TOOLSETS`].
+pub fn check_toolsets(toolsets: Option<&[String]>) -> Result<(), String> {
+    for (i, name) in toolsets.unwrap_or_default().iter().enumerate() {
+        if !TOOLSETS.contains(&name.as_str()) {
+            return Err(format!(
+                "key `mcp.toolsets[{i}]`: unknown toolset {name:?}; known: {}",
+                TOOLSETS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 
 use commsd::accounts::Accounts;
 use commsd::auth::{Caller, Grant, Grants};
-use commsd::config::{OutboxConfig, PolicyConfig};
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
 use commsd::gmail::client::outcome_unknown;
 use commsd::gmail::transport::GmailTransport;
 use commsd::gmail::{Format, Gmail, GmailConfig};
 use commsd::google::{AccessTokens, Need};
+use commsd::outbox::config::{OutboxConfig, PolicyConfig};
 use commsd::outbox::model::{Decision, State};
 use commsd::outbox::service::Outbox;
 use commsd::outbox::transport::{DeliveryError, Transport};
@@ -958,7 +958,7 @@ async fn gmail_counters_reach_the_cache_stats_resource() {
     let tools = commsd::tools::Tools::new(
         outbox,
         vec![gmail_tools],
-        &["gmail_read".to_owned()],
+        Some(&["gmail_read".to_owned()]),
         "http://127.0.0.1:1".into(),
     );
     for _ in 0..3 {

@@ -489,7 +489,7 @@ fn gmail_daemon_revoked_grant_makes_every_gmail_tool_fail_with_reauth_required()
     // every token of it).
     let refresh = s.rt.block_on(async {
         let vault = commsd::vault::Vault::open_with(
-            &commsd::config::VaultConfig {
+            &commsd::vault::VaultConfig {
                 backend: commsd::vault::BackendChoice::File,
                 file: None,
             },

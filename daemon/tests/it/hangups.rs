@@ -9,8 +9,8 @@ use std::task::{Context, Waker};
 
 use commsd::accounts::Accounts;
 use commsd::auth::Caller;
-use commsd::config::{OutboxConfig, PolicyConfig};
 use commsd::events::{Bus, Event};
+use commsd::outbox::config::{OutboxConfig, PolicyConfig};
 use commsd::outbox::db::ListFilter;
 use commsd::outbox::model::{Priority, State};
 use commsd::outbox::service::{Outbox, StageContent, StageRequest, Target};

@@ -652,7 +652,7 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
         .unwrap()
         .block_on(async {
             commsd::vault::Vault::open_with(
-                &commsd::config::VaultConfig {
+                &commsd::vault::VaultConfig {
                     backend: commsd::vault::BackendChoice::File,
                     file: None,
                 },

@@ -10,11 +10,11 @@ use commsd::accounts::oauth::{FlowRequest, refresh_token_entry};
 use commsd::accounts::service::AccountService;
 use commsd::accounts::{Accounts, State};
 use commsd::auth::Caller;
-use commsd::config::VaultConfig;
 use commsd::error::Code;
 use commsd::events::Bus;
 use commsd::google::{AccessTokens, Endpoints, Need};
 use commsd::store::Store;
+use commsd::vault::VaultConfig;
 use commsd::vault::{BackendChoice, KdfParams, Secret, Vault};
 
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
