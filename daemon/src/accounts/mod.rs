@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::audit;
-use crate::auth::{Caller, Grant};
+
 use crate::error::{Code, Error, Result};
 use crate::events::{Bus, Event, now_unix_ms};
 use crate::store::{Store, StoreError};
@@ -528,17 +528,12 @@ impl Accounts {
         uuid::Uuid::new_v4().to_string()
     }
 
-    /// Replaces an account's labels.
-    pub async fn set_labels(
-        &self,
-        caller: &Caller,
-        id: &str,
-        labels: Vec<String>,
-    ) -> Result<Account> {
-        caller.require(Grant::Admin, "change account labels")?;
+    /// Replaces an account's labels, recorded as `actor`. The service
+    /// (`AccountService::set_labels`) decides who may.
+    pub async fn set_labels(&self, actor: &str, id: &str, labels: Vec<String>) -> Result<Account> {
         validate_labels(&labels)?;
         let account = self.stored(id)?;
-        let actor = caller.actor.clone();
+        let actor = actor.to_owned();
         let account_id = account.id.clone();
         self.write_rows(move |conn| {
             conn.execute(
@@ -564,11 +559,11 @@ impl Accounts {
         self.resolve(Some(&account.id))
     }
 
-    /// Makes `id` the default account (`sandbox` makes the sandbox default again).
-    pub async fn set_default(&self, caller: &Caller, id: &str) -> Result<Account> {
-        caller.require(Grant::Admin, "change the default account")?;
+    /// Makes `id` the default account (`sandbox` makes the sandbox default
+    /// again), recorded as `actor`. The service decides who may.
+    pub async fn set_default(&self, actor: &str, id: &str) -> Result<Account> {
         let account = self.resolve(Some(id))?;
-        let actor = caller.actor.clone();
+        let actor = actor.to_owned();
         let account_id = account.id.clone();
         self.write_rows(move |conn| {
             conn.execute(
