@@ -14,6 +14,7 @@ mod gmail_fake;
 
 mod accounts;
 mod api;
+mod consent;
 mod faults;
 mod gmail;
 mod gmail_daemon;
