@@ -359,13 +359,7 @@ impl Keys {
         if key.expires_at_ms <= now_unix_ms() {
             return Err(AuthFailure::Expired);
         }
-        Ok((
-            Caller {
-                actor: format!("key:{}", key.name),
-                grants: key.grants,
-            },
-            key.id.clone(),
-        ))
+        Ok((Caller::key(&key.name, key.grants), key.id.clone()))
     }
 
     /// Records a use; written to the database at most once a minute per key.
@@ -445,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn create_authenticate_rotate_revoke() {
         let (keys, _dir) = keys().await;
-        let human = Caller::cli("alice");
+        let human = Caller::cli("alice", 1000);
         let (record, token) = keys
             .create(
                 &human,
@@ -485,7 +479,7 @@ mod tests {
     #[tokio::test]
     async fn bad_tokens_and_expiry() {
         let (keys, _dir) = keys().await;
-        let human = Caller::cli("alice");
+        let human = Caller::cli("alice", 1000);
         assert_eq!(
             keys.authenticate("nope").unwrap_err(),
             AuthFailure::Malformed
@@ -522,10 +516,7 @@ mod tests {
             keys.warnings()[0].contains("soon expires in 2 days")
                 || keys.warnings()[0].contains("soon expires in 3 days")
         );
-        let agent = Caller {
-            actor: "key:x".into(),
-            grants: grants(&[Grant::Stage]),
-        };
+        let agent = Caller::key("x", grants(&[Grant::Stage]));
         assert_eq!(
             keys.create(&agent, "y", grants(&[Grant::Admin]), None)
                 .await

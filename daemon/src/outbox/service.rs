@@ -776,12 +776,17 @@ impl Outbox {
 
     /// The human at an MCP client accepted the client's approval request
     /// (elicitation) for an item that this client's agent staged. Recorded
-    /// as `human via mcp:<client>`. The agent's own grants never include
-    /// `admin`: the consent is the human's answer in the client, which the
-    /// MCP frontends ask for and relay; the caller may only pass it on for
-    /// its own pending items.
+    /// as `human via elicitation in mcp:<client> (uid 1000)` (or `(key
+    /// <name>)`). The agent's own grants need not include `admin`: the
+    /// consent is the human's answer in the client, which the MCP frontends
+    /// ask for and relay. That answer counts only where the client is the
+    /// human's (`Caller::require_consent_relay`: the socket's own user, or a
+    /// caller holding `admin`), so a key holder who forges an accept over
+    /// HTTP gets `permission_denied` here, whatever the frontend did. The
+    /// caller may only pass it on for its own pending items.
     pub async fn approve_by_human(&self, caller: &Caller, id: &str, client: &str) -> Result<Item> {
         caller.require(Grant::Stage, "pass on a human's approval")?;
+        caller.require_consent_relay()?;
         let item = self.get(caller, id).await?;
         if item.requester != caller.actor {
             return Err(Error::new(
@@ -797,12 +802,12 @@ impl Outbox {
             return Err(state_error(&item, "approved"));
         }
         let note = format!(
-            "the human accepted the approval request in the MCP client ({})",
-            caller.actor
+            "the human accepted the approval request in the MCP client ({}, {})",
+            caller.actor, caller.via
         );
         let mut results = self
             .approve_ids(
-                format!("human via mcp:{client}"),
+                format!("human via elicitation in mcp:{client} ({})", caller.via),
                 vec![id.to_owned()],
                 Some(note),
             )

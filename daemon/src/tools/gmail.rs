@@ -914,7 +914,7 @@ impl GmailTools {
         if confirm && item.state == State::Draft {
             item = self.outbox.confirm(caller, &item.id).await?;
         }
-        let mut outcome = staged_outcome(&self.dashboard_url, &item, staged.existing);
+        let mut outcome = staged_outcome(&self.dashboard_url, caller, &item, staged.existing);
         outcome.structured["draftId"] = json!(draft_id);
         outcome.structured["threadId"] = draft["message"]["threadId"].clone();
         outcome.structured["confirmed"] = json!(confirm);

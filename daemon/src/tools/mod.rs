@@ -455,6 +455,7 @@ impl CoreTools {
         let staged = self.outbox.stage(caller, request?).await?;
         Ok(staged_outcome(
             &self.dashboard_url,
+            caller,
             &staged.item,
             staged.existing,
         ))
@@ -513,18 +514,44 @@ impl CoreTools {
     }
 }
 
-/// The result of a tool that staged `item`: the item in brief, its preview
-/// and what happens next, with the approval request when it waits for a
-/// human (so MCP clients that can ask, ask). Shared by every staging tool.
-pub fn staged_outcome(dashboard_url: &str, item: &Item, existing: bool) -> Outcome {
-    let mut outcome = Outcome::ok(staged_json(dashboard_url, item, existing));
+/// The result of a tool that staged `item` for `caller`: the item in brief,
+/// its preview and what happens next, with the approval request when it
+/// waits for a human (so MCP clients that can ask, ask). There is no
+/// approval request when the caller's client cannot speak for a human
+/// (`Caller::require_consent_relay`): then nobody is asked, and `next` says
+/// that the item waits for a human in the dashboard, and why. Shared by
+/// every staging tool.
+pub fn staged_outcome(
+    dashboard_url: &str,
+    caller: &Caller,
+    item: &Item,
+    existing: bool,
+) -> Outcome {
+    let mut structured = staged_json(dashboard_url, item, existing);
+    let mut approval = None;
     if item.state == State::PendingApproval {
-        outcome.approval = Some(PendingApproval {
-            item_id: item.id.clone(),
-            summary: approval_summary(item),
-            review_url: review_url(dashboard_url, &item.id),
-        });
+        match caller.require_consent_relay() {
+            Ok(()) => {
+                approval = Some(PendingApproval {
+                    item_id: item.id.clone(),
+                    summary: approval_summary(item),
+                    review_url: review_url(dashboard_url, &item.id),
+                });
+            }
+            Err(_) => {
+                structured["next"] = json!(format!(
+                    "Waiting for a human's approval ({}) in the dashboard ({}) or with `commsctl approve {}`; nothing is sent before that. Your client was not asked to approve it: over HTTP it answers for the holder of {}, not for a human, and {} lacks the `admin` grant. Do not stage it again.",
+                    item.rule,
+                    review_url(dashboard_url, &item.id),
+                    item.id,
+                    caller.via,
+                    caller.actor
+                ));
+            }
+        }
     }
+    let mut outcome = Outcome::ok(structured);
+    outcome.approval = approval;
     outcome
 }
 

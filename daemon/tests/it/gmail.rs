@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use commsd::accounts::Accounts;
-use commsd::auth::{Caller, Grant, Grants};
+use commsd::auth::Caller;
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
 use commsd::gmail::client::outcome_unknown;
@@ -105,13 +105,11 @@ fn mail(from: &str, to: &str, subject: &str, body: &str, message_id: &str) -> Ve
 }
 
 fn agent() -> Caller {
-    Caller {
-        actor: "mcp:test-agent".to_owned(),
-        grants: Grants::from_iter([Grant::Read, Grant::Draft, Grant::Stage, Grant::Send]),
-    }
+    Caller::mcp("test-agent", 1000)
 }
 
-async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store) {
+/// An outbox on a fresh store in `dir` whose policy decides `default`.
+pub async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store) {
     let db = dir.join("commsd.db");
     let (store, _thread) = tokio::task::spawn_blocking(move || Store::open(&db))
         .await
@@ -728,7 +726,7 @@ async fn gmail_a_draft_edited_after_approval_is_not_sent() {
     let id = staged["item"]["id"].as_str().unwrap();
     let approved = outbox
         .approve(
-            &Caller::cli("tester"),
+            &Caller::cli("tester", 1000),
             commsd::outbox::service::Target::Ids(vec![id.to_owned()]),
         )
         .await
@@ -857,7 +855,7 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
         .await
         .unwrap_err();
     assert_eq!(refused.details["field"], "attachments[0]");
-    let human = Caller::cli("tester");
+    let human = Caller::cli("tester", 1000);
     let d = tool(&tools, &human, "gmail_create_draft", json!({ "account": A, "to": ["Jürgen Müller <juergen@example.org>"], "subject": "Befund für Sie", "text": "Anbei.", "attachments": [path] })).await;
     let staged = tool(
         &tools,

@@ -64,7 +64,7 @@ async fn outbox_state_follows_every_commit_whenever_the_caller_hangs_up() {
     )
     .await
     .unwrap();
-    let human = Caller::cli("alice");
+    let human = Caller::cli("alice", 1000);
 
     // Stage, hanging up after 0, 1, 2, ... polls.
     for polls in 0..60 {
@@ -143,7 +143,7 @@ async fn a_key_revoked_by_a_caller_that_hangs_up_stops_working_at_once() {
     let root = tempfile::tempdir().unwrap();
     let (store, _thread) = Store::open(&root.path().join("commsd.db")).unwrap();
     let keys = Keys::load(store.clone()).await.unwrap();
-    let human = Caller::cli("alice");
+    let human = Caller::cli("alice", 1000);
     let mut revoked_some = false;
     for polls in 0..40 {
         let name = format!("agent-{polls}");

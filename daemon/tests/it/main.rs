@@ -15,6 +15,7 @@ mod gmail_fake;
 mod accounts;
 mod api;
 mod architecture;
+mod consent;
 mod faults;
 mod gmail;
 mod gmail_daemon;

@@ -61,7 +61,7 @@ async fn tokens_are_reused_refreshed_once_scope_checked_and_dead_grants_need_rea
         ..Endpoints::default()
     };
     let service = AccountService::new(accounts.clone(), endpoints, vault.clone()).unwrap();
-    let human = Caller::cli("test");
+    let human = Caller::cli("test", 1000);
     service
         .set_client(&human, CLIENT_ID, CLIENT_SECRET)
         .await
