@@ -551,5 +551,26 @@ async fn a_google_sign_in_started_by_the_agent_sends_tools_list_changed() {
         let accounts = listed.structured_content.unwrap()["accounts"].clone();
         assert_eq!(accounts.as_array().unwrap().len(), before + 1, "{accounts}");
         assert!(accounts.to_string().contains(login), "{accounts}");
+
+        // Labels are the agent's to keep tidy (`draft`, which comms-mcp's
+        // agents hold): the change is made, not refused one layer down.
+        let label = if modern { "modern" } else { "legacy" };
+        let labelled = client
+            .call_tool(call(
+                "google_set_account_labels",
+                json!({ "account": login, "labels": ["front-desk", label] }),
+            ))
+            .await
+            .unwrap();
+        assert_ne!(labelled.is_error, Some(true), "{labelled:?}");
+        let listed = client
+            .call_tool(call("google_list_accounts", json!({})))
+            .await
+            .unwrap();
+        let text = listed.structured_content.unwrap()["accounts"].to_string();
+        assert!(
+            text.contains("front-desk") && text.contains(label),
+            "{text}"
+        );
     }
 }
