@@ -723,6 +723,29 @@ fn agents_attach_only_from_the_configured_directories() {
     );
     assert!(api.items(&agent).is_empty());
 
+    // A symbolic link inside the directory is refused by name, wherever it
+    // points: the file is opened without following links, so a link swapped
+    // between the check and the copy cannot smuggle the secret out.
+    let link = outgoing.path().join("scan.pdf");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    body["attachments"] = json!([link.display().to_string()]);
+    let refused = api
+        .post("/api/v1/email/stage", &agent, body.clone())
+        .send()
+        .unwrap();
+    let err = envelope(refused, 403);
+    assert_eq!(err["details"]["field"], "attachments[0]", "{err}");
+    assert_eq!(
+        err["message"],
+        format!(
+            "attachments[0]: {} is a symbolic link or passes through one; agents may attach \
+             only files inside [outbox] attachment_dirs, named without symbolic links",
+            link.display()
+        ),
+        "{err}"
+    );
+    assert!(api.items(&agent).is_empty());
+
     body["attachments"] = json!([letter.display().to_string()]);
     let ok = api
         .post("/api/v1/email/stage", &agent, body)
