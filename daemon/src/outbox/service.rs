@@ -13,12 +13,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
+use super::attachments::{AttachFrom, AttachmentStore};
 use super::db::{self, Cursor, ListFilter};
 use super::item::{self, Approval, Item, Rejection};
 use super::model::{Channel, Content, Decision, Priority, State};
 use super::policy;
 use super::transport::DeliveryError;
-use super::validate::{self, AttachmentStore, EmailInput, Limits};
+use super::validate::{self, EmailInput, Limits};
 use crate::accounts::Accounts;
 use crate::audit;
 use crate::auth::{Caller, Grant};
@@ -250,7 +251,9 @@ impl Outbox {
         Ok(Outbox {
             store,
             accounts,
-            attachments: AttachmentStore::new(data_dir.join("attachments")),
+            // Agents attach only from [outbox] attachment_dirs, resolved once, here.
+            attachments: AttachmentStore::new(data_dir.join("attachments"))
+                .with_agent_dirs(&config.attachment_dirs),
             limits: Limits::default(),
             config,
             policy,
@@ -365,10 +368,12 @@ impl Outbox {
         if let Some(e) = account.unusable() {
             return Err(e);
         }
-        // Agents may attach only from the configured directories; humans from anywhere.
-        let roots = (!caller.has(Grant::Admin)).then(|| self.config.attachment_dirs.clone());
         let content = self
-            .validate(request.content, &account.email, roots)
+            .validate(
+                request.content,
+                &account.email,
+                AttachFrom::for_caller(caller),
+            )
             .await?;
         self.stage_content(
             caller,
@@ -495,7 +500,7 @@ impl Outbox {
         &self,
         content: StageContent,
         from: &str,
-        roots: Option<Vec<PathBuf>>,
+        attach_from: AttachFrom,
     ) -> Result<Content> {
         let limits = self.limits.clone();
         match content {
@@ -522,15 +527,12 @@ impl Outbox {
                     validate::mailboxes("cc", &cc)?;
                     validate::mailboxes("bcc", &bcc)?;
                     validate::subject("subject", &subject, &limits)?;
-                    if let Some(roots) = &roots {
-                        for (i, path) in attachments.iter().enumerate() {
-                            check_root(&format!("attachments[{i}]"), path, roots)?;
-                        }
-                    }
                     let stored = attachments
                         .iter()
                         .enumerate()
-                        .map(|(i, path)| store.import(&format!("attachments[{i}]"), path, &limits))
+                        .map(|(i, path)| {
+                            store.import(&format!("attachments[{i}]"), path, attach_from, &limits)
+                        })
                         .collect::<Result<Vec<_>>>()?;
                     let input = EmailInput {
                         from,
@@ -1261,39 +1263,6 @@ fn cap_reason(
         }
     }
     Ok(None)
-}
-
-/// Refuses a file outside `roots` (`[outbox] attachment_dirs`): an agent must
-/// not be able to mail out whatever the daemon can read (keys, credentials).
-fn check_root(field: &str, path: &std::path::Path, roots: &[PathBuf]) -> Result<()> {
-    if !path.is_absolute() {
-        return Ok(()); // refused with a clearer message by the import
-    }
-    let inside = std::fs::canonicalize(path).is_ok_and(|real| {
-        roots.iter().any(|root| {
-            real.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
-        })
-    });
-    if inside {
-        return Ok(());
-    }
-    let allowed = if roots.is_empty() {
-        "none are configured, so agents cannot attach files".to_owned()
-    } else {
-        roots
-            .iter()
-            .map(|r| r.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    Err(Error::new(
-        Code::PermissionDenied,
-        format!(
-            "{field}: {} is outside the directories agents may attach from ([outbox] attachment_dirs: {allowed})",
-            path.display()
-        ),
-    )
-    .with_details(serde_json::json!({ "field": field })))
 }
 
 /// Refuses edit fields the item's channel does not have.

@@ -22,6 +22,7 @@ use crate::gmail::compose::{self, DraftInput};
 use crate::gmail::render::{self, BodyChoice, UNTRUSTED_NOTE};
 use crate::gmail::transport::draft_link;
 use crate::gmail::{Format, Gmail, Read};
+use crate::outbox::attachments::AttachFrom;
 use crate::outbox::model::{Content, Priority, State};
 use crate::outbox::service::Outbox;
 
@@ -833,22 +834,16 @@ impl GmailTools {
         }
     }
 
-    fn roots(&self, caller: &Caller) -> Option<Vec<PathBuf>> {
-        (!caller.has(Grant::Admin)).then(|| self.outbox.config().attachment_dirs.clone())
-    }
-
     async fn build_draft(
         &self,
         caller: &Caller,
         input: DraftInput,
     ) -> Result<compose::BuiltDraft, Error> {
         let store = self.outbox.attachments().clone();
-        let roots = self.roots(caller);
-        tokio::task::spawn_blocking(move || {
-            compose::build(input, &store, roots.as_deref(), SystemTime::now())
-        })
-        .await
-        .map_err(|e| Error::internal("draft task failed", e))?
+        let from = AttachFrom::for_caller(caller);
+        tokio::task::spawn_blocking(move || compose::build(input, &store, from, SystemTime::now()))
+            .await
+            .map_err(|e| Error::internal("draft task failed", e))?
     }
 
     async fn put_draft(&self, caller: &Caller, a: DraftArgs) -> Result<Value, Error> {
