@@ -2,29 +2,50 @@
 
 use std::io::Write;
 
+/// The reader of stdout went away (`commsctl ... | head`): the one failure
+/// that ends a command successfully. Only the writers below produce it, so a
+/// broken pipe anywhere else (the daemon's socket) stays an error.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::new(e).context("cannot write to stdout")
+    }
+}
+
 /// Prints `value` as one line of JSON.
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| match e.io_error_kind() {
+        Some(kind) => stdout_error(kind.into()),
+        None => e.into(),
+    })?;
+    writeln!(out).map_err(stdout_error)?;
     Ok(())
 }
 
 /// Prints text as is.
 pub fn text(s: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(s.as_bytes())?;
-    out.flush()?;
+    out.write_all(s.as_bytes()).map_err(stdout_error)?;
+    out.flush().map_err(stdout_error)?;
     Ok(())
 }
 
-pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>()
-                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
-    })
+/// True when the command failed only because stdout was closed.
+pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<StdoutClosed>())
 }
 
 /// "3d 4h", "12m 5s", "800ms": short and human.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use commsd::accounts::Accounts;
-use commsd::auth::{Caller, Grant, Grants};
+use commsd::auth::Caller;
 use commsd::config::{OutboxConfig, PolicyConfig};
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
@@ -101,10 +101,7 @@ async fn setup(n: usize) -> (GmailFake, Arc<Gmail>, GmailTools, tempfile::TempDi
 }
 
 fn agent() -> Caller {
-    Caller {
-        actor: "mcp:bench".into(),
-        grants: Grants::from_iter([Grant::Read, Grant::Draft, Grant::Stage, Grant::Send]),
-    }
+    Caller::mcp("bench", 1000)
 }
 
 async fn call(tools: &GmailTools, name: &str, args: Value) -> Value {

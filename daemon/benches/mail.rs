@@ -29,7 +29,7 @@ use commsd::mail::settings::Fixed;
 use commsd::mail::{
     AuthMethod, Credential, Criteria, MailClient, MailSettings, Security, Server, SmtpTransport,
 };
-use commsd::outbox::validate::AttachmentStore;
+use commsd::outbox::attachments::AttachmentStore;
 use dovecot::Dovecot;
 
 const ALICE: &str = "alice@example.test";

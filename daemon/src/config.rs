@@ -5,13 +5,17 @@
 //! wrong type, a non-loopback listener) stops the daemon with a message that
 //! names the file, the key and what was expected.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use crate::outbox::model::{Channel, Decision};
+// The sections, each owned (and checked) by its feature; this file only
+// assembles them. Re-exported so that `config::X` names every section.
+pub use crate::google::GoogleConfig;
+pub use crate::http::{HttpConfig, Listen};
+pub use crate::outbox::config::{Allowlist, Cap, OutboxConfig, PolicyConfig, Rule};
+pub use crate::outbox::sandbox::SandboxConfig;
+pub use crate::vault::VaultConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -19,6 +23,8 @@ use crate::outbox::model::{Channel, Decision};
 pub struct Config {
     /// Addresses of the three HTTP listeners.
     pub listen: Listen,
+    /// Limits of the HTTP listeners (slow clients, connections).
+    pub http: HttpConfig,
     /// Expiry, hold window and dispatch concurrency of the outbox.
     pub outbox: OutboxConfig,
     /// Who must consent to what: rules, allowlists, caps.
@@ -37,45 +43,7 @@ pub struct Config {
     pub vault: VaultConfig,
 }
 
-/// `[vault]`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct VaultConfig {
-    /// `auto` (the OS keyring when it answers, else the encrypted file),
-    /// `keyring` or `file`. Chooses the backend of a new vault; once secrets
-    /// are stored, `commsctl vault migrate` moves them.
-    pub backend: crate::vault::BackendChoice,
-    /// The encrypted file [default: `<data dir>/vault.enc`]; an absolute path.
-    pub file: Option<PathBuf>,
-}
-
-/// `[google]`
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct GoogleConfig {
-    /// `[google.endpoints]`: where OAuth and the Google APIs are reached.
-    pub endpoints: crate::google::Endpoints,
-}
-
-/// `[mcp]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct McpConfig {
-    /// Which groups of tools MCP clients see (design.md §11), so that an
-    /// agent's context holds only what it uses. Names: see `tools::TOOLSETS`.
-    pub toolsets: Vec<String>,
-}
-
-impl Default for McpConfig {
-    fn default() -> Self {
-        McpConfig {
-            toolsets: crate::tools::DEFAULT_TOOLSETS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        }
-    }
-}
+// The adapters' sections are plain data kept here: core modules import no adapter.
 
 /// `[api]`
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -87,6 +55,18 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
 }
 
+impl ApiConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.requests_per_minute == 0 {
+            return Err("key `api.requests_per_minute`: must be at least 1".to_owned());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("key `api.max_body_bytes`: must be at least 1024".to_owned());
+        }
+        Ok(())
+    }
+}
+
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
@@ -96,158 +76,14 @@ impl Default for ApiConfig {
     }
 }
 
-/// `[outbox]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutboxConfig {
-    /// Pending items (draft, pending_approval) older than this expire; "0s" never expires.
-    #[serde(deserialize_with = "duration")]
-    pub pending_ttl: Duration,
-    /// Time between approval and dispatch during which a human can still cancel.
-    #[serde(deserialize_with = "duration")]
-    pub hold_window: Duration,
-    /// Items dispatched at the same time per account.
-    pub concurrency_per_account: usize,
-    /// Directories agents (callers without the `admin` grant) may attach
-    /// files from. Empty: agents cannot attach files; humans always can.
-    pub attachment_dirs: Vec<PathBuf>,
-}
-
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        OutboxConfig {
-            pending_ttl: Duration::from_secs(72 * 3600),
-            hold_window: Duration::ZERO,
-            concurrency_per_account: 4,
-            attachment_dirs: Vec::new(),
-        }
-    }
-}
-
-/// `[sandbox]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct SandboxConfig {
-    /// The From of sandbox email.
-    pub from: String,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        SandboxConfig {
-            from: "commsd sandbox <sandbox@commsd.invalid>".to_owned(),
-        }
-    }
-}
-
-/// `[policy]`: the send policy of design.md §5.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// The decision when no rule matches.
-    pub default: Decision,
-    /// Checked in order; the first rule that matches decides.
-    pub rules: Vec<Rule>,
-    /// Per channel: when set, only matching recipients may be messaged at all.
-    pub allowlist: Allowlist,
-    /// Sending caps per account and channel.
-    pub caps: Vec<Cap>,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        PolicyConfig {
-            default: Decision::Approve,
-            rules: Vec::new(),
-            allowlist: Allowlist::default(),
-            caps: Vec::new(),
-        }
-    }
-}
-
-/// `[[policy.rules]]`: matches when every given field matches.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Rule {
-    /// A label shown with every decision this rule makes.
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub channel: Option<Channel>,
-    #[serde(default)]
-    pub account: Option<String>,
-    /// Recipient patterns; the rule matches only when every recipient matches
-    /// one: `*`, `@example.org` (a domain), `jane@example.org`, `+14155550100`,
-    /// `+4930*` (a number prefix), `spaces/AAAA`.
-    #[serde(default)]
-    pub recipients: Vec<String>,
-    pub decision: Decision,
-}
-
-/// `[policy.allowlist]`
+/// `[mcp]`
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Allowlist {
-    pub email: Option<Vec<String>>,
-    pub sms: Option<Vec<String>>,
-    pub chat: Option<Vec<String>>,
-}
-
-impl Allowlist {
-    pub fn for_channel(&self, channel: Channel) -> Option<&[String]> {
-        match channel {
-            Channel::Email => self.email.as_deref(),
-            Channel::Sms => self.sms.as_deref(),
-            Channel::Chat => self.chat.as_deref(),
-        }
-    }
-}
-
-/// `[[policy.caps]]`: at most this many dispatches per hour / per day, for
-/// each account (or the named one) on the channel (or every channel).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Cap {
-    #[serde(default)]
-    pub channel: Option<Channel>,
-    #[serde(default)]
-    pub account: Option<String>,
-    #[serde(default)]
-    pub per_hour: Option<u32>,
-    #[serde(default)]
-    pub per_day: Option<u32>,
-}
-
-/// Parses "90s", "15m", "72h", "7d", "0s".
-fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(de)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "invalid duration {text:?} ({e}); expected a duration such as \"90s\", \"15m\", \"72h\" or \"7d\""
-        ))
-    })
-}
-
-/// `[listen]`: where the HTTP listeners bind. Loopback only; port 0 picks a free port.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct Listen {
-    /// The review dashboard (`/review`).
-    pub dashboard: SocketAddr,
-    /// The REST API (`/api/v1`) and MCP over HTTP (`/mcp`).
-    pub api: SocketAddr,
-    /// Provider webhooks (`/webhooks/...`), the one port a user may expose through a tunnel.
-    pub webhooks: SocketAddr,
-}
-
-impl Default for Listen {
-    fn default() -> Self {
-        Listen {
-            dashboard: SocketAddr::from(([127, 0, 0, 1], 3001)),
-            api: SocketAddr::from(([127, 0, 0, 1], 3002)),
-            webhooks: SocketAddr::from(([127, 0, 0, 1], 3003)),
-        }
-    }
+pub struct McpConfig {
+    /// Which groups of tools MCP clients see (design.md §11), so that an
+    /// agent's context holds only what it uses. Absent: the catalog's
+    /// default toolsets. The catalog checks the names (`tools::check_toolsets`).
+    pub toolsets: Option<Vec<String>>,
 }
 
 /// Where the configuration came from.
@@ -314,91 +150,24 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.api.requests_per_minute == 0 {
-            return Err("key `api.requests_per_minute`: must be at least 1".to_owned());
-        }
-        if self.api.max_body_bytes < 1024 {
-            return Err("key `api.max_body_bytes`: must be at least 1024".to_owned());
-        }
-        for (i, name) in self.mcp.toolsets.iter().enumerate() {
-            if !crate::tools::TOOLSETS.contains(&name.as_str()) {
-                return Err(format!(
-                    "key `mcp.toolsets[{i}]`: unknown toolset {name:?}; known: {}",
-                    crate::tools::TOOLSETS.join(", ")
-                ));
-            }
-        }
-        for (i, dir) in self.outbox.attachment_dirs.iter().enumerate() {
-            if !dir.is_absolute() {
-                return Err(format!(
-                    "key `outbox.attachment_dirs[{i}]`: {} is not an absolute path",
-                    dir.display()
-                ));
-            }
-        }
-        if let Some(file) = &self.vault.file
-            && !file.is_absolute()
-        {
-            return Err(format!(
-                "key `vault.file`: {} is not an absolute path",
-                file.display()
-            ));
-        }
-        if self.outbox.concurrency_per_account == 0 {
-            return Err("key `outbox.concurrency_per_account`: must be at least 1".to_owned());
-        }
-        self.sandbox.from.parse::<lettre::message::Mailbox>().map_err(|e| {
-            format!(
-                "key `sandbox.from`: {e}; expected a mailbox such as \"Praxis <praxis@example.org>\""
-            )
-        })?;
-        for (i, rule) in self.policy.rules.iter().enumerate() {
-            for (j, p) in rule.recipients.iter().enumerate() {
-                crate::outbox::policy::check_pattern(p)
-                    .map_err(|why| format!("key `policy.rules[{i}].recipients[{j}]`: {why}"))?;
-            }
-        }
-        for channel in Channel::ALL {
-            for (j, p) in self
-                .policy
-                .allowlist
-                .for_channel(channel)
-                .unwrap_or(&[])
-                .iter()
-                .enumerate()
-            {
-                crate::outbox::policy::check_pattern(p).map_err(|why| {
-                    format!("key `policy.allowlist.{}[{j}]`: {why}", channel.as_str())
-                })?;
-            }
-        }
-        for (i, cap) in self.policy.caps.iter().enumerate() {
-            if cap.per_hour.is_none() && cap.per_day.is_none() {
-                return Err(format!(
-                    "key `policy.caps[{i}]`: expected `per_hour`, `per_day` or both"
-                ));
-            }
-        }
-        for (key, addr) in [
-            ("listen.dashboard", self.listen.dashboard),
-            ("listen.api", self.listen.api),
-            ("listen.webhooks", self.listen.webhooks),
-        ] {
-            if !addr.ip().is_loopback() {
-                return Err(format!(
-                    "key `{key}`: {addr} is not a loopback address; expected 127.0.0.1 or [::1] \
-                     with any port (commsd never listens beyond this machine: expose the \
-                     webhook port through a tunnel instead)"
-                ));
-            }
-        }
+        // Each section checks itself and names its keys.
+        self.listen.validate()?;
+        self.http.validate()?;
+        self.outbox.validate()?;
+        self.policy.validate()?;
+        self.sandbox.validate()?;
+        self.api.validate()?;
+        self.vault.validate()?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::outbox::model::Decision;
 
     #[test]
     fn empty_file_is_the_default() {
@@ -429,18 +198,10 @@ mod tests {
     }
 
     #[test]
-    fn mcp_toolsets_default_and_are_checked_against_the_catalog() {
-        assert_eq!(
-            Config::default().mcp.toolsets,
-            crate::tools::DEFAULT_TOOLSETS.map(String::from)
-        );
+    fn mcp_toolsets_are_read_as_given() {
+        assert_eq!(Config::default().mcp.toolsets, None);
         let c = Config::parse("[mcp]\ntoolsets = [\"outbox\", \"sms\"]\n").unwrap();
-        assert_eq!(c.mcp.toolsets, ["outbox", "sms"]);
-        let err = Config::parse("[mcp]\ntoolsets = [\"outbox\", \"gmial_read\"]\n").unwrap_err();
-        assert!(
-            err.contains("mcp.toolsets[1]") && err.contains("gmial_read"),
-            "{err}"
-        );
+        assert_eq!(c.mcp.toolsets.unwrap(), ["outbox", "sms"]);
         let err = Config::parse("[mcp]\ntools = []\n").unwrap_err();
         assert!(err.contains("tools"), "{err}");
     }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod dashboard;
+pub mod de;
 pub mod error;
 pub mod events;
 pub mod fsprivate;
@@ -23,6 +24,7 @@ pub mod runs;
 pub mod socket;
 pub mod store;
 pub mod tools;
+pub mod util;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -182,6 +184,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // accepts connections must shut down gracefully, not kill the process.
     let signals = Signals::install().context("cannot install signal handlers")?;
     let (config, origin) = Config::load(options.config.as_deref())?;
+    tools::check_toolsets(config.mcp.toolsets.as_deref()).map_err(anyhow::Error::msg)?;
     let config_path = match &origin {
         Origin::File(path) => {
             tracing::info!(config = %path.display(), "loaded config");
@@ -194,13 +197,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Origin::Embedded => None,
     };
 
+    http::raise_open_files_limit();
     // Claim the socket first: a second daemon stops here, before touching anything.
     let claimed = socket::claim(&options.socket)?;
 
     ensure_private_dir(&options.data_dir, "data directory", TooOpen::Tighten)
         .map_err(anyhow::Error::msg)?;
     let data_lock_path = options.data_dir.join("commsd.lock");
-    let _data_lock = match lockfile::try_lock(&data_lock_path) {
+    let data_lock = match lockfile::try_lock(&data_lock_path) {
         Ok(lock) => lock,
         Err(LockError::Held { pid }) => anyhow::bail!(
             "commsd is already running (pid {}) on data directory {}",
@@ -316,7 +320,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 mail: mailboxes.clone(),
             }),
         ],
-        &config.mcp.toolsets,
+        config.mcp.toolsets.as_deref(),
         urls.dashboard.clone(),
     ));
     let consent =
@@ -390,8 +394,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     for (bound, app) in routers {
         let shutdown = daemon.shutdown.clone();
         let name = bound.kind.name();
+        let limits = config.http.clone();
         tasks.spawn(async move {
-            http::serve(bound, app, shutdown)
+            http::serve(bound, app, &limits, shutdown)
                 .await
                 .with_context(|| format!("{name} listener failed"))
         });
@@ -474,6 +479,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // Logged before the socket file (and with it the lock `commsctl daemon
     // stop` waits on) goes away, so whoever sees the daemon gone sees this line.
     tracing::info!("commsd stopped");
+    // The data directory's lock first: once the socket's lock is gone a new
+    // daemon may start, and it takes the socket's lock before the data's.
+    data_lock.remove();
     socket_file.remove();
     match failure {
         Some(e) => Err(e),

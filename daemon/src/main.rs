@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use commsd_proto::paths;
-use tracing_subscriber::EnvFilter;
 
 /// The commsd daemon: the communications hub that AI agents reach through
 /// commsctl, comms-mcp, the HTTP API and the review dashboard.
@@ -21,7 +20,11 @@ Environment:
   COMMSD_CONFIG    config file (default: $XDG_CONFIG_HOME/commsd/config.toml)
   COMMSD_DATA_DIR  data directory (default: $XDG_DATA_HOME/commsd)
   COMMSD_SOCKET    control socket (default: $XDG_RUNTIME_DIR/commsd/commsd.sock)
-  COMMSD_LOG       log filter, e.g. `info` or `commsd=debug` (default: info)
+  COMMSD_LOG       log filter, e.g. `info` or `commsd=debug` (default: info);
+                   other crates log at most warnings, whatever it says
+  COMMSD_LOG_PROTOCOL_INSECURE=1
+                   also log other crates' protocol tracing: passwords, tokens
+                   and message bodies WILL be in the log (debugging only)
 
 Examples:
   commsd                                  run in the foreground
@@ -39,18 +42,14 @@ fn main() -> ExitCode {
     // Everything the daemon creates (database, sandbox files, sockets,
     // attachments) is private to the user: 0600 files, 0700 directories.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let filter = EnvFilter::try_from_env("COMMSD_LOG").unwrap_or_else(|e| {
-        if std::env::var_os("COMMSD_LOG").is_some() {
-            eprintln!("commsd: ignoring invalid COMMSD_LOG ({e}); using `info`");
-        }
-        EnvFilter::new("info")
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    // COMMSD_LOG for commsd's own code; other crates' protocol tracing
+    // (passwords, tokens, message bodies) capped at warn whatever it says.
+    commsd_mcp::logging::init_stderr(
+        "commsd",
+        "info",
+        false,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    );
 
     let Some(data_dir) = paths::data_dir() else {
         eprintln!("commsd: error: cannot find a data directory: set COMMSD_DATA_DIR or HOME");

@@ -58,13 +58,15 @@ impl SocketFile {
         &self.path
     }
 
-    /// Removes the socket file; the lock is released when `self` drops.
+    /// Removes the socket file, then the lock file (releasing the lock): a
+    /// clean stop leaves neither behind.
     pub fn remove(self) {
         if let Err(e) = std::fs::remove_file(&self.path)
             && e.kind() != io::ErrorKind::NotFound
         {
             tracing::warn!(error = %e, socket = %self.path.display(), "could not remove socket");
         }
+        self._lock.remove();
     }
 }
 

@@ -49,6 +49,22 @@ pub enum ConnectError {
     )]
     NotCommsd { socket: PathBuf, detail: String },
 
+    #[error(
+        "the daemon at {} runs as another user (uid {owner}; this is uid {me}), and commsd refuses connections from other users: run this as the user that runs commsd, or set COMMSD_SOCKET / --socket to your own daemon's socket",
+        socket.display()
+    )]
+    OtherUser {
+        socket: PathBuf,
+        owner: u32,
+        me: u32,
+    },
+
+    #[error(
+        "commsd at {} closed the connection without answering: the daemon refuses connections from other users, so this probably runs as another user than commsd (run it as the user that runs commsd); if not, the daemon stopped meanwhile, see `commsctl status`",
+        socket.display()
+    )]
+    Dropped { socket: PathBuf },
+
     #[error("cannot connect to commsd at {}: {source}", socket.display())]
     Io { socket: PathBuf, source: io::Error },
 }
@@ -67,6 +83,12 @@ impl ConnectError {
                 ConnectError::NotRunning { socket }
             }
             io::ErrorKind::PermissionDenied => ConnectError::PermissionDenied { socket },
+            // The daemon accepted and closed at once: what it does to a
+            // peer of another uid (or it went away mid-call).
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => ConnectError::Dropped { socket },
             _ => ConnectError::Io {
                 socket,
                 source: error,
@@ -87,6 +109,7 @@ pub struct Connected {
 /// The connector is re-run by tonic on reconnect, so a channel survives a
 /// daemon restart on the same path.
 pub async fn channel(socket: &Path) -> Result<Channel, ConnectError> {
+    refuse_other_users_socket(socket)?;
     let path = socket.to_owned();
     // The authority is never resolved: the connector below ignores the URI.
     let endpoint = Endpoint::from_static("http://commsd.sock")
@@ -99,6 +122,24 @@ pub async fn channel(socket: &Path) -> Result<Channel, ConnectError> {
         }))
         .await
         .map_err(|e| classify_transport(socket, &e))
+}
+
+/// The daemon creates its socket as its own user and drops every peer of
+/// another uid, so a socket owned by someone else can only end in a dropped
+/// connection: say so before trying. (Root can open anyone's socket; others
+/// cannot even reach it and get `PermissionDenied`.) A socket that cannot be
+/// inspected is left to the connect, which classifies the failure.
+fn refuse_other_users_socket(socket: &Path) -> Result<(), ConnectError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = rustix::process::geteuid().as_raw();
+    match std::fs::metadata(socket) {
+        Ok(meta) if meta.uid() != me => Err(ConnectError::OtherUser {
+            socket: socket.to_owned(),
+            owner: meta.uid(),
+            me,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Connects and performs the version handshake.
@@ -138,6 +179,10 @@ pub fn classify_status(socket: &Path, status: &tonic::Status) -> ConnectError {
     }
     match status.code() {
         tonic::Code::Unavailable => ConnectError::NotRunning {
+            socket: socket.to_owned(),
+        },
+        // hyper cancels a call whose connection closed before the answer.
+        tonic::Code::Cancelled => ConnectError::Dropped {
             socket: socket.to_owned(),
         },
         _ => ConnectError::NotCommsd {
@@ -192,6 +237,52 @@ mod tests {
         assert!(socket.exists());
         let err = connect(&socket).await.unwrap_err();
         assert!(err.is_not_running(), "{err:?}");
+    }
+
+    /// What the daemon does to a peer of another uid: accept, then close.
+    /// Whichever way the close reaches the client (reset, broken pipe, a
+    /// cancelled call), it is a `Dropped` error naming the likely cause.
+    #[tokio::test]
+    async fn a_dropped_connection_is_reported_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("drops.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        for _ in 0..50 {
+            let err = connect(&socket).await.unwrap_err();
+            assert!(matches!(err, ConnectError::Dropped { .. }), "{err:?}");
+            assert!(err.to_string().contains("another user"), "{err}");
+        }
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn another_users_socket_is_named_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, owner) = if rustix::process::geteuid().is_root() {
+            let socket = dir.path().join("theirs.sock");
+            drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+            std::os::unix::fs::chown(&socket, Some(65534), Some(65534)).unwrap();
+            (socket, 65534)
+        } else {
+            // Unprivileged we cannot give a file away; `/` is root's.
+            (PathBuf::from("/"), 0)
+        };
+        let err = connect(&socket).await.unwrap_err();
+        assert!(
+            matches!(err, ConnectError::OtherUser { owner: o, .. } if o == owner),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("uid {owner}")), "{msg}");
+        assert!(
+            msg.contains("run this as the user that runs commsd"),
+            "{msg}"
+        );
     }
 
     #[test]

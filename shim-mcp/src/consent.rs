@@ -3,9 +3,16 @@
 //! When a tool staged an item that waits for approval and the client
 //! declared elicitation, the human at the client is asked with a form that
 //! shows the recipients, subject and first lines. Accept approves the item
-//! (recorded as `human via mcp:<client>`); decline, cancel, a timeout or a
-//! client without elicitation leave it pending, and the result says so with
-//! the dashboard link.
+//! (recorded as `human via elicitation in mcp:<client> (uid N)`, or `(key
+//! <name>)`); decline, cancel, a timeout or a client without elicitation
+//! leave it pending, and the result says so with the dashboard link.
+//!
+//! The backend attaches an approval request ([`PendingApproval`]) only when
+//! the client's answer can be a human's: the socket's own user (comms-mcp
+//! over stdio) or a caller holding `admin`. Over HTTP the client is the key
+//! holder, so a key without `admin` gets none, nobody is asked, and the
+//! result's `next` says that the item waits for a human in the dashboard.
+//! The daemon's service refuses a relayed approval from such a caller too.
 //!
 //! - 2025 revisions: a server-to-client `elicitation/create` request while
 //!   the tool call is open.

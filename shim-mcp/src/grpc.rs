@@ -86,7 +86,12 @@ impl GrpcBackend {
             return BackendError::Service(envelope);
         }
         let e = client::classify_status(&self.socket, &status);
-        if matches!(e, ConnectError::NotRunning { .. } | ConnectError::Io { .. }) {
+        if matches!(
+            e,
+            ConnectError::NotRunning { .. }
+                | ConnectError::Dropped { .. }
+                | ConnectError::Io { .. }
+        ) {
             *self.channel.lock().await = None;
         }
         unavailable(e)

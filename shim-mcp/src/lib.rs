@@ -6,6 +6,8 @@
 //!   `Events` services over its Unix socket.
 //! - [`http`] (feature `http`, daemon only): the streamable HTTP service the
 //!   daemon mounts at `/mcp` with its in-process backend.
+//! - [`logging`]: `COMMSD_LOG` for `commsd` and `comms-mcp` alike, with
+//!   third-party protocol tracing (secrets, message bodies) capped at `warn`.
 //!
 //! The tool catalog lives in the daemon; nothing here knows a tool by name.
 
@@ -14,6 +16,7 @@ pub mod consent;
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod logging;
 pub mod prompts;
 pub mod server;
 

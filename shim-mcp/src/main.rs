@@ -1,7 +1,8 @@
 //! `comms-mcp`: the MCP server for stdio clients (Claude Code, ...), relaying
 //! to the commsd daemon over its Unix socket.
 //!
-//! stdout carries nothing but JSON-RPC; logs go to stderr (`COMMSD_LOG`).
+//! stdout carries nothing but JSON-RPC; logs go to stderr (`COMMSD_LOG`,
+//! through [`commsd_mcp::logging`]).
 //! It exits when stdin closes. When the daemon is not running it starts it
 //! (unless `COMMSD_AUTOSTART=0`); otherwise tools answer with isError and
 //! the hint, and the shim reconnects when the daemon is back.
@@ -15,14 +16,9 @@ use commsd_mcp::{Consent, McpServer};
 use rmcp::ServiceExt as _;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COMMSD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    // MCP clients keep this stderr as the server's log: rmcp's protocol
+    // tracing (tools/call arguments, message bodies) never reaches it.
+    commsd_mcp::logging::init_stderr("comms-mcp", "warn", true, false);
     if std::env::args()
         .nth(1)
         .is_some_and(|a| a == "--version" || a == "-V")

@@ -122,16 +122,30 @@ fn rpc_error(e: BackendError) -> McpError {
     }
 }
 
-/// A tool outcome as an MCP result: structuredContent plus its text block.
+/// A tool outcome as an MCP result: structuredContent plus one text block
+/// with the same JSON. Notes (what became of the approval request) go in
+/// front of the result's `next`, inside that one block: some clients
+/// (Claude Code) show the model only the first text block.
 pub fn tool_result(outcome: &ToolOutcome, notes: &[String]) -> CallToolResult {
-    let mut content = vec![ContentBlock::text(outcome.text.clone())];
-    content.extend(notes.iter().map(|n| ContentBlock::text(n.clone())));
+    let mut structured = outcome.structured.clone();
+    let mut text = outcome.text.clone();
+    if !notes.is_empty()
+        && let Some(fields) = structured.as_object_mut()
+    {
+        let mut next = notes.join(" ");
+        if let Some(then) = fields.get("next").and_then(Value::as_str) {
+            next = format!("{next} {then}");
+        }
+        fields.insert("next".to_owned(), Value::String(next));
+        text = structured.to_string();
+    }
+    let content = vec![ContentBlock::text(text)];
     let mut result = if outcome.is_error {
         CallToolResult::error(content)
     } else {
         CallToolResult::success(content)
     };
-    result.structured_content = Some(outcome.structured.clone());
+    result.structured_content = Some(structured);
     result
 }
 

@@ -122,11 +122,28 @@ impl Env {
 
     /// Spawns `cmd` (a commsd command) and waits until its socket answers.
     pub fn spawn(&self, mut cmd: Command) -> Daemon {
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn commsd");
+        self.launch(cmd.stderr(Stdio::piped()))
+    }
+
+    /// The log of daemons started with [`Env::spawn_traced`].
+    pub fn log_path(&self) -> PathBuf {
+        self.root.path().join("commsd.trace.log")
+    }
+
+    /// Spawns `cmd` (a commsd command) with `COMMSD_LOG=trace`, appending
+    /// its log to [`Env::log_path`] (a file: a trace log would fill a pipe
+    /// nobody reads), and waits until its socket answers.
+    pub fn spawn_traced(&self, mut cmd: Command) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open the trace log");
+        self.launch(cmd.env("COMMSD_LOG", "trace").stderr(log))
+    }
+
+    fn launch(&self, cmd: &mut Command) -> Daemon {
+        let child = cmd.stdout(Stdio::null()).spawn().expect("spawn commsd");
         let mut daemon = Daemon {
             pid: child.id(),
             child: Some(child),
@@ -298,6 +315,32 @@ pub fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String
         .expect("status line");
     let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
     (code, body)
+}
+
+/// Checks a log written at `COMMSD_LOG=trace`: it must hold `sanity` (so
+/// it is the log, and logging was on) and none of `secrets`, given as
+/// `(what, value)`; a hit names the secret and quotes the line.
+pub fn assert_log_holds_no_secret(path: &Path, sanity: &str, secrets: &[(&str, &str)]) {
+    let log = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read the log {}: {e}", path.display()));
+    assert!(
+        log.contains(sanity),
+        "{} does not contain {sanity:?}:\n{log}",
+        path.display()
+    );
+    for (what, secret) in secrets {
+        assert!(
+            secret.len() >= 6,
+            "{what}: {secret:?} is too short to search for"
+        );
+        if let Some(line) = log.lines().find(|l| l.contains(secret)) {
+            panic!(
+                "{} holds a secret, {what} ({} bytes of log); first line with it:\n{line}",
+                path.display(),
+                log.len()
+            );
+        }
+    }
 }
 
 /// Polls `f` until it returns true or `timeout` passes.

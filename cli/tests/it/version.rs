@@ -72,17 +72,103 @@ fn another_users_socket_gives_permission_denied() {
     }
     let env = Env::new();
     let _daemon = env.start();
-    let run = crate::harness::Run::from(
-        env.command_as_nobody(&crate::harness::binary("commsctl"))
-            .arg("status")
-            .output()
-            .unwrap(),
+    assert_every_command_fails(
+        1,
+        |args| {
+            let mut cmd = env.command_as_nobody(&crate::harness::binary("commsctl"));
+            cmd.args(args);
+            cmd
+        },
+        "permission denied connecting to",
     );
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("permission denied connecting to"),
-        "{}",
-        run.stderr
+}
+
+/// Commands that talk to the daemon, the approving ones first: a refused
+/// connection must never look like success.
+const COMMANDS: &[&[&str]] = &[
+    &["approve", "ob_7k2m9x4q1z"],
+    &["approve", "--all-pending"],
+    &["reject", "ob_7k2m9x4q1z", "--reason", "wrong patient"],
+    &["status"],
+    &["status", "--json"],
+    &["outbox", "list"],
+    &["audit", "list"],
+    &["keys", "list"],
+    &["accounts", "list"],
+    &["events"],
+    &["daemon", "stop"],
+];
+
+/// Runs every command of [`COMMANDS`] `rounds` times through `command` and
+/// checks each fails with exit 2, nothing on stdout and `expected` on stderr.
+fn assert_every_command_fails(
+    rounds: usize,
+    command: impl Fn(&[&str]) -> std::process::Command,
+    expected: &str,
+) {
+    for round in 0..rounds {
+        for args in COMMANDS {
+            let mut cmd = command(args);
+            cmd.env("COMMSD_AUTOSTART", "0");
+            let run = crate::harness::Run::from(cmd.output().unwrap());
+            assert_eq!(run.code, 2, "round {round}, {args:?}: {run:?}");
+            assert_eq!(run.stdout, "", "round {round}, {args:?}");
+            assert!(
+                run.stderr.contains(expected),
+                "round {round}, {args:?}: {}",
+                run.stderr
+            );
+        }
+    }
+}
+
+/// What commsd does to a peer of another uid is to accept and close at
+/// once. That used to end some commands with exit 0 and no output (the
+/// socket's broken pipe was taken for `| head` closing stdout), so a
+/// refused `approve` looked like success.
+#[test]
+fn a_connection_closed_without_an_answer_fails_every_command() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.socket.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&env.socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            drop(stream);
+        }
+    });
+    assert_every_command_fails(
+        5,
+        |args| env.commsctl_command(args),
+        "closed the connection without answering: the daemon refuses connections from other users, so this probably runs as another user than commsd",
     );
-    assert!(run.stderr.contains("another user"), "{}", run.stderr);
+}
+
+/// A real daemon running as `nobody`, commsctl as root: root may open the
+/// socket, and the daemon drops it. Every command says so, every time.
+#[test]
+fn a_daemon_of_another_user_refuses_every_command() {
+    use std::os::unix::fs::DirBuilderExt;
+    if current_uid() != 0 {
+        eprintln!("not root: cannot run commsd as another user here");
+        return;
+    }
+    let mut env = Env::new();
+    let base = env.root.path().join("nobody");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&base)
+        .unwrap();
+    std::os::unix::fs::chown(&base, Some(65534), Some(65534)).unwrap();
+    env.home = base.clone();
+    env.data = base.join("data");
+    env.socket = base.join("run/commsd.sock");
+    let _daemon = env.spawn(env.command_as_nobody(&crate::harness::binary("commsd")));
+    assert_every_command_fails(
+        3,
+        |args| env.commsctl_command(args),
+        &format!(
+            "the daemon at {} runs as another user (uid 65534; this is uid 0), and commsd refuses connections from other users",
+            env.socket.display()
+        ),
+    );
 }

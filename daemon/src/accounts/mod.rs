@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::audit;
-use crate::auth::{Caller, Grant};
+
 use crate::error::{Code, Error, Result};
 use crate::events::{Bus, Event, now_unix_ms};
 use crate::store::{Store, StoreError};
@@ -302,7 +302,7 @@ pub struct Accounts {
     store: Option<Store>,
     bus: Option<Arc<Bus>>,
     sandbox_from: String,
-    rows: RwLock<Vec<Row>>,
+    rows: Arc<RwLock<Vec<Row>>>,
 }
 
 impl Accounts {
@@ -313,7 +313,7 @@ impl Accounts {
             store: None,
             bus: None,
             sandbox_from: from.to_owned(),
-            rows: RwLock::new(Vec::new()),
+            rows: Arc::new(RwLock::new(Vec::new())),
         }
     }
 
@@ -324,7 +324,7 @@ impl Accounts {
             store: Some(store),
             bus: Some(bus),
             sandbox_from: sandbox_from.to_owned(),
-            rows: RwLock::new(rows),
+            rows: Arc::new(RwLock::new(rows)),
         })
     }
 
@@ -422,15 +422,32 @@ impl Accounts {
             .ok_or_else(|| Error::new(Code::Internal, "this account registry has no database"))
     }
 
-    fn reload(&self, rows: Vec<Row>) {
-        if let Ok(mut cached) = self.rows.write() {
-            *cached = rows;
-        }
-        if let Some(bus) = &self.bus {
-            bus.publish(Event::AccountsChanged {
-                accounts: self.list().len(),
-            });
-        }
+    /// Runs `f` in one durable write that also reads the accounts table
+    /// back; the in-memory copy is replaced and the change announced on the
+    /// store thread right after the commit, so a caller that hangs up
+    /// mid-request cannot leave them behind the database.
+    async fn write_rows<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> std::result::Result<(T, Vec<Row>), StoreError> + Send + 'static,
+    {
+        let store = self.store()?;
+        let cached = self.rows.clone();
+        let bus = self.bus.clone();
+        let value = store
+            .write_then(f, move |(value, rows)| {
+                // The sandbox is always there besides the stored accounts.
+                let accounts = rows.len() + 1;
+                if let Ok(mut cached) = cached.write() {
+                    *cached = rows;
+                }
+                if let Some(bus) = bus {
+                    bus.publish(Event::AccountsChanged { accounts });
+                }
+                value
+            })
+            .await?;
+        Ok(value)
     }
 
     /// Adds an account, or updates the one of the same kind and address
@@ -438,10 +455,9 @@ impl Accounts {
     /// Returns the account and whether it already existed.
     pub async fn upsert(&self, actor: &str, new: NewAccount) -> Result<(Account, bool)> {
         validate_labels(&new.labels)?;
-        let store = self.store()?;
         let actor = actor.to_owned();
-        let (id, existed, rows) = store
-            .write(move |conn| {
+        let (id, existed) = self
+            .write_rows(move |conn| {
                 let existing: Option<String> = conn
                     .query_row(
                         "SELECT id FROM accounts WHERE kind = ?1 AND email = ?2 COLLATE NOCASE",
@@ -492,10 +508,9 @@ impl Accounts {
                         ..audit::Entry::default()
                     },
                 )?;
-                Ok((id, existing.is_some(), load_rows(conn)?))
+                Ok(((id, existing.is_some()), load_rows(conn)?))
             })
             .await?;
-        self.reload(rows);
         let account = self.resolve(Some(&id))?;
         Ok((account, existed))
     }
@@ -513,77 +528,66 @@ impl Accounts {
         uuid::Uuid::new_v4().to_string()
     }
 
-    /// Replaces an account's labels.
-    pub async fn set_labels(
-        &self,
-        caller: &Caller,
-        id: &str,
-        labels: Vec<String>,
-    ) -> Result<Account> {
-        caller.require(Grant::Admin, "change account labels")?;
+    /// Replaces an account's labels, recorded as `actor`. The service
+    /// (`AccountService::set_labels`) decides who may.
+    pub async fn set_labels(&self, actor: &str, id: &str, labels: Vec<String>) -> Result<Account> {
         validate_labels(&labels)?;
         let account = self.stored(id)?;
-        let store = self.store()?;
-        let actor = caller.actor.clone();
+        let actor = actor.to_owned();
         let account_id = account.id.clone();
-        let rows = store
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE accounts SET labels = ?2 WHERE id = ?1",
-                    params![
-                        account_id,
-                        serde_json::to_string(&labels).unwrap_or_default()
-                    ],
-                )?;
-                audit::append(
-                    conn,
-                    audit::Entry {
-                        actor,
-                        action: "account_labels_set".to_owned(),
-                        account: Some(account_id.clone()),
-                        result: Some(labels.join(",")),
-                        ..audit::Entry::default()
-                    },
-                )?;
-                load_rows(conn)
-            })
-            .await?;
-        self.reload(rows);
+        self.write_rows(move |conn| {
+            conn.execute(
+                "UPDATE accounts SET labels = ?2 WHERE id = ?1",
+                params![
+                    account_id,
+                    serde_json::to_string(&labels).unwrap_or_default()
+                ],
+            )?;
+            audit::append(
+                conn,
+                audit::Entry {
+                    actor,
+                    action: "account_labels_set".to_owned(),
+                    account: Some(account_id.clone()),
+                    result: Some(labels.join(",")),
+                    ..audit::Entry::default()
+                },
+            )?;
+            Ok(((), load_rows(conn)?))
+        })
+        .await?;
         self.resolve(Some(&account.id))
     }
 
-    /// Makes `id` the default account (`sandbox` makes the sandbox default again).
-    pub async fn set_default(&self, caller: &Caller, id: &str) -> Result<Account> {
-        caller.require(Grant::Admin, "change the default account")?;
+    /// Makes `id` the default account (`sandbox` makes the sandbox default
+    /// again), recorded as `actor`. The service decides who may.
+    pub async fn set_default(&self, actor: &str, id: &str) -> Result<Account> {
         let account = self.resolve(Some(id))?;
-        let store = self.store()?;
-        let actor = caller.actor.clone();
+        let actor = actor.to_owned();
         let account_id = account.id.clone();
-        let rows = store
-            .write(move |conn| {
+        self.write_rows(move |conn| {
+            conn.execute(
+                "UPDATE accounts SET is_default = 0 WHERE is_default = 1",
+                [],
+            )?;
+            if account_id != SANDBOX {
                 conn.execute(
-                    "UPDATE accounts SET is_default = 0 WHERE is_default = 1",
-                    [],
+                    "UPDATE accounts SET is_default = 1 WHERE id = ?1",
+                    params![account_id],
                 )?;
-                if account_id != SANDBOX {
-                    conn.execute(
-                        "UPDATE accounts SET is_default = 1 WHERE id = ?1",
-                        params![account_id],
-                    )?;
-                }
-                audit::append(
-                    conn,
-                    audit::Entry {
-                        actor,
-                        action: "account_default_set".to_owned(),
-                        account: Some(account_id.clone()),
-                        ..audit::Entry::default()
-                    },
-                )?;
-                load_rows(conn)
-            })
-            .await?;
-        self.reload(rows);
+            }
+            audit::append(
+                conn,
+                audit::Entry {
+                    actor,
+                    action: "account_default_set".to_owned(),
+                    account: Some(account_id.clone()),
+                    ..audit::Entry::default()
+                },
+            )?;
+            Ok(((), load_rows(conn)?))
+        })
+        .await?;
         self.resolve(Some(&account.id))
     }
 
@@ -591,27 +595,24 @@ impl Accounts {
     /// and deleted its secrets and cached items first).
     pub async fn delete(&self, actor: &str, id: &str) -> Result<Account> {
         let account = self.stored(id)?;
-        let store = self.store()?;
         let actor = actor.to_owned();
         let account_id = account.id.clone();
         let email = account.email.clone();
-        let rows = store
-            .write(move |conn| {
-                conn.execute("DELETE FROM accounts WHERE id = ?1", params![account_id])?;
-                audit::append(
-                    conn,
-                    audit::Entry {
-                        actor,
-                        action: "account_removed".to_owned(),
-                        account: Some(account_id.clone()),
-                        result: Some(email),
-                        ..audit::Entry::default()
-                    },
-                )?;
-                load_rows(conn)
-            })
-            .await?;
-        self.reload(rows);
+        self.write_rows(move |conn| {
+            conn.execute("DELETE FROM accounts WHERE id = ?1", params![account_id])?;
+            audit::append(
+                conn,
+                audit::Entry {
+                    actor,
+                    action: "account_removed".to_owned(),
+                    account: Some(account_id.clone()),
+                    result: Some(email),
+                    ..audit::Entry::default()
+                },
+            )?;
+            Ok(((), load_rows(conn)?))
+        })
+        .await?;
         Ok(account)
     }
 
@@ -621,33 +622,30 @@ impl Accounts {
         if current.state == state && current.state_reason == reason {
             return Ok(());
         }
-        let store = self.store()?;
         let account_id = id.to_owned();
-        let rows = store
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE accounts SET state = ?2, state_reason = ?3 WHERE id = ?1",
-                    params![account_id, state.as_str(), reason],
-                )?;
-                audit::append(
-                    conn,
-                    audit::Entry {
-                        actor: "commsd".to_owned(),
-                        action: "account_state_changed".to_owned(),
-                        account: Some(account_id.clone()),
-                        result: Some(state.as_str().to_owned()),
-                        ..audit::Entry::default()
-                    },
-                )?;
-                load_rows(conn)
-            })
-            .await?;
+        self.write_rows(move |conn| {
+            conn.execute(
+                "UPDATE accounts SET state = ?2, state_reason = ?3 WHERE id = ?1",
+                params![account_id, state.as_str(), reason],
+            )?;
+            audit::append(
+                conn,
+                audit::Entry {
+                    actor: "commsd".to_owned(),
+                    action: "account_state_changed".to_owned(),
+                    account: Some(account_id.clone()),
+                    result: Some(state.as_str().to_owned()),
+                    ..audit::Entry::default()
+                },
+            )?;
+            Ok(((), load_rows(conn)?))
+        })
+        .await?;
         tracing::warn!(
             account = id,
             state = state.as_str(),
             "account state changed"
         );
-        self.reload(rows);
         Ok(())
     }
 

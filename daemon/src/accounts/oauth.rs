@@ -24,10 +24,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Account, Accounts, Kind, NewAccount, google};
-use crate::api::keys::constant_time_eq;
 use crate::error::{Code, Error, Result};
 use crate::events::now_unix_ms;
 use crate::google::Endpoints;
+use crate::util::constant_time_eq;
 use crate::vault::{Secret, Vault};
 
 /// The vault entry of the OAuth client (JSON: client_id, client_secret).
@@ -606,8 +606,8 @@ impl Flows {
             let page = |title: &str, text: &str| {
                 Html(format!(
                     "<!doctype html><meta charset=utf-8><title>commsd</title><body style=\"font-family:sans-serif;max-width:40em;margin:4em auto\"><h1>{}</h1><p>{}</p>",
-                    crate::dashboard::sanitize::escape(title),
-                    crate::dashboard::sanitize::escape(text)
+                    crate::util::escape_html(title),
+                    crate::util::escape_html(text)
                 ))
             };
             if !q

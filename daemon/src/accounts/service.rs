@@ -138,11 +138,14 @@ impl AccountService {
         labels: Vec<String>,
     ) -> Result<Account> {
         caller.require(Grant::Draft, "change account labels")?;
-        self.accounts.set_labels(caller, id, labels).await
+        self.accounts.set_labels(&caller.actor, id, labels).await
     }
 
+    /// Which account is used when none is named decides where messages go:
+    /// a human's choice (`admin`).
     pub async fn set_default(&self, caller: &Caller, id: &str) -> Result<Account> {
-        self.accounts.set_default(caller, id).await
+        caller.require(Grant::Admin, "change the default account")?;
+        self.accounts.set_default(&caller.actor, id).await
     }
 
     /// Removes an account: revokes its token, deletes its vault entries and

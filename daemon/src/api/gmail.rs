@@ -393,7 +393,7 @@ pub async fn send_draft(
         .send_draft(&authed.caller, input)
         .await
         .map_err(|e| wire::error("gmail_send_draft", e))?;
-    let v = wire::staged(gmail.dashboard_url(), &sent).structured;
+    let v = wire::staged(gmail.dashboard_url(), &authed.caller, &sent).structured;
     Ok(gate_response(&sent, v))
 }
 
@@ -457,7 +457,7 @@ pub async fn reply(
         .reply(&authed.caller, input)
         .await
         .map_err(|e| wire::error("gmail_reply_in_thread", e))?;
-    let v = wire::reply(gmail.dashboard_url(), &replied).structured;
+    let v = wire::reply(gmail.dashboard_url(), &authed.caller, &replied).structured;
     Ok(gate_response(&replied.sent, v))
 }
 

@@ -7,7 +7,7 @@
 //! minute per key.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -95,16 +95,14 @@ impl AuthFailure {
 pub struct Keys {
     store: Store,
     /// By key id.
-    cache: RwLock<HashMap<String, KeyRecord>>,
+    /// Updated on the store thread right after each commit
+    /// (`Store::write_then`): a revocation whose caller hung up still takes
+    /// effect at once.
+    cache: Arc<RwLock<HashMap<String, KeyRecord>>>,
 }
 
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Compares without an early exit, so timing reveals nothing about the hash.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn random_base32(len: usize) -> Result<String> {
@@ -176,12 +174,14 @@ impl Keys {
             .await?;
         Ok(Keys {
             store,
-            cache: RwLock::new(records.into_iter().map(|k| (k.id.clone(), k)).collect()),
+            cache: Arc::new(RwLock::new(
+                records.into_iter().map(|k| (k.id.clone(), k)).collect(),
+            )),
         })
     }
 
-    fn cache_put(&self, record: KeyRecord) {
-        if let Ok(mut cache) = self.cache.write() {
+    fn cache_put(cache: &RwLock<HashMap<String, KeyRecord>>, record: KeyRecord) {
+        if let Ok(mut cache) = cache.write() {
             cache.insert(record.id.clone(), record);
         }
     }
@@ -272,26 +272,32 @@ impl Keys {
             ..audit::Entry::default()
         };
         let revoked = replaces.clone();
+        let cache = self.cache.clone();
+        let cached = record.clone();
         self.store
-            .write(move |conn| {
-                if let Some(old) = &revoked {
-                    conn.execute(
-                        "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
-                        params![now, old],
-                    )?;
-                }
-                insert(conn, &stored)?;
-                audit::append(conn, entry)?;
-                Ok(())
-            })
+            .write_then(
+                move |conn| {
+                    if let Some(old) = &revoked {
+                        conn.execute(
+                            "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
+                            params![now, old],
+                        )?;
+                    }
+                    insert(conn, &stored)?;
+                    audit::append(conn, entry)?;
+                    Ok(())
+                },
+                move |()| {
+                    if let Some(old) = replaces
+                        && let Ok(mut cache) = cache.write()
+                        && let Some(k) = cache.get_mut(&old)
+                    {
+                        k.revoked_at_ms = Some(now);
+                    }
+                    Keys::cache_put(&cache, cached);
+                },
+            )
             .await?;
-        if let Some(old) = replaces
-            && let Ok(mut cache) = self.cache.write()
-            && let Some(k) = cache.get_mut(&old)
-        {
-            k.revoked_at_ms = Some(now);
-        }
-        self.cache_put(record.clone());
         Ok((record, token))
     }
 
@@ -308,18 +314,22 @@ impl Keys {
             result: Some(name.to_owned()),
             ..audit::Entry::default()
         };
-        self.store
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
-                    params![now, id],
-                )?;
-                audit::append(conn, entry)?;
-                Ok(())
-            })
-            .await?;
         key.revoked_at_ms = Some(now);
-        self.cache_put(key.clone());
+        let cache = self.cache.clone();
+        let cached = key.clone();
+        self.store
+            .write_then(
+                move |conn| {
+                    conn.execute(
+                        "UPDATE api_keys SET revoked_at_ms = ?1 WHERE id = ?2",
+                        params![now, id],
+                    )?;
+                    audit::append(conn, entry)?;
+                    Ok(())
+                },
+                move |()| Keys::cache_put(&cache, cached),
+            )
+            .await?;
         Ok(key)
     }
 
@@ -340,7 +350,7 @@ impl Keys {
         let (id, secret) = parse_token(token).ok_or(AuthFailure::Malformed)?;
         let cache = self.cache.read().map_err(|_| AuthFailure::Unknown)?;
         let key = cache.get(id).ok_or(AuthFailure::Unknown)?;
-        if !constant_time_eq(hash(secret).as_bytes(), key.secret_hash.as_bytes()) {
+        if !crate::util::constant_time_eq(hash(secret).as_bytes(), key.secret_hash.as_bytes()) {
             return Err(AuthFailure::Unknown);
         }
         if key.revoked_at_ms.is_some() {
@@ -349,13 +359,7 @@ impl Keys {
         if key.expires_at_ms <= now_unix_ms() {
             return Err(AuthFailure::Expired);
         }
-        Ok((
-            Caller {
-                actor: format!("key:{}", key.name),
-                grants: key.grants,
-            },
-            key.id.clone(),
-        ))
+        Ok((Caller::key(&key.name, key.grants), key.id.clone()))
     }
 
     /// Records a use; written to the database at most once a minute per key.
@@ -435,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn create_authenticate_rotate_revoke() {
         let (keys, _dir) = keys().await;
-        let human = Caller::cli("alice");
+        let human = Caller::cli("alice", 1000);
         let (record, token) = keys
             .create(
                 &human,
@@ -475,7 +479,7 @@ mod tests {
     #[tokio::test]
     async fn bad_tokens_and_expiry() {
         let (keys, _dir) = keys().await;
-        let human = Caller::cli("alice");
+        let human = Caller::cli("alice", 1000);
         assert_eq!(
             keys.authenticate("nope").unwrap_err(),
             AuthFailure::Malformed
@@ -512,10 +516,7 @@ mod tests {
             keys.warnings()[0].contains("soon expires in 2 days")
                 || keys.warnings()[0].contains("soon expires in 3 days")
         );
-        let agent = Caller {
-            actor: "key:x".into(),
-            grants: grants(&[Grant::Stage]),
-        };
+        let agent = Caller::key("x", grants(&[Grant::Stage]));
         assert_eq!(
             keys.create(&agent, "y", grants(&[Grant::Admin]), None)
                 .await

@@ -44,13 +44,7 @@ pub fn document(body_html: &str) -> String {
     )
 }
 
-/// Plain text made safe to place in HTML text or a quoted attribute.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub use crate::util::escape_html as escape;
 
 /// Plain text as a preview document.
 pub fn text_document(text: &str) -> String {

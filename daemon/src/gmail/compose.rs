@@ -10,9 +10,10 @@ use serde_json::Value;
 
 use super::render;
 use crate::error::{Code, Error, Result};
+use crate::outbox::attachments::{AttachFrom, AttachmentStore};
 use crate::outbox::mime::{self, Extra};
 use crate::outbox::model::{EmailContent, bare_address};
-use crate::outbox::validate::{self, AttachmentStore, EmailInput, Limits};
+use crate::outbox::validate::{self, EmailInput, Limits};
 
 /// Headers a reply needs from the message it answers.
 pub const REPLY_HEADERS: [&str; 8] = [
@@ -49,12 +50,12 @@ pub struct BuiltDraft {
     pub message_id: String,
 }
 
-/// Validates `input` (attachments only under `roots` when given) and builds it.
+/// Validates `input` (attachments as `from` allows) and builds it.
 /// Blocking (reads attachment files).
 pub fn build(
     input: DraftInput,
     store: &AttachmentStore,
-    roots: Option<&[PathBuf]>,
+    from: AttachFrom,
     now: SystemTime,
 ) -> Result<BuiltDraft> {
     let limits = Limits::default();
@@ -67,31 +68,11 @@ pub fn build(
     validate::mailboxes("to", &input.to)?;
     validate::mailboxes("cc", &input.cc)?;
     validate::mailboxes("bcc", &input.bcc)?;
-    if let Some(roots) = roots {
-        for (i, path) in input.attachments.iter().enumerate() {
-            let field = format!("attachments[{i}]");
-            let canonical = std::fs::canonicalize(path).map_err(|e| {
-                Error::invalid(&field, format!("{} cannot be read: {e}", path.display()))
-            })?;
-            if !roots
-                .iter()
-                .any(|r| std::fs::canonicalize(r).is_ok_and(|r| canonical.starts_with(r)))
-            {
-                return Err(Error::invalid(
-                    field,
-                    format!(
-                        "{} is outside the directories agents may attach from ([outbox] attachment_dirs)",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-    }
     let stored = input
         .attachments
         .iter()
         .enumerate()
-        .map(|(i, p)| store.import(&format!("attachments[{i}]"), p, &limits))
+        .map(|(i, p)| store.import(&format!("attachments[{i}]"), p, from, &limits))
         .collect::<Result<Vec<_>>>()?;
     let content = validate::email(
         EmailInput {
@@ -440,7 +421,7 @@ mod tests {
     /// Builds, checks the wire format, and returns the text with the
     /// random parts (Message-ID, boundaries) normalised; Date is fixed.
     fn golden(input: DraftInput, f: &Files) -> (String, BuiltDraft) {
-        let built = build(input, &f.store, None, date()).unwrap();
+        let built = build(input, &f.store, AttachFrom::Anywhere, date()).unwrap();
         assert!(built.raw.is_ascii(), "7-bit clean");
         for (i, &b) in built.raw.iter().enumerate() {
             if b == b'\n' {

@@ -20,6 +20,7 @@ use super::types::{
 };
 use crate::auth::{Caller, Grant};
 use crate::error::Error;
+use crate::outbox::attachments::AttachFrom;
 use crate::outbox::model::{Content, Priority, State, bare_address};
 
 /// Compose names the body fields as the outbox does; the service's types
@@ -265,14 +266,11 @@ impl GmailService {
     /// from `[outbox] attachment_dirs`.
     async fn build_draft(&self, caller: &Caller, input: DraftInput) -> Result<BuiltDraft, Error> {
         let store = self.outbox.attachments().clone();
-        let roots: Option<Vec<PathBuf>> =
-            (!caller.has(Grant::Admin)).then(|| self.outbox.config().attachment_dirs.clone());
-        tokio::task::spawn_blocking(move || {
-            compose::build(input, &store, roots.as_deref(), SystemTime::now())
-        })
-        .await
-        .map_err(|e| Error::internal("draft task failed", e))?
-        .map_err(|e| e.renaming_field(&BODY_FIELDS))
+        let from = AttachFrom::for_caller(caller);
+        tokio::task::spawn_blocking(move || compose::build(input, &store, from, SystemTime::now()))
+            .await
+            .map_err(|e| Error::internal("draft task failed", e))?
+            .map_err(|e| e.renaming_field(&BODY_FIELDS))
     }
 }
 

@@ -8,12 +8,12 @@ use std::time::SystemTime;
 
 use super::Gmail;
 use super::compose;
+use crate::outbox::attachments::AttachmentStore;
 use crate::outbox::db;
 use crate::outbox::item::{Item, content_hash};
 use crate::outbox::mime::{self, Extra};
 use crate::outbox::model::Content;
 use crate::outbox::transport::{DeliveryError, Transport, message_id};
-use crate::outbox::validate::AttachmentStore;
 use crate::store::Store;
 
 /// The link an item staged from a Gmail draft carries.

@@ -94,3 +94,11 @@ pub trait AccessTokens: Send + Sync {
         Ok(name.to_owned())
     }
 }
+
+/// `[google]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoogleConfig {
+    /// `[google.endpoints]`: where OAuth and the Google APIs are reached.
+    pub endpoints: Endpoints,
+}

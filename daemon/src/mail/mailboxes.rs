@@ -21,9 +21,9 @@ use crate::accounts::{Account, Accounts, Kind};
 use crate::error::{Code, Error, Result};
 use crate::events::Bus;
 use crate::google::AccessTokens;
+use crate::outbox::attachments::AttachmentStore;
 use crate::outbox::item::Item;
 use crate::outbox::transport::{DeliveryError, Transport};
-use crate::outbox::validate::AttachmentStore;
 use crate::vault::Vault;
 
 /// The vault entry holding an IMAP account's password.

@@ -24,11 +24,11 @@ use super::client::MailClient;
 use super::net::{self, Role, Step, StepError, Timeouts};
 use super::settings::{Credential, MailSettings, Security};
 use crate::error::{Error, Result};
+use crate::outbox::attachments::AttachmentStore;
 use crate::outbox::item::Item;
 use crate::outbox::mime;
 use crate::outbox::model::Content;
 use crate::outbox::transport::{DeliveryError, Transport, message_id};
-use crate::outbox::validate::AttachmentStore;
 
 /// lettre's TLS parameters matching [`net::tls_config`]: only the CA file
 /// when one is given, else the Mozilla roots.

@@ -14,8 +14,8 @@ use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, Message, MultiPart, SinglePart};
 
 use crate::error::{Error, Result};
+use crate::outbox::attachments::AttachmentStore;
 use crate::outbox::model::{Attachment, EmailContent};
-use crate::outbox::validate::AttachmentStore;
 
 /// A built message and its SMTP envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +267,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::{Duration, UNIX_EPOCH};
 
+    use crate::outbox::attachments::AttachFrom;
     use crate::outbox::validate::{self, EmailInput, Limits};
 
     const MESSAGE_ID: &str = "<ob_abc123.1795261321@commsd.local>";
@@ -303,7 +304,12 @@ mod tests {
             let path = self.files.join(name);
             fs::write(&path, bytes).unwrap();
             self.store
-                .import("attachments[0]", &path, &Limits::default())
+                .import(
+                    "attachments[0]",
+                    &path,
+                    AttachFrom::Anywhere,
+                    &Limits::default(),
+                )
                 .unwrap()
         }
     }

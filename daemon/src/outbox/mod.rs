@@ -1,6 +1,8 @@
 //! The outbox: every outgoing message is staged here, decided by policy,
 //! approved by a human where needed, dispatched, and audited.
 
+pub mod attachments;
+pub mod config;
 pub mod db;
 pub mod dispatch;
 pub mod item;

@@ -1,8 +1,8 @@
 //! The send policy: which decision (approve, confirm, auto) an item gets,
 //! who may be messaged at all (allowlists), and how much may leave (caps).
 
-use crate::config::{Cap, PolicyConfig};
 use crate::error::{Code, Error};
+use crate::outbox::config::{Cap, PolicyConfig};
 use crate::outbox::model::{Channel, Decision};
 
 /// Checks a recipient pattern's syntax; the error says what is expected.

@@ -195,6 +195,33 @@ fn maildir_safe(name: &str) -> String {
     out
 }
 
+/// `[sandbox]`
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// The From of sandbox email.
+    pub from: String,
+}
+
+impl SandboxConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        self.from.parse::<lettre::message::Mailbox>().map_err(|e| {
+            format!(
+                "key `sandbox.from`: {e}; expected a mailbox such as \"Praxis <praxis@example.org>\""
+            )
+        })?;
+        Ok(())
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            from: "commsd sandbox <sandbox@commsd.invalid>".to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,18 +13,19 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
+use super::attachments::{AttachFrom, AttachmentStore};
 use super::db::{self, Cursor, ListFilter};
 use super::item::{self, Approval, Item, Rejection};
 use super::model::{Channel, Content, Decision, Priority, State};
 use super::policy;
 use super::transport::DeliveryError;
-use super::validate::{self, AttachmentStore, EmailInput, Limits};
+use super::validate::{self, EmailInput, Limits};
 use crate::accounts::Accounts;
 use crate::audit;
 use crate::auth::{Caller, Grant};
-use crate::config::{OutboxConfig, PolicyConfig};
 use crate::error::{Code, Error, Result};
 use crate::events::{Bus, Event, now_unix_ms};
+use crate::outbox::config::{OutboxConfig, PolicyConfig};
 use crate::store::{Store, StoreError};
 
 /// Largest page a list call returns.
@@ -110,7 +111,6 @@ pub struct BatchResult {
 
 pub struct Outbox {
     store: Store,
-    bus: Arc<Bus>,
     accounts: Arc<Accounts>,
     attachments: AttachmentStore,
     limits: Limits,
@@ -118,11 +118,61 @@ pub struct Outbox {
     policy: PolicyConfig,
     /// Wakes the dispatcher when an item becomes approved.
     pub(crate) wake: Arc<Notify>,
+    /// What follows every commit, shared with the store thread.
+    live: Arc<Live>,
+}
+
+/// The in-memory state that follows the database: updated and announced on
+/// the store thread right after each commit (`Store::write_then`), so that a
+/// caller that goes away mid-request cannot leave it behind the database.
+struct Live {
+    bus: Arc<Bus>,
+    wake: Arc<Notify>,
     /// Items per state, kept in step with every write (for status without a query).
     tally: Mutex<BTreeMap<String, u64>>,
     /// Bumped on every committed change, before its events go out: a reader
     /// that saw generation N before reading has data at least as new as N.
     generation: std::sync::atomic::AtomicU64,
+}
+
+impl Live {
+    fn publish(&self, changes: Changes) {
+        if !changes.items.is_empty() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if let Ok(mut tally) = self.tally.lock() {
+            for (old, new) in &changes.transitions {
+                if let Some(old) = old
+                    && let Some(n) = tally.get_mut(old.as_str())
+                {
+                    *n = n.saturating_sub(1);
+                }
+                *tally.entry(new.as_str().to_owned()).or_default() += 1;
+            }
+        }
+        let mut wake = false;
+        for item in &changes.items {
+            wake |= item.state == State::Approved;
+            self.bus.publish(Event::OutboxChanged {
+                id: item.id.clone(),
+                state: item.state,
+                channel: item.channel,
+                account: item.account.clone(),
+                priority: item.priority,
+            });
+        }
+        for event in changes.audit {
+            self.bus.publish(Event::AuditAppended {
+                seq: event.seq,
+                action: event.action,
+                item_id: event.item_id,
+            });
+        }
+        if wake {
+            self.wake.notify_one();
+        }
+    }
 }
 
 /// Changes made by one write, published after the commit.
@@ -197,17 +247,23 @@ impl Outbox {
         policy: PolicyConfig,
     ) -> Result<Outbox> {
         let tally = store.call(|c| db::count_by_state(c)).await?;
+        let wake = Arc::new(Notify::new());
         Ok(Outbox {
             store,
-            bus,
             accounts,
-            attachments: AttachmentStore::new(data_dir.join("attachments")),
+            // Agents attach only from [outbox] attachment_dirs, resolved once, here.
+            attachments: AttachmentStore::new(data_dir.join("attachments"))
+                .with_agent_dirs(&config.attachment_dirs),
             limits: Limits::default(),
             config,
             policy,
-            wake: Arc::new(Notify::new()),
-            tally: Mutex::new(tally),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            wake: wake.clone(),
+            live: Arc::new(Live {
+                bus,
+                wake,
+                tally: Mutex::new(tally),
+                generation: std::sync::atomic::AtomicU64::new(0),
+            }),
         })
     }
 
@@ -229,72 +285,46 @@ impl Outbox {
 
     /// Items per state, without touching the database.
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.tally.lock().map(|t| t.clone()).unwrap_or_default()
+        self.live
+            .tally
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     /// Changes whenever any item changes; caches of listings key on it.
     pub fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
+        self.live
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
-    fn publish(&self, changes: Changes) {
-        if !changes.items.is_empty() {
-            self.generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        }
-        if let Ok(mut tally) = self.tally.lock() {
-            for (old, new) in &changes.transitions {
-                if let Some(old) = old
-                    && let Some(n) = tally.get_mut(old.as_str())
-                {
-                    *n = n.saturating_sub(1);
-                }
-                *tally.entry(new.as_str().to_owned()).or_default() += 1;
-            }
-        }
-        let mut wake = false;
-        for item in &changes.items {
-            wake |= item.state == State::Approved;
-            self.bus.publish(Event::OutboxChanged {
-                id: item.id.clone(),
-                state: item.state,
-                channel: item.channel,
-                account: item.account.clone(),
-                priority: item.priority,
-            });
-        }
-        for event in changes.audit {
-            self.bus.publish(Event::AuditAppended {
-                seq: event.seq,
-                action: event.action,
-                item_id: event.item_id,
-            });
-        }
-        if wake {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Runs `f` in one durable write and publishes what it changed.
+    /// Runs `f` in one durable write; what it changed is counted and
+    /// published right after the commit, on the store thread, whether or not
+    /// the caller is still waiting.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut Changes) -> Result<T> + Send + 'static,
     {
-        let (value, changes) = self
-            .store
-            .write(move |conn| {
-                let mut changes = Changes::default();
-                // A domain error rolls the job back like a database error.
-                match f(conn, &mut changes) {
-                    Ok(v) => Ok((v, changes)),
-                    Err(e) => Err(StoreError::Domain(Box::new(e))),
-                }
-            })
+        let live = self.live.clone();
+        self.store
+            .write_then(
+                move |conn| {
+                    let mut changes = Changes::default();
+                    // A domain error rolls the job back like a database error.
+                    match f(conn, &mut changes) {
+                        Ok(v) => Ok((v, changes)),
+                        Err(e) => Err(StoreError::Domain(Box::new(e))),
+                    }
+                },
+                move |(value, changes)| {
+                    live.publish(changes);
+                    value
+                },
+            )
             .await
-            .map_err(store_to_error)?;
-        self.publish(changes);
-        Ok(value)
+            .map_err(store_to_error)
     }
 
     // ---------------------------------------------------------------- stage
@@ -338,10 +368,12 @@ impl Outbox {
         if let Some(e) = account.unusable() {
             return Err(e);
         }
-        // Agents may attach only from the configured directories; humans from anywhere.
-        let roots = (!caller.has(Grant::Admin)).then(|| self.config.attachment_dirs.clone());
         let content = self
-            .validate(request.content, &account.email, roots)
+            .validate(
+                request.content,
+                &account.email,
+                AttachFrom::for_caller(caller),
+            )
             .await?;
         self.stage_content(
             caller,
@@ -468,7 +500,7 @@ impl Outbox {
         &self,
         content: StageContent,
         from: &str,
-        roots: Option<Vec<PathBuf>>,
+        attach_from: AttachFrom,
     ) -> Result<Content> {
         let limits = self.limits.clone();
         match content {
@@ -495,15 +527,12 @@ impl Outbox {
                     validate::mailboxes("cc", &cc)?;
                     validate::mailboxes("bcc", &bcc)?;
                     validate::subject("subject", &subject, &limits)?;
-                    if let Some(roots) = &roots {
-                        for (i, path) in attachments.iter().enumerate() {
-                            check_root(&format!("attachments[{i}]"), path, roots)?;
-                        }
-                    }
                     let stored = attachments
                         .iter()
                         .enumerate()
-                        .map(|(i, path)| store.import(&format!("attachments[{i}]"), path, &limits))
+                        .map(|(i, path)| {
+                            store.import(&format!("attachments[{i}]"), path, attach_from, &limits)
+                        })
                         .collect::<Result<Vec<_>>>()?;
                     let input = EmailInput {
                         from,
@@ -749,12 +778,17 @@ impl Outbox {
 
     /// The human at an MCP client accepted the client's approval request
     /// (elicitation) for an item that this client's agent staged. Recorded
-    /// as `human via mcp:<client>`. The agent's own grants never include
-    /// `admin`: the consent is the human's answer in the client, which the
-    /// MCP frontends ask for and relay; the caller may only pass it on for
-    /// its own pending items.
+    /// as `human via elicitation in mcp:<client> (uid 1000)` (or `(key
+    /// <name>)`). The agent's own grants need not include `admin`: the
+    /// consent is the human's answer in the client, which the MCP frontends
+    /// ask for and relay. That answer counts only where the client is the
+    /// human's (`Caller::require_consent_relay`: the socket's own user, or a
+    /// caller holding `admin`), so a key holder who forges an accept over
+    /// HTTP gets `permission_denied` here, whatever the frontend did. The
+    /// caller may only pass it on for its own pending items.
     pub async fn approve_by_human(&self, caller: &Caller, id: &str, client: &str) -> Result<Item> {
         caller.require(Grant::Stage, "pass on a human's approval")?;
+        caller.require_consent_relay()?;
         let item = self.get(caller, id).await?;
         if item.requester != caller.actor {
             return Err(Error::new(
@@ -770,12 +804,12 @@ impl Outbox {
             return Err(state_error(&item, "approved"));
         }
         let note = format!(
-            "the human accepted the approval request in the MCP client ({})",
-            caller.actor
+            "the human accepted the approval request in the MCP client ({}, {})",
+            caller.actor, caller.via
         );
         let mut results = self
             .approve_ids(
-                format!("human via mcp:{client}"),
+                format!("human via elicitation in mcp:{client} ({})", caller.via),
                 vec![id.to_owned()],
                 Some(note),
             )
@@ -1229,39 +1263,6 @@ fn cap_reason(
         }
     }
     Ok(None)
-}
-
-/// Refuses a file outside `roots` (`[outbox] attachment_dirs`): an agent must
-/// not be able to mail out whatever the daemon can read (keys, credentials).
-fn check_root(field: &str, path: &std::path::Path, roots: &[PathBuf]) -> Result<()> {
-    if !path.is_absolute() {
-        return Ok(()); // refused with a clearer message by the import
-    }
-    let inside = std::fs::canonicalize(path).is_ok_and(|real| {
-        roots.iter().any(|root| {
-            real.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
-        })
-    });
-    if inside {
-        return Ok(());
-    }
-    let allowed = if roots.is_empty() {
-        "none are configured, so agents cannot attach files".to_owned()
-    } else {
-        roots
-            .iter()
-            .map(|r| r.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    Err(Error::new(
-        Code::PermissionDenied,
-        format!(
-            "{field}: {} is outside the directories agents may attach from ([outbox] attachment_dirs: {allowed})",
-            path.display()
-        ),
-    )
-    .with_details(serde_json::json!({ "field": field })))
 }
 
 /// Refuses edit fields the item's channel does not have.

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use super::attachments::AttachmentStore;
 use super::item::Item;
 use super::mime;
 use super::model::Content;
 use super::sandbox::Sandbox;
-use super::validate::AttachmentStore;
 use crate::accounts::{self, Account};
 
 /// Why a delivery did not succeed; the text is recorded with the item.

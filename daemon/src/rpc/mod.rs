@@ -29,5 +29,18 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Caller {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         })
         .unwrap_or("unknown");
-    Caller::cli(user)
+    Caller::cli(user, peer_uid(request))
+}
+
+/// The uid of the process at the other end of the socket, from the peer
+/// credentials tonic records for each Unix connection. `socket::incoming`
+/// admits only the daemon's own uid, so that is the answer when the
+/// credentials are missing (they never are on Linux or macOS).
+pub fn peer_uid<T>(request: &tonic::Request<T>) -> u32 {
+    request
+        .extensions()
+        .get::<tonic::transport::server::UdsConnectInfo>()
+        .and_then(|info| info.peer_cred)
+        .map(|cred| cred.uid())
+        .unwrap_or_else(|| rustix::process::getuid().as_raw())
 }

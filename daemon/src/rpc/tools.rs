@@ -3,7 +3,9 @@
 //! Whoever is on the socket runs as the daemon's uid, but this service acts
 //! for the MCP client's agent: `mcp:<client>` with the grants read, draft,
 //! stage and send, never admin. Approval is never a tool; ApproveByHuman
-//! relays a human's answer to the client's approval request.
+//! relays a human's answer to the client's approval request, which counts
+//! because the client application runs as the socket's own user and shows
+//! the form to the person at it (`Caller::require_consent_relay`).
 
 use std::sync::Arc;
 
@@ -11,22 +13,16 @@ use commsd_mcp::ClientName;
 use commsd_proto::v1::{self, tools_server};
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Caller, Grant};
+use crate::auth::Caller;
 use crate::error::{Code, Error};
 use crate::tools::Tools;
 
 pub struct ToolsService(pub Arc<Tools>);
 
-/// The caller an MCP client's requests act as.
-pub fn mcp_caller(client: Option<&v1::McpClient>) -> (Caller, String) {
+/// The caller an MCP client's requests act as, on the socket of peer uid `uid`.
+pub fn mcp_caller(client: Option<&v1::McpClient>, uid: u32) -> (Caller, String) {
     let name = ClientName::new(client.map(|c| c.name.as_str()).unwrap_or(""));
-    let caller = Caller {
-        actor: format!("mcp:{}", name.as_str()),
-        grants: [Grant::Read, Grant::Draft, Grant::Stage, Grant::Send]
-            .into_iter()
-            .collect(),
-    };
-    (caller, name.as_str().to_owned())
+    (Caller::mcp(name.as_str(), uid), name.as_str().to_owned())
 }
 
 fn unknown_tool(e: crate::tools::UnknownTool) -> Status {
@@ -72,8 +68,9 @@ impl tools_server::Tools for ToolsService {
         &self,
         request: Request<v1::CallToolRequest>,
     ) -> Result<Response<v1::CallToolResponse>, Status> {
+        let uid = super::peer_uid(&request);
         let r = request.into_inner();
-        let (caller, _) = mcp_caller(r.client.as_ref());
+        let (caller, _) = mcp_caller(r.client.as_ref(), uid);
         let outcome = match arguments(&r.arguments_json) {
             Ok(args) => self
                 .0
@@ -106,8 +103,9 @@ impl tools_server::Tools for ToolsService {
         &self,
         request: Request<v1::ReadResourceRequest>,
     ) -> Result<Response<v1::ReadResourceResponse>, Status> {
+        let uid = super::peer_uid(&request);
         let r = request.into_inner();
-        let (caller, _) = mcp_caller(r.client.as_ref());
+        let (caller, _) = mcp_caller(r.client.as_ref(), uid);
         let value = self.0.read_resource(&caller, &r.uri).await?;
         Ok(Response::new(v1::ReadResourceResponse {
             mime_type: "application/json".to_owned(),
@@ -119,8 +117,9 @@ impl tools_server::Tools for ToolsService {
         &self,
         request: Request<v1::ApproveByHumanRequest>,
     ) -> Result<Response<v1::ApproveByHumanResponse>, Status> {
+        let uid = super::peer_uid(&request);
         let r = request.into_inner();
-        let (caller, client) = mcp_caller(r.client.as_ref());
+        let (caller, client) = mcp_caller(r.client.as_ref(), uid);
         let outcome = self
             .0
             .approve_by_human(&caller, &client, &r.item_id)

@@ -136,16 +136,33 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_then(f, |value| value).await
+    }
+
+    /// [`Store::write`], then `after_commit` with its value, on the store
+    /// thread, as soon as the commit is durable: whatever must follow a
+    /// commit (in-memory counts and caches, events) goes here, because it
+    /// then happens even when the caller's future is dropped after the job
+    /// was queued (a client that disconnects mid-request). `after_commit`
+    /// must be quick and must not block: it delays the next write batch.
+    pub async fn write_then<T, U, F, A>(&self, f: F, after_commit: A) -> Result<U, StoreError>
+    where
+        T: Send + 'static,
+        U: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        A: FnOnce(T) -> U + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job = Job::Write(Box::new(move |conn| {
             let result = f(conn);
             let ok = result.is_ok();
             let done: Completion = Box::new(move |commit| {
                 let out = match (result, commit) {
-                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(value), Ok(())) => Ok(after_commit(value)),
                     (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
                     (Err(e), _) => Err(e),
                 };
+                // The caller may be gone; what had to happen has happened.
                 let _ = tx.send(out);
             });
             (ok, done)

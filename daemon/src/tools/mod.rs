@@ -248,14 +248,17 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// The core tools plus `providers`. `toolsets` are validated by the
-    /// config; unknown names enable nothing.
+    /// The core tools plus `providers`. `toolsets` (`None`: the
+    /// [`DEFAULT_TOOLSETS`]) are checked at start-up by [`check_toolsets`];
+    /// unknown names enable nothing.
     pub fn new(
         outbox: Arc<Outbox>,
         providers: Vec<Arc<dyn ToolProvider>>,
-        toolsets: &[String],
+        toolsets: Option<&[String]>,
         dashboard_url: String,
     ) -> Tools {
+        let defaults: Vec<String> = DEFAULT_TOOLSETS.iter().map(|s| (*s).to_owned()).collect();
+        let toolsets = toolsets.unwrap_or(&defaults);
         let mut all: Vec<Arc<dyn ToolProvider>> = vec![Arc::new(CoreTools {
             outbox: outbox.clone(),
             dashboard_url: dashboard_url.clone(),
@@ -452,6 +455,7 @@ impl CoreTools {
         let staged = self.outbox.stage(caller, request?).await?;
         Ok(staged_outcome(
             &self.dashboard_url,
+            caller,
             &staged.item,
             staged.existing,
         ))
@@ -510,18 +514,44 @@ impl CoreTools {
     }
 }
 
-/// The result of a tool that staged `item`: the item in brief, its preview
-/// and what happens next, with the approval request when it waits for a
-/// human (so MCP clients that can ask, ask). Shared by every staging tool.
-pub fn staged_outcome(dashboard_url: &str, item: &Item, existing: bool) -> Outcome {
-    let mut outcome = Outcome::ok(staged_json(dashboard_url, item, existing));
+/// The result of a tool that staged `item` for `caller`: the item in brief,
+/// its preview and what happens next, with the approval request when it
+/// waits for a human (so MCP clients that can ask, ask). There is no
+/// approval request when the caller's client cannot speak for a human
+/// (`Caller::require_consent_relay`): then nobody is asked, and `next` says
+/// that the item waits for a human in the dashboard, and why. Shared by
+/// every staging tool.
+pub fn staged_outcome(
+    dashboard_url: &str,
+    caller: &Caller,
+    item: &Item,
+    existing: bool,
+) -> Outcome {
+    let mut structured = staged_json(dashboard_url, item, existing);
+    let mut approval = None;
     if item.state == State::PendingApproval {
-        outcome.approval = Some(PendingApproval {
-            item_id: item.id.clone(),
-            summary: approval_summary(item),
-            review_url: review_url(dashboard_url, &item.id),
-        });
+        match caller.require_consent_relay() {
+            Ok(()) => {
+                approval = Some(PendingApproval {
+                    item_id: item.id.clone(),
+                    summary: approval_summary(item),
+                    review_url: review_url(dashboard_url, &item.id),
+                });
+            }
+            Err(_) => {
+                structured["next"] = json!(format!(
+                    "Waiting for a human's approval ({}) in the dashboard ({}) or with `commsctl approve {}`; nothing is sent before that. Your client was not asked to approve it: over HTTP it answers for the holder of {}, not for a human, and {} lacks the `admin` grant. Do not stage it again.",
+                    item.rule,
+                    review_url(dashboard_url, &item.id),
+                    item.id,
+                    caller.via,
+                    caller.actor
+                ));
+            }
+        }
     }
+    let mut outcome = Outcome::ok(structured);
+    outcome.approval = approval;
     outcome
 }
 
@@ -780,4 +810,34 @@ mod tests {
         let e = args::<IdArgs>(&json!([1])).err().unwrap();
         assert_eq!(e.details["field"], "arguments");
     }
+}
+
+#[cfg(test)]
+mod config_tests {
+    #[test]
+    fn toolsets_are_checked_against_the_catalog() {
+        super::check_toolsets(None).unwrap();
+        let ok = ["outbox".to_owned(), "gmail_read".to_owned()];
+        super::check_toolsets(Some(&ok)).unwrap();
+        let bad = ["outbox".to_owned(), "gmial_read".to_owned()];
+        let err = super::check_toolsets(Some(&bad)).unwrap_err();
+        assert!(
+            err.contains("mcp.toolsets[1]") && err.contains("gmial_read"),
+            "{err}"
+        );
+    }
+}
+
+/// Checks `[mcp] toolsets` against the catalog; the error names the key.
+/// `None` (the key absent) means [`DEFAULT_TOOLSETS`].
+pub fn check_toolsets(toolsets: Option<&[String]>) -> Result<(), String> {
+    for (i, name) in toolsets.unwrap_or_default().iter().enumerate() {
+        if !TOOLSETS.contains(&name.as_str()) {
+            return Err(format!(
+                "key `mcp.toolsets[{i}]`: unknown toolset {name:?}; known: {}",
+                TOOLSETS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }

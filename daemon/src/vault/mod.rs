@@ -34,7 +34,6 @@ use self::file::{Entries, Key};
 pub use self::file::{FileError, KdfParams};
 use self::keyring::{Keyring, Unusable};
 pub use self::secret::Secret;
-use crate::config::VaultConfig;
 use crate::error::{Code, Error};
 
 /// The environment variable that unlocks the file backend at start.
@@ -899,3 +898,29 @@ fn read_index(path: &Path) -> Result<Index, Error> {
 
 #[cfg(test)]
 mod tests;
+
+/// `[vault]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// `auto` (the OS keyring when it answers, else the encrypted file),
+    /// `keyring` or `file`. Chooses the backend of a new vault; once secrets
+    /// are stored, `commsctl vault migrate` moves them.
+    pub backend: BackendChoice,
+    /// The encrypted file [default: `<data dir>/vault.enc`]; an absolute path.
+    pub file: Option<PathBuf>,
+}
+
+impl VaultConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(file) = &self.file
+            && !file.is_absolute()
+        {
+            return Err(format!(
+                "key `vault.file`: {} is not an absolute path",
+                file.display()
+            ));
+        }
+        Ok(())
+    }
+}

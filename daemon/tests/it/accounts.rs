@@ -22,7 +22,8 @@ fn start(oauth: &OAuthServer) -> (Env, Daemon) {
 }
 
 /// The same, with more `[google.endpoints]` lines (`apis`, e.g. the Gmail
-/// fake's URL) and more config after them (`extra`).
+/// fake's URL) and more config after them (`extra`). The daemon logs at
+/// `COMMSD_LOG=trace` into `env.log_path()`, which tests search for secrets.
 pub(crate) fn start_with(oauth: &OAuthServer, apis: &str, extra: &str) -> (Env, Daemon) {
     let env = Env::new();
     std::fs::write(
@@ -33,8 +34,33 @@ pub(crate) fn start_with(oauth: &OAuthServer, apis: &str, extra: &str) -> (Env, 
         ),
     )
     .unwrap();
-    let daemon = env.spawn(daemon_command(&env));
+    let daemon = env.spawn_traced(daemon_command(&env));
     (env, daemon)
+}
+
+/// The secret `name` from the daemon's vault file (read while it runs).
+pub(crate) fn vault_secret(env: &Env, name: &str) -> String {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            commsd::vault::Vault::open_with(
+                &commsd::config::VaultConfig {
+                    backend: commsd::vault::BackendChoice::File,
+                    file: None,
+                },
+                &env.data,
+                Some(commsd::vault::Secret::new(PASSPHRASE)),
+                commsd::vault::KdfParams::DEFAULT,
+            )
+            .get(name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} is not in the vault"))
+            .expose()
+            .to_owned()
+        })
 }
 
 fn daemon_command(env: &Env) -> std::process::Command {
@@ -110,16 +136,22 @@ fn google_sign_in_adds_an_account_and_signing_in_again_keeps_its_id() {
     );
 
     // The client secret and tokens are in the vault file only: not in the
-    // database, not in the log.
+    // database, not in the log, which the daemon wrote at trace level.
     let db = std::fs::read(env.data.join("commsd.db")).unwrap();
     assert!(!contains(&db, CLIENT_SECRET.as_bytes()));
+    let refresh = vault_secret(&env, &commsd::accounts::oauth::refresh_token_entry(&id));
     daemon.signal("TERM");
     let run = daemon.wait(Duration::from_secs(10));
-    assert!(
-        !run.stderr.contains(CLIENT_SECRET),
-        "the log has the client secret"
+    assert_eq!(run.code, 0);
+    crate::harness::assert_log_holds_no_secret(
+        &env.log_path(),
+        "commsd stopped",
+        &[
+            ("client secret", CLIENT_SECRET),
+            ("vault passphrase", PASSPHRASE),
+            ("refresh token", &refresh),
+        ],
     );
-    assert!(!run.stderr.contains(PASSPHRASE));
     let wal = std::fs::read(env.data.join("commsd.db-wal")).unwrap_or_default();
     assert!(!contains(&wal, CLIENT_SECRET.as_bytes()));
 }

@@ -17,9 +17,18 @@ struct Api {
 
 impl Api {
     fn start(extra_config: &str) -> Api {
+        Api::start_with(extra_config, false)
+    }
+
+    /// With `traced`, the daemon logs at `COMMSD_LOG=trace` into `env.log_path()`.
+    fn start_with(extra_config: &str, traced: bool) -> Api {
         let env = Env::new();
         std::fs::write(&env.config, format!("{PORT_ZERO_CONFIG}{extra_config}")).unwrap();
-        let daemon = env.start();
+        let daemon = if traced {
+            env.spawn_traced(env.commsd())
+        } else {
+            env.start()
+        };
         let url = env.status_json()["api_url"].as_str().unwrap().to_owned();
         Api {
             env,
@@ -723,6 +732,29 @@ fn agents_attach_only_from_the_configured_directories() {
     );
     assert!(api.items(&agent).is_empty());
 
+    // A symbolic link inside the directory is refused by name, wherever it
+    // points: the file is opened without following links, so a link swapped
+    // between the check and the copy cannot smuggle the secret out.
+    let link = outgoing.path().join("scan.pdf");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    body["attachments"] = json!([link.display().to_string()]);
+    let refused = api
+        .post("/api/v1/email/stage", &agent, body.clone())
+        .send()
+        .unwrap();
+    let err = envelope(refused, 403);
+    assert_eq!(err["details"]["field"], "attachments[0]", "{err}");
+    assert_eq!(
+        err["message"],
+        format!(
+            "attachments[0]: {} is a symbolic link or passes through one; agents may attach \
+             only files inside [outbox] attachment_dirs, named without symbolic links",
+            link.display()
+        ),
+        "{err}"
+    );
+    assert!(api.items(&agent).is_empty());
+
     body["attachments"] = json!([letter.display().to_string()]);
     let ok = api
         .post("/api/v1/email/stage", &agent, body)
@@ -733,5 +765,215 @@ fn agents_attach_only_from_the_configured_directories() {
     assert_eq!(
         item["content"]["attachments"][0]["filename"],
         "directions.pdf"
+    );
+}
+
+/// Clients that hang up right after their stage request reached the daemon:
+/// every item that was stored is counted, listed and announced, exactly as
+/// if the client had waited for the answer.
+#[test]
+fn stage_requests_whose_clients_hang_up_are_counted_listed_and_announced() {
+    use std::io::Write as _;
+    let api = Api::start("");
+    let agent = api.key("hangs-up", "read,stage", &[]);
+    let human = api.key("human", "read,admin", &[]);
+    // Warm the cached queue page, so a stale cache would show.
+    assert!(api.items(&human).is_empty());
+    let events = api
+        .env
+        .commsctl_command(&["events", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || {
+        api.env.status_json()["counts"]["event_subscribers"] == 1
+    }));
+
+    let addr = api.url.trim_start_matches("http://").to_owned();
+    let body = json!({ "to": "+14155550100", "body": "Reminder: tomorrow 9:00" }).to_string();
+    let request = format!(
+        "POST /api/v1/sms/stage HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {agent}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // 20 at once, closed as soon as the request is written; then 20 more,
+    // each closed a little later than the one before, to land the hang-up at
+    // different points of the request's work.
+    let mut streams: Vec<_> = (0..20)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    for s in &mut streams {
+        s.write_all(request.as_bytes()).unwrap();
+    }
+    drop(streams);
+    for i in 0..20u64 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_micros(i * 150));
+        drop(s);
+    }
+
+    // Whatever was stored (any number up to 40) is what status counts, the
+    // queue lists and the event stream announced.
+    let db = rusqlite::Connection::open(api.env.data.join("commsd.db")).unwrap();
+    let stored = || -> u64 {
+        db.query_row("SELECT count(*) FROM outbox_items", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap() as u64
+    };
+    // Settled: the count stops moving.
+    let mut last = u64::MAX;
+    assert!(eventually(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = stored();
+        let settled = now == last;
+        last = now;
+        settled
+    }));
+    let stored = stored();
+    assert!(
+        stored > 0,
+        "no request reached the daemon; the test proves nothing"
+    );
+    let status = api.env.status_json();
+    assert_eq!(
+        status["counts"]["outbox_pending_approval"]
+            .as_u64()
+            .unwrap_or(0),
+        stored,
+        "status counts: {}",
+        status["counts"]
+    );
+    let listed = api
+        .get("/api/v1/staged?limit=100", Some(&human))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    assert_eq!(listed, stored, "the cached queue page is stale");
+
+    api.env.commsctl(&["daemon", "stop"]);
+    let out = events.wait_with_output().unwrap();
+    let announced = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("pending_approval"))
+        .count() as u64;
+    assert_eq!(announced, stored, "events announced for stored items");
+}
+
+#[test]
+fn at_trace_the_api_and_mcp_over_http_log_no_key_and_no_body() {
+    let api = Api::start_with("", true);
+    let key = api.key("agent", "read,stage", &[]);
+    let body = "Dear Jane, your HbA1c is 6.1 %, nothing to worry about.";
+    let subject = "Your lab values";
+    let mut email = email();
+    email["subject"] = json!(subject);
+    email["text"] = json!(body);
+    let staged = api
+        .post("/api/v1/email/stage", &key, email.clone())
+        .send()
+        .unwrap();
+    assert_eq!(staged.status(), 201);
+    assert!(api.items(&key)[0].to_string().contains(body));
+    // A wrong key is audited and refused; the presented secret is not logged.
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    let refused = api.get("/api/v1/staged", Some(&wrong)).send().unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // The same through /mcp, where rmcp traces each tools/call with its arguments.
+    let mcp = |id: u64, method: &str, params: Value| {
+        api.http
+            .post(format!("{}/mcp", api.url))
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .send()
+            .unwrap()
+    };
+    let init = mcp(
+        1,
+        "initialize",
+        json!({ "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": { "name": "trace-test", "version": "1" } }),
+    );
+    assert_eq!(init.status(), 200);
+    let mcp_body = "Dear Joe, your X-ray shows a healed fracture.";
+    let called = mcp(
+        2,
+        "tools/call",
+        json!({ "name": "email_stage", "arguments": {
+            "to": ["joe@example.org"], "subject": "X-ray", "text": mcp_body } }),
+    );
+    assert_eq!(called.status(), 200);
+    let called: Value = called.json().unwrap();
+    assert_eq!(called["result"]["isError"], false, "{called}");
+    let listed: Value = mcp(
+        3,
+        "tools/call",
+        json!({ "name": "outbox_list", "arguments": {} }),
+    )
+    .json()
+    .unwrap();
+    assert!(listed.to_string().contains("X-ray"), "{listed}");
+
+    crate::harness::assert_log_holds_no_secret(
+        &api.env.log_path(),
+        "api request",
+        &[
+            ("API key", &key),
+            ("API key's secret", key.rsplit('_').next().unwrap()),
+            ("wrong API key", &wrong),
+            ("message body", body),
+            ("subject", subject),
+            ("message body sent through /mcp", mcp_body),
+        ],
+    );
+}
+
+#[test]
+fn the_insecure_protocol_log_opt_in_says_so_at_start_up_and_logs_what_it_warned_of() {
+    let env = Env::new();
+    let mut cmd = env.commsd();
+    cmd.env("COMMSD_LOG_PROTOCOL_INSECURE", "1");
+    let _daemon = env.spawn_traced(cmd);
+    let url = env.status_json()["api_url"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(env.log_path()).unwrap();
+    assert!(
+        log.contains(
+            "commsd: WARNING: COMMSD_LOG_PROTOCOL_INSECURE=1: third-party protocol tracing is \
+             not filtered; passwords, OAuth tokens, API keys and message bodies WILL be written \
+             to this log."
+        ),
+        "{log}"
+    );
+    // rmcp's tracing now comes through, arguments and all.
+    let run = env.commsctl(&["keys", "create", "agent", "--grants", "stage", "--json"]);
+    let key = serde_json::from_str::<Value>(&run.stdout).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = Client::new()
+        .post(format!("{url}/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(
+            &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": { "name": "insecure-client-name", "version": "1" } } }),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let log = std::fs::read_to_string(env.log_path()).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("serve_inner") && l.contains("insecure-client-name")),
+        "rmcp's trace of the request is missing:\n{log}"
     );
 }

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use commsd::accounts::Accounts;
-use commsd::auth::{Caller, Grant, Grants};
-use commsd::config::{OutboxConfig, PolicyConfig};
+use commsd::auth::Caller;
 use commsd::error::{Code, Error};
 use commsd::events::Bus;
 use commsd::gmail::transport::GmailTransport;
 use commsd::gmail::{Format, Gmail, GmailConfig, GmailService};
 use commsd::google::{AccessTokens, Need, outcome_unknown};
+use commsd::outbox::config::{OutboxConfig, PolicyConfig};
 use commsd::outbox::model::{Decision, State};
 use commsd::outbox::service::Outbox;
 use commsd::outbox::transport::{DeliveryError, Transport};
@@ -104,12 +104,10 @@ pub(crate) fn mail(from: &str, to: &str, subject: &str, body: &str, message_id: 
 }
 
 pub(crate) fn agent() -> Caller {
-    Caller {
-        actor: "mcp:test-agent".to_owned(),
-        grants: Grants::from_iter([Grant::Read, Grant::Draft, Grant::Stage, Grant::Send]),
-    }
+    Caller::mcp("test-agent", 1000)
 }
 
+/// An outbox on a fresh store in `dir` whose policy decides `default`.
 pub(crate) async fn outbox(dir: &std::path::Path, default: Decision) -> (Arc<Outbox>, Store) {
     let db = dir.join("commsd.db");
     let (store, _thread) = tokio::task::spawn_blocking(move || Store::open(&db))
@@ -733,7 +731,7 @@ async fn gmail_a_draft_edited_after_approval_is_not_sent() {
     let id = staged["item"]["id"].as_str().unwrap();
     let approved = outbox
         .approve(
-            &Caller::cli("tester"),
+            &Caller::cli("tester", 1000),
             commsd::outbox::service::Target::Ids(vec![id.to_owned()]),
         )
         .await
@@ -862,7 +860,7 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
         .await
         .unwrap_err();
     assert_eq!(refused.details["field"], "attachments[0]");
-    let human = Caller::cli("tester");
+    let human = Caller::cli("tester", 1000);
     let d = tool(&tools, &human, "gmail_create_draft", json!({ "account": A, "to": ["Jürgen Müller <juergen@example.org>"], "subject": "Befund für Sie", "text": "Anbei.", "attachments": [path] })).await;
     let staged = tool(
         &tools,
@@ -959,7 +957,7 @@ async fn gmail_counters_reach_the_cache_stats_resource() {
     let tools = commsd::tools::Tools::new(
         outbox,
         vec![gmail_tools],
-        &["gmail_read".to_owned()],
+        Some(&["gmail_read".to_owned()]),
         "http://127.0.0.1:1".into(),
     );
     for _ in 0..3 {

@@ -242,6 +242,34 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let message: Value = r.json().unwrap();
     assert_eq!(message["message"]["id"], m1.as_str(), "{message}");
     assert!(message.to_string().contains("Appointment"), "{message}");
+    // And over /mcp, where rmcp traces each tools/call and its result.
+    let mcp = |id: u64, method: &str, params: Value| -> Value {
+        let r = http
+            .post(format!("{api}/mcp"))
+            .bearer_auth(&reader)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().unwrap()
+    };
+    mcp(
+        1,
+        "initialize",
+        json!({ "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": { "name": "gmail-trace", "version": "1" } }),
+    );
+    let read = mcp(
+        2,
+        "tools/call",
+        json!({ "name": "gmail_get_message", "arguments": { "account": ADA, "id": m1 } }),
+    );
+    assert!(
+        read.to_string().contains("can we move my appointment"),
+        "{read}"
+    );
     let r = http
         .post(format!("{api}/api/v1/gmail/{ADA}/drafts"))
         .bearer_auth(&reader)
@@ -448,6 +476,31 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
         insta::assert_snapshot!("gmail_cli_reply", reply_text);
     });
 
+    // The daemon logged at trace throughout (sign-in, token refresh and
+    // introspected calls, search, reads, drafts, sends, the API): no
+    // credential and no message text is in its log.
+    let refresh = crate::accounts::vault_secret(
+        &s.env,
+        &commsd::accounts::oauth::refresh_token_entry(&s.account_id),
+    );
+    let access = s.fake.introspected_tokens();
+    assert!(!access.is_empty(), "the daemon called Gmail with a token");
+    let mut secrets: Vec<(&str, &str)> = vec![
+        ("client secret", CLIENT_SECRET),
+        ("vault passphrase", PASSPHRASE),
+        ("refresh token", &refresh),
+        ("read API key", &reader),
+        ("agent API key", &agent),
+        ("a received body", "can we move my appointment"),
+        ("a received body", "The results are attached."),
+        ("a received attachment", "JVBERi0xLjQK"),
+        ("a draft's body", "10:00 on Tuesday is fine"),
+        ("a draft's body", "parking is behind the building"),
+        ("a reply's body", "10:00 is booked for you"),
+    ];
+    secrets.extend(access.iter().map(|t| ("access token", t.as_str())));
+    crate::harness::assert_log_holds_no_secret(&s.env.log_path(), "api request", &secrets);
+
     // Removing the account deletes what Gmail saved for it.
     let removed = s.env.commsctl(&["accounts", "remove", ADA, "--yes"]);
     assert_eq!(removed.code, 0, "{}", removed.stderr);
@@ -489,7 +542,7 @@ fn gmail_daemon_revoked_grant_makes_every_gmail_tool_fail_with_reauth_required()
     // every token of it).
     let refresh = s.rt.block_on(async {
         let vault = commsd::vault::Vault::open_with(
-            &commsd::config::VaultConfig {
+            &commsd::vault::VaultConfig {
                 backend: commsd::vault::BackendChoice::File,
                 file: None,
             },

@@ -20,10 +20,7 @@ use crate::gmail::{A, A_EMAIL, agent, env, gmail_tools, mail, outbox};
 use crate::google_fake::Fault;
 
 fn caller(grants: &[Grant]) -> Caller {
-    Caller {
-        actor: "mcp:limited".to_owned(),
-        grants: Grants::from_iter(grants.iter().copied()),
-    }
+    Caller::key("limited", Grants::from_iter(grants.iter().copied()))
 }
 
 #[tokio::test]

@@ -51,6 +51,20 @@ fn private_files_and_directories() {
     assert_eq!(std::fs::metadata(&env.socket).unwrap().uid(), uid);
 }
 
+/// A clean stop removes the socket and both lock files (the socket's and the
+/// data directory's); the next daemon makes them afresh.
+fn assert_clean_stop_left_nothing(env: &Env) {
+    let mut lock = env.socket.as_os_str().to_owned();
+    lock.push(".lock");
+    for path in [
+        env.socket.clone(),
+        std::path::PathBuf::from(lock),
+        env.data.join("commsd.lock"),
+    ] {
+        assert!(!path.exists(), "{} is left behind", path.display());
+    }
+}
+
 #[test]
 fn sigterm_shuts_down_gracefully() {
     let env = Env::new();
@@ -58,7 +72,7 @@ fn sigterm_shuts_down_gracefully() {
     daemon.signal("TERM");
     let run = daemon.wait(Duration::from_secs(10));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!env.socket.exists(), "socket must be removed at shutdown");
+    assert_clean_stop_left_nothing(&env);
     assert!(run.stderr.contains("commsd stopped"), "{}", run.stderr);
     // The run was closed cleanly in the database.
     let db = rusqlite::Connection::open(env.data.join("commsd.db")).unwrap();
@@ -79,7 +93,7 @@ fn sigint_shuts_down_gracefully() {
     daemon.signal("INT");
     let run = daemon.wait(Duration::from_secs(10));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!env.socket.exists());
+    assert_clean_stop_left_nothing(&env);
 }
 
 #[test]
@@ -104,7 +118,7 @@ fn shutdown_rpc_ends_event_streams_and_exits_zero() {
     );
     let run = daemon.wait(Duration::from_secs(10));
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!env.socket.exists());
+    assert_clean_stop_left_nothing(&env);
 
     let out = events.wait_with_output().unwrap();
     assert!(out.status.success());

@@ -18,10 +18,11 @@ use commsd::mail::{
     AuthMethod, Credential, Criteria, Destination, MailClient, MailSettings, Security, Server,
     SmtpTransport,
 };
+use commsd::outbox::attachments::{AttachFrom, AttachmentStore};
 use commsd::outbox::item::Item;
 use commsd::outbox::model::{Channel, Content, Decision, EmailContent, Priority, State};
 use commsd::outbox::transport::{DeliveryError, Transport};
-use commsd::outbox::validate::{AttachmentStore, Limits};
+use commsd::outbox::validate::Limits;
 
 use crate::dovecot::Dovecot;
 
@@ -229,7 +230,12 @@ async fn dovecot_smtp_transport_delivers_files_a_copy_in_sent_and_reads_back() {
     let file = outside.path().join("Befund März.txt");
     std::fs::write(&file, "Laborwerte: alles im Normbereich.\n").unwrap();
     let attachment = store
-        .import("attachments[0]", &file, &Limits::default())
+        .import(
+            "attachments[0]",
+            &file,
+            AttachFrom::Anywhere,
+            &Limits::default(),
+        )
         .unwrap();
     let transport = SmtpTransport::new(alice.clone(), store).unwrap();
 

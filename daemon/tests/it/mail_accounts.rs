@@ -22,7 +22,8 @@ const PASSPHRASE: &str = "correct horse battery staple";
 const ALICE: &str = "alice@example.test";
 const BOB: &str = "bob@example.test";
 
-/// A daemon with the encrypted-file vault and `extra` config.
+/// A daemon with the encrypted-file vault and `extra` config, logging at
+/// `COMMSD_LOG=trace` into `env.log_path()` (the tests search it for secrets).
 fn start(extra: &str) -> (Env, Daemon) {
     let env = Env::new();
     std::fs::write(
@@ -37,7 +38,7 @@ fn start(extra: &str) -> (Env, Daemon) {
 fn spawn(env: &Env) -> Daemon {
     let mut cmd = env.commsd();
     cmd.env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE);
-    env.spawn(cmd)
+    env.spawn_traced(cmd)
 }
 
 /// Delivers a message to `user`'s INBOX and waits for the `mail_received`
@@ -496,14 +497,23 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let pings = expect_mail_event(&env, &d, &bob);
 
     // Restarted: the watchers start again, the password comes from the vault,
-    // and the daemon's log holds no password and no message body.
+    // and the daemon's log (at trace: IMAP LOGIN, FETCH, SMTP, IDLE, the
+    // tools, the API) holds no password, no key and no message body.
     daemon.signal("TERM");
     let stopped = daemon.wait(Duration::from_secs(30));
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
-    for (_, password) in crate::dovecot::USERS {
-        assert!(!stopped.stderr.contains(password), "a password in the log");
-    }
-    assert!(!stopped.stderr.contains("your results are ready"));
+    let mut secrets = vec![
+        ("wrong password", "not-the-password"),
+        ("vault passphrase", PASSPHRASE),
+        ("API key", key.as_str()),
+        ("message body", "your results are ready"),
+    ];
+    secrets.extend(
+        crate::dovecot::USERS
+            .iter()
+            .map(|(_, p)| ("IMAP password", *p)),
+    );
+    crate::harness::assert_log_holds_no_secret(&env.log_path(), "commsd stopped", &secrets);
     let _daemon = spawn(&env);
     let pings = pings + expect_mail_event(&env, &d, &bob);
     let inbox = ok(&env, &["mail", "list", "--account", &bob, "--json"]);
@@ -641,6 +651,30 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
     );
     find(&env, &alice, "Sent", subject);
 
+    // At trace, neither the XOAUTH2 sign-ins (IMAP AUTHENTICATE, SMTP AUTH)
+    // nor the OAuth flow left a credential or the message in the log.
+    use base64::Engine as _;
+    let sasl =
+        base64::engine::general_purpose::STANDARD.encode(format!("user={ALICE}\x01auth=Bearer "));
+    // The whole groups of the encoding, identical whatever token follows.
+    let sasl_prefix = &sasl[..sasl.len() / 4 * 4 - 4];
+    let refresh_token = crate::accounts::vault_secret(
+        &env,
+        &commsd::accounts::oauth::refresh_token_entry(google_id),
+    );
+    crate::harness::assert_log_holds_no_secret(
+        &env.log_path(),
+        "commsd ready",
+        &[
+            ("XOAUTH2 initial response", sasl_prefix),
+            ("bearer token", "auth=Bearer"),
+            ("refresh token", &refresh_token),
+            ("client secret", crate::oauth::CLIENT_SECRET),
+            ("vault passphrase", PASSPHRASE),
+            ("message body", "Signed in with a token."),
+        ],
+    );
+
     // The human removes commsd's access: the grant is revoked at the
     // authorization server (revoking the refresh token revokes every token
     // of the grant). Open sessions stay signed in; after a server restart the
@@ -652,7 +686,7 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
         .unwrap()
         .block_on(async {
             commsd::vault::Vault::open_with(
-                &commsd::config::VaultConfig {
+                &commsd::vault::VaultConfig {
                     backend: commsd::vault::BackendChoice::File,
                     file: None,
                 },

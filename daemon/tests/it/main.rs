@@ -14,12 +14,16 @@ mod google_fake;
 
 mod accounts;
 mod api;
+mod architecture;
+mod consent;
 mod faults;
 mod gmail;
 mod gmail_daemon;
 mod gmail_service;
 mod google;
+mod hangups;
 mod lifecycle;
+mod listeners;
 mod mail;
 mod mail_accounts;
 mod outbox;

@@ -10,11 +10,11 @@ use commsd::accounts::oauth::{FlowRequest, refresh_token_entry};
 use commsd::accounts::service::AccountService;
 use commsd::accounts::{Accounts, State};
 use commsd::auth::Caller;
-use commsd::config::VaultConfig;
 use commsd::error::Code;
 use commsd::events::Bus;
 use commsd::google::{AccessTokens, Endpoints, Need};
 use commsd::store::Store;
+use commsd::vault::VaultConfig;
 use commsd::vault::{BackendChoice, KdfParams, Secret, Vault};
 
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
@@ -61,7 +61,7 @@ async fn tokens_are_reused_refreshed_once_scope_checked_and_dead_grants_need_rea
         ..Endpoints::default()
     };
     let service = AccountService::new(accounts.clone(), endpoints, vault.clone()).unwrap();
-    let human = Caller::cli("test");
+    let human = Caller::cli("test", 1000);
     service
         .set_client(&human, CLIENT_ID, CLIENT_SECRET)
         .await

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use commsd::config::VaultConfig;
+use commsd::vault::VaultConfig;
 use commsd::vault::{Backend, BackendChoice, KdfParams, Secret, Vault};
 
 use crate::harness::{Env, PORT_ZERO_CONFIG, Run};

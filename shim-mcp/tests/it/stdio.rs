@@ -20,10 +20,14 @@ struct Shim {
 
 impl Shim {
     fn spawn(mut cmd: Command) -> Shim {
+        Shim::spawn_logging(cmd.stderr(Stdio::null()))
+    }
+
+    /// Spawns `cmd` with the stderr it has been given.
+    fn spawn_logging(cmd: &mut Command) -> Shim {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("spawn comms-mcp");
         let stdout: ChildStdout = child.stdout.take().unwrap();
@@ -50,7 +54,20 @@ impl Shim {
         if !autostart {
             cmd.env("COMMSD_AUTOSTART", "0");
         }
-        let mut shim = Shim::spawn(cmd);
+        Shim::initialized(Shim::spawn(cmd))
+    }
+
+    /// The shim at `COMMSD_LOG=trace` with its stderr (what MCP clients keep
+    /// as the server's log) in `log`.
+    fn start_traced(env: &Env, log: &std::path::Path) -> Shim {
+        let mut cmd = env.command(&harness::binary("comms-mcp"));
+        cmd.env("COMMSD_AUTOSTART", "0")
+            .env("COMMSD_LOG", "trace")
+            .stderr(std::fs::File::create(log).unwrap());
+        Shim::initialized(Shim::spawn_logging(&mut cmd))
+    }
+
+    fn initialized(mut shim: Shim) -> Shim {
         let init = shim.request(
             "initialize",
             json!({
@@ -225,4 +242,32 @@ fn stdin_closed_before_any_request_exits_quietly() {
         "stderr: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn at_trace_neither_comms_mcp_nor_the_daemon_logs_a_message_body() {
+    // MCP clients keep comms-mcp's stderr as the server's log; rmcp traces
+    // every tools/call with its arguments at debug.
+    let env = Env::new();
+    let _daemon = env.spawn_traced(env.commsd());
+    let shim_log = env.root.path().join("comms-mcp.log");
+    let mut shim = Shim::start_traced(&env, &shim_log);
+    let body = "Dear Jane, the biopsy showed no malignancy.";
+    let subject = "Results of your biopsy";
+    let r = shim.call(
+        "email_stage",
+        json!({ "to": ["jane@example.org"], "subject": subject, "text": body }),
+    );
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let item = r["result"]["structuredContent"]["item"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Reading it back carries the body through both processes again.
+    let r = shim.call("outbox_get", json!({ "id": item }));
+    assert!(r.to_string().contains(body), "{r}");
+    shim.close();
+    let secrets = [("message body", body), ("subject", subject)];
+    harness::assert_log_holds_no_secret(&shim_log, "stdin closed; exiting", &secrets);
+    harness::assert_log_holds_no_secret(&env.log_path(), "commsd ready", &secrets);
 }

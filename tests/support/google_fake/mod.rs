@@ -224,6 +224,12 @@ impl GoogleFake {
         self.with(|s| s.tokens.insert(token.to_owned(), email.to_owned()));
     }
 
+    /// Every access token the authorization server vouched for so far
+    /// (those the daemon used), for tests that grep logs for them.
+    pub fn introspected_tokens(&self) -> Vec<String> {
+        self.with(|s| s.introspected.keys().cloned().collect())
+    }
+
     pub fn revoke_token(&self, token: &str) {
         self.with(|s| s.tokens.remove(token));
     }

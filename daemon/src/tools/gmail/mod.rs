@@ -71,12 +71,12 @@ impl GmailTools {
             "gmail_send_draft" => {
                 let a: SendArgs = args(arguments)?;
                 let sent = s.send_draft(caller, a.into()).await?;
-                Ok(wire::staged(s.dashboard_url(), &sent))
+                Ok(wire::staged(s.dashboard_url(), caller, &sent))
             }
             "gmail_reply_in_thread" => {
                 let a: ReplyArgs = args(arguments)?;
                 let replied = s.reply(caller, a.into()).await?;
-                Ok(wire::reply(s.dashboard_url(), &replied))
+                Ok(wire::reply(s.dashboard_url(), caller, &replied))
             }
             "gmail_modify_labels" => {
                 let a: ModifyArgs = args(arguments)?;

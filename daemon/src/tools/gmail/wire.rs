@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::error::Error;
 use crate::gmail::Format;
 use crate::gmail::types::{
@@ -414,8 +415,8 @@ pub fn draft(r: &DraftResult) -> Result<Value, Error> {
 /// A staged draft: the outbox's staged result (the item in brief, its
 /// preview, what happens next, the approval request when a human must
 /// decide) plus the draft, its thread, and whether the caller confirmed.
-pub fn staged(dashboard_url: &str, r: &SendResult) -> Outcome {
-    let mut outcome = staged_outcome(dashboard_url, &r.item, r.existing);
+pub fn staged(dashboard_url: &str, caller: &Caller, r: &SendResult) -> Outcome {
+    let mut outcome = staged_outcome(dashboard_url, caller, &r.item, r.existing);
     outcome.structured["draftId"] = json!(r.draft_id);
     outcome.structured["threadId"] = json!(r.thread_id);
     outcome.structured["confirmed"] = json!(r.confirmed);
@@ -424,8 +425,8 @@ pub fn staged(dashboard_url: &str, r: &SendResult) -> Outcome {
 }
 
 /// A staged reply: [`staged`] plus its In-Reply-To and References.
-pub fn reply(dashboard_url: &str, r: &ReplyResult) -> Outcome {
-    let mut outcome = staged(dashboard_url, &r.sent);
+pub fn reply(dashboard_url: &str, caller: &Caller, r: &ReplyResult) -> Outcome {
+    let mut outcome = staged(dashboard_url, caller, &r.sent);
     outcome.structured["inReplyTo"] = json!(r.in_reply_to);
     outcome.structured["references"] = json!(r.references);
     outcome.text = outcome.structured.to_string();
