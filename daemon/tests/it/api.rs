@@ -119,7 +119,16 @@ fn authentication_matrix() {
             format!("Bearer cmsd_{}_{}", "a".repeat(8), "b".repeat(40)),
             "unknown",
         ),
-        (format!("Bearer {}x", &good[..good.len() - 1]), "unknown"),
+        // The right id with a wrong secret (one character changed: never
+        // the same one, or the token would be the good key 1 time in 32).
+        (
+            format!(
+                "Bearer {}{}",
+                &good[..good.len() - 1],
+                if good.ends_with('x') { 'y' } else { 'x' }
+            ),
+            "unknown",
+        ),
         (format!("Bearer {revoked}"), "revoked"),
         (format!("Bearer {expired}"), "expired"),
     ] {
