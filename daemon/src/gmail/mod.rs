@@ -12,6 +12,7 @@ pub mod client;
 pub mod compose;
 pub mod limiter;
 pub mod render;
+pub mod provider;
 pub mod transport;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@ pub mod idle;
 pub mod imap;
 pub mod mailboxes;
 pub mod message;
+pub mod provider;
 pub mod net;
 pub mod read;
 pub mod settings;
