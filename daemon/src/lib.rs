@@ -19,6 +19,7 @@ pub mod lockfile;
 pub mod mail;
 pub mod mcp;
 pub mod outbox;
+pub mod providers;
 pub mod rpc;
 pub mod runs;
 pub mod socket;
@@ -78,6 +79,8 @@ pub struct Daemon {
     pub mail: Arc<mail::Mailboxes>,
     /// The Gmail service: the tools, `/api/v1/gmail` and `/api/v1/email` call it.
     pub gmail: Arc<gmail::GmailService>,
+    /// Every provider's counters, for status.
+    status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
     started: Instant,
     started_unix_ms: i64,
@@ -108,7 +111,9 @@ impl Daemon {
         for (state, n) in self.outbox.counts() {
             counts.insert(format!("outbox_{state}"), n);
         }
-        counts.extend(self.gmail.gmail().status_counts());
+        for provider in &self.status_counters {
+            counts.extend(provider.counters());
+        }
         StatusResponse {
             version: commsd_proto::VERSION.to_owned(),
             protocol: commsd_proto::PROTOCOL_VERSION,
@@ -266,60 +271,41 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             "items were being sent when commsd stopped; they are marked unknown for a human to resolve"
         );
     }
-    let gmail = Arc::new(gmail::Gmail::new(
-        &config.google.endpoints.gmail,
-        account_service.tokens.clone(),
-        config.gmail.clone(),
-        &options.data_dir,
-    )?);
-    let mut transports = Transports::new(Arc::new(SandboxTransport::new(
-        &options.data_dir,
-        outbox.attachments().clone(),
-    )));
-    transports.register(
-        accounts::Kind::Google,
-        Arc::new(gmail::transport::GmailTransport::new(
-            gmail.clone(),
-            store.clone(),
+    let shutdown = CancellationToken::new();
+    let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
+
+    // The providers, each registering what it brings (providers.rs). A new
+    // provider is one folder and one line here.
+    let transports = Transports::new(
+        Arc::new(SandboxTransport::new(
+            &options.data_dir,
             outbox.attachments().clone(),
         )),
+        accounts.sendable(),
     );
-    let shutdown = CancellationToken::new();
-    let mailboxes = Arc::new(mail::Mailboxes::new(
-        accounts.clone(),
-        vault.clone(),
-        account_service.tokens.clone(),
-        options.data_dir.clone(),
-        outbox.attachments().clone(),
-        bus.clone(),
-        shutdown.clone(),
-    ));
-    account_service.on_remove(mailboxes.clone());
-    transports.register(
-        accounts::Kind::Imap,
-        Arc::new(mail::ImapTransport(mailboxes.clone())),
-    );
-    let transports = Arc::new(transports);
+    let mut registry = providers::Registry::new(transports, account_service.clone());
+    let ctx = providers::Context {
+        config: &config,
+        data_dir: &options.data_dir,
+        store: &store,
+        bus: &bus,
+        vault: &vault,
+        accounts: &accounts,
+        account_service: &account_service,
+        outbox: &outbox,
+        shutdown: &shutdown,
+        dashboard_url: &urls.dashboard,
+    };
+    registry.tools(Arc::new(tools::accounts::AccountTools {
+        service: account_service.clone(),
+    }));
+    let gmail_service = gmail::provider::register(&ctx, &mut registry)?;
+    let mailboxes = mail::provider::register(&ctx, &mut registry);
+    let registered = registry.finish();
 
-    account_service.on_remove(gmail.clone());
-    let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
-    let gmail_service = Arc::new(gmail::GmailService::new(
-        gmail.clone(),
-        outbox.clone(),
-        urls.dashboard.clone(),
-    ));
-    let gmail_tools = Arc::new(tools::gmail::GmailTools::new(gmail_service.clone()));
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
-        vec![
-            Arc::new(tools::accounts::AccountTools {
-                service: account_service.clone(),
-            }),
-            gmail_tools.clone(),
-            Arc::new(tools::email::EmailTools {
-                mail: mailboxes.clone(),
-            }),
-        ],
+        registered.tools.clone(),
         config.mcp.toolsets.as_deref(),
         urls.dashboard.clone(),
     ));
@@ -338,6 +324,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         accounts: account_service.clone(),
         mail: mailboxes.clone(),
         gmail: gmail_service,
+        status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
         started_unix_ms: events::now_unix_ms() - started.elapsed().as_millis() as i64,
@@ -401,15 +388,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 .with_context(|| format!("{name} listener failed"))
         });
     }
-    let dispatcher = Dispatcher::new(outbox.clone(), transports);
+    let dispatcher = Dispatcher::new(outbox.clone(), registered.transports.clone());
     let dispatch_shutdown = daemon.shutdown.clone();
     tasks.spawn(async move {
         dispatcher.run(dispatch_shutdown).await;
         Ok(())
     });
     tokio::spawn(signals.watch(Arc::downgrade(&daemon)));
-    // New mail in each IMAP account's INBOX becomes an event (IDLE).
-    mailboxes.watch_all();
+    // Providers' start-up work: IDLE watchers for every IMAP account, ...
+    for start in registered.on_start {
+        start();
+    }
     // The account set is loaded: MCP clients re-list tools. The registry
     // publishes it again whenever accounts are added, changed or removed.
     daemon.bus.publish(Event::AccountsChanged {

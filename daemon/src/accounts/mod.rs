@@ -122,14 +122,14 @@ pub struct Account {
 }
 
 impl Account {
-    fn sandbox(from: &str, default: bool) -> Account {
+    fn sandbox(from: &str, default: bool, channels: Vec<&'static str>) -> Account {
         Account {
             id: SANDBOX.to_owned(),
             kind: Kind::Sandbox,
             email: from.to_owned(),
             labels: vec!["sandbox".to_owned()],
             default,
-            channels: vec!["email", "sms", "chat"],
+            channels,
             tier: None,
             modules: Vec::new(),
             scopes: Vec::new(),
@@ -192,7 +192,7 @@ struct Row {
 }
 
 impl Row {
-    fn to_account(&self) -> Account {
+    fn to_account(&self, sendable: &Sendable) -> Account {
         let (tier, modules) = match self.kind {
             Kind::Google => (
                 Some(google::tier_of(&self.scopes)),
@@ -206,7 +206,7 @@ impl Row {
             email: self.email.clone(),
             labels: self.labels.clone(),
             default: self.default,
-            channels: channels(self.kind, &self.scopes),
+            channels: sendable.channels(self.kind),
             tier,
             modules,
             scopes: self.scopes.clone(),
@@ -219,15 +219,43 @@ impl Row {
     }
 }
 
-/// The channels an account of `kind` can send on with the transports this
-/// build has. A kind whose transport is not built sends nothing: staging
-/// refuses it rather than queueing items that could never leave.
-fn channels(kind: Kind, _scopes: &[String]) -> Vec<&'static str> {
-    match kind {
-        Kind::Sandbox => vec!["email", "sms", "chat"],
-        // SMTP (mail::SmtpTransport).
-        Kind::Imap => vec!["email"],
-        Kind::Google => Vec::new(),
+/// Which channels each kind of account can send on. The outbox's transport
+/// registry fills it as providers register their transports, so an
+/// account's channels follow from what is registered, never from a second
+/// table; a kind with no transport for a channel is refused at staging
+/// rather than queueing items that could never leave. The built-in sandbox
+/// sends on every channel from the start.
+#[derive(Debug, Clone)]
+pub struct Sendable(Arc<RwLock<Vec<(Kind, &'static str)>>>);
+
+impl Default for Sendable {
+    fn default() -> Self {
+        Sendable(Arc::new(RwLock::new(
+            ["email", "sms", "chat"]
+                .into_iter()
+                .map(|c| (Kind::Sandbox, c))
+                .collect(),
+        )))
+    }
+}
+
+impl Sendable {
+    /// Accounts of `kind` can now send on `channel`.
+    pub fn add(&self, kind: Kind, channel: &'static str) {
+        if let Ok(mut routes) = self.0.write()
+            && !routes.contains(&(kind, channel))
+        {
+            routes.push((kind, channel));
+        }
+    }
+
+    /// The channels of `kind`, in the order email, sms, chat.
+    pub fn channels(&self, kind: Kind) -> Vec<&'static str> {
+        let routes = self.0.read().map(|r| r.clone()).unwrap_or_default();
+        ["email", "sms", "chat"]
+            .into_iter()
+            .filter(|c| routes.contains(&(kind, *c)))
+            .collect()
     }
 }
 
@@ -303,6 +331,7 @@ pub struct Accounts {
     bus: Option<Arc<Bus>>,
     sandbox_from: String,
     rows: Arc<RwLock<Vec<Row>>>,
+    sendable: Sendable,
 }
 
 impl Accounts {
@@ -314,6 +343,7 @@ impl Accounts {
             bus: None,
             sandbox_from: from.to_owned(),
             rows: Arc::new(RwLock::new(Vec::new())),
+            sendable: Sendable::default(),
         }
     }
 
@@ -325,7 +355,13 @@ impl Accounts {
             bus: Some(bus),
             sandbox_from: sandbox_from.to_owned(),
             rows: Arc::new(RwLock::new(rows)),
+            sendable: Sendable::default(),
         })
+    }
+
+    /// The table of sendable channels, for the transport registry to fill.
+    pub fn sendable(&self) -> Sendable {
+        self.sendable.clone()
     }
 
     fn rows(&self) -> Vec<Row> {
@@ -336,8 +372,13 @@ impl Accounts {
     pub fn list(&self) -> Vec<Account> {
         let rows = self.rows();
         let stored_default = rows.iter().any(|r| r.default);
-        std::iter::once(Account::sandbox(&self.sandbox_from, !stored_default))
-            .chain(rows.iter().map(Row::to_account))
+        let sandbox = Account::sandbox(
+            &self.sandbox_from,
+            !stored_default,
+            self.sendable.channels(Kind::Sandbox),
+        );
+        std::iter::once(sandbox)
+            .chain(rows.iter().map(|r| r.to_account(&self.sendable)))
             .collect()
     }
 

@@ -18,6 +18,7 @@ pub mod cache;
 pub mod client;
 pub mod compose;
 mod config;
+pub mod provider;
 mod read;
 pub mod render;
 mod send;

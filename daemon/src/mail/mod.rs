@@ -9,6 +9,7 @@ pub mod imap;
 pub mod mailboxes;
 pub mod message;
 pub mod net;
+pub mod provider;
 pub mod read;
 pub mod settings;
 pub mod smtp;

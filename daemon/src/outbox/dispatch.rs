@@ -141,7 +141,7 @@ async fn deliver(outbox: &Outbox, transports: &Transports, item: Item) {
         }
     };
     let outcome = match outbox.accounts().resolve(Some(&sending.account)) {
-        Ok(account) => match transports.for_account(&account) {
+        Ok(account) => match transports.for_item(&account, sending.channel) {
             Ok(transport) => transport.deliver(&sending).await,
             Err(e) => Err(e),
         },

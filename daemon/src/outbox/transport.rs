@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::attachments::AttachmentStore;
 use super::item::Item;
 use super::mime;
-use super::model::Content;
+use super::model::{Channel, Content};
 use super::sandbox::Sandbox;
 use crate::accounts::{self, Account};
 
@@ -118,36 +118,54 @@ fn sandbox_file(sandbox: &Sandbox, name: &str) -> String {
     sandbox.maildir().with_file_name(name).display().to_string()
 }
 
-/// Picks the transport for an account: one per account kind, registered
-/// by the provider that delivers for it.
+/// Picks the transport for an item: by the account's kind and the item's
+/// channel, as registered by the provider that delivers them (a Google
+/// account sends email through Gmail and, later, chat through the Chat API).
+/// Registering also tells the account registry ([`accounts::Sendable`]) that
+/// accounts of that kind can send on that channel.
 pub struct Transports {
-    by_kind: Vec<(accounts::Kind, std::sync::Arc<dyn Transport>)>,
+    routes: Vec<((accounts::Kind, Channel), std::sync::Arc<dyn Transport>)>,
+    sendable: accounts::Sendable,
 }
 
 impl Transports {
-    pub fn new(sandbox: std::sync::Arc<dyn Transport>) -> Transports {
-        Transports {
-            by_kind: vec![(accounts::Kind::Sandbox, sandbox)],
+    /// The built-in sandbox delivers every channel.
+    pub fn new(sandbox: std::sync::Arc<dyn Transport>, sendable: accounts::Sendable) -> Transports {
+        let mut transports = Transports {
+            routes: Vec::new(),
+            sendable,
+        };
+        for channel in Channel::ALL {
+            transports.register(accounts::Kind::Sandbox, channel, sandbox.clone());
         }
+        transports
     }
 
-    /// Routes every account of `kind` to `transport`.
-    pub fn register(&mut self, kind: accounts::Kind, transport: std::sync::Arc<dyn Transport>) {
-        self.by_kind.retain(|(k, _)| *k != kind);
-        self.by_kind.push((kind, transport));
+    /// Routes `channel` items of every account of `kind` to `transport`.
+    pub fn register(
+        &mut self,
+        kind: accounts::Kind,
+        channel: Channel,
+        transport: std::sync::Arc<dyn Transport>,
+    ) {
+        self.routes.retain(|(route, _)| *route != (kind, channel));
+        self.routes.push(((kind, channel), transport));
+        self.sendable.add(kind, channel.as_str());
     }
 
-    pub fn for_account(
+    pub fn for_item(
         &self,
         account: &Account,
+        channel: Channel,
     ) -> Result<std::sync::Arc<dyn Transport>, DeliveryError> {
-        self.by_kind
+        self.routes
             .iter()
-            .find(|(k, _)| *k == account.kind)
+            .find(|(route, _)| *route == (account.kind, channel))
             .map(|(_, t)| t.clone())
             .ok_or_else(|| {
                 DeliveryError::Failed(format!(
-                    "commsd cannot deliver for {} accounts ({})",
+                    "commsd cannot deliver {} for {} accounts ({})",
+                    channel.as_str(),
                     account.kind.as_str(),
                     account.id
                 ))

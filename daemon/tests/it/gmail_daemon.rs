@@ -625,3 +625,54 @@ fn gmail_daemon_revoked_grant_makes_every_gmail_tool_fail_with_reauth_required()
     assert!(text.contains("needs attention"), "{text}");
     s.fake.assert_no_violations();
 }
+
+/// `POST /api/v1/email/send` naming a Google account stages an item that,
+/// once a human approves it, goes out through Gmail's `messages.send`,
+/// exactly once and from the account's address. (Google accounts were said
+/// to send nothing, so staging refused them and this path was unreachable.)
+#[test]
+fn gmail_daemon_email_staged_for_a_google_account_goes_out_through_gmail_once() {
+    let s = setup("2");
+    let accounts = s.env.commsctl(&["accounts", "list", "--json"]);
+    assert!(accounts.stdout.contains("\"email\""), "{}", accounts.stdout);
+    let key = s.api_key("agent", "read,stage,send");
+    let staged: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/email/send", s.api_url()))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({
+            "account": s.account_id,
+            "to": ["patient@example.com"],
+            "subject": "Appointment Reminder",
+            "text": "Your appointment is tomorrow at 2 PM",
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let item = staged["item"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not staged: {staged}"))
+        .to_owned();
+    assert_eq!(staged["item"]["state"], "pending_approval", "{staged}");
+    assert!(s.fake.sent(ADA).is_empty(), "sent before approval");
+
+    let approve = s.env.commsctl(&["approve", &item]);
+    assert_eq!(approve.code, 0, "{}", approve.stderr);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut state = Value::Null;
+    while state != "sent" {
+        assert!(Instant::now() < deadline, "not sent: {state}");
+        std::thread::sleep(Duration::from_millis(50));
+        let shown = s.env.commsctl(&["outbox", "show", &item, "--json"]);
+        state = serde_json::from_str::<Value>(&shown.stdout).unwrap()["state"].clone();
+    }
+    let sent = s.fake.sent(ADA);
+    assert_eq!(sent.len(), 1, "exactly one message sent");
+    let raw = String::from_utf8_lossy(&sent[0].2);
+    assert!(
+        raw.contains(&format!("From: {ADA}")) || raw.contains(&format!("<{ADA}>")),
+        "{raw}"
+    );
+    assert!(raw.contains("To: patient@example.com"), "{raw}");
+    assert_eq!(s.fake.counts().per_method["gmail.users.messages.send"], 1);
+}

@@ -1,0 +1,111 @@
+//! The provider registry: what each provider brings, registered once.
+//!
+//! A provider (the sandbox, Gmail, IMAP/SMTP, and the channels to come) is
+//! one module folder with a `register(&Context, &mut Registry)` function;
+//! [`crate::run`] lists the providers in one place. What a provider may
+//! register (see ARCHITECTURE.md, "How to add a provider"):
+//!
+//! - transports, keyed by (account kind, channel); an account's sendable
+//!   channels follow from them (`accounts::Sendable`);
+//! - a tool provider (its MCP tools, also run by `Tools.Invoke`);
+//! - an account-data hook (`AccountData`: an account added or removed);
+//! - status counters (`commsctl status`, the dashboard);
+//! - start-up work (watchers), run once the daemon serves.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::service::{AccountData, AccountService};
+use crate::accounts::{Accounts, Kind};
+use crate::config::Config;
+use crate::events::Bus;
+use crate::outbox::model::Channel;
+use crate::outbox::service::Outbox;
+use crate::outbox::transport::{Transport, Transports};
+use crate::store::Store;
+use crate::tools::ToolProvider;
+use crate::vault::Vault;
+
+/// What a provider may use while it registers.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub data_dir: &'a Path,
+    pub store: &'a Store,
+    pub bus: &'a Arc<Bus>,
+    pub vault: &'a Vault,
+    pub accounts: &'a Arc<Accounts>,
+    pub account_service: &'a Arc<AccountService>,
+    pub outbox: &'a Arc<Outbox>,
+    pub shutdown: &'a CancellationToken,
+    pub dashboard_url: &'a str,
+}
+
+/// A provider's counters for `commsctl status` (`name` → value).
+pub trait StatusCounters: Send + Sync {
+    fn counters(&self) -> Vec<(String, u64)>;
+}
+
+/// Everything the providers registered.
+pub struct Registry {
+    transports: Transports,
+    tools: Vec<Arc<dyn ToolProvider>>,
+    status: Vec<Arc<dyn StatusCounters>>,
+    on_start: Vec<Box<dyn FnOnce() + Send>>,
+    account_service: Arc<AccountService>,
+}
+
+impl Registry {
+    /// An empty registry; the sandbox's transport is built into the outbox.
+    pub fn new(transports: Transports, account_service: Arc<AccountService>) -> Registry {
+        Registry {
+            transports,
+            tools: Vec::new(),
+            status: Vec::new(),
+            on_start: Vec::new(),
+            account_service,
+        }
+    }
+
+    /// `channel` items of accounts of `kind` go out through `transport`.
+    pub fn transport(&mut self, kind: Kind, channel: Channel, transport: Arc<dyn Transport>) {
+        self.transports.register(kind, channel, transport);
+    }
+
+    pub fn tools(&mut self, tools: Arc<dyn ToolProvider>) {
+        self.tools.push(tools);
+    }
+
+    /// Told when an account is added or removed (drop caches, start watchers).
+    pub fn account_data(&mut self, data: Arc<dyn AccountData>) {
+        self.account_service.on_remove(data);
+    }
+
+    pub fn status(&mut self, counters: Arc<dyn StatusCounters>) {
+        self.status.push(counters);
+    }
+
+    /// Runs once everything is registered and the daemon serves.
+    pub fn on_start(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.on_start.push(Box::new(f));
+    }
+
+    /// Splits the registry into what the daemon keeps.
+    pub fn finish(self) -> Registered {
+        Registered {
+            transports: Arc::new(self.transports),
+            tools: self.tools,
+            status: self.status,
+            on_start: self.on_start,
+        }
+    }
+}
+
+/// The registrations, as the daemon uses them.
+pub struct Registered {
+    pub transports: Arc<Transports>,
+    pub tools: Vec<Arc<dyn ToolProvider>>,
+    pub status: Vec<Arc<dyn StatusCounters>>,
+    pub on_start: Vec<Box<dyn FnOnce() + Send>>,
+}
