@@ -269,9 +269,16 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
             .to_owned();
         let top = path.is_empty() || path == ".";
         // A missing field is reported at its parent: name the field itself.
-        let missing = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next());
+        // So is an unknown one, where the path may stop at its parent.
+        let named = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+        };
+        let missing = named("missing field `").or_else(|| {
+            named("unknown field `")
+                .filter(|name| path != *name && !path.ends_with(&format!(".{name}")))
+        });
         let field = match (top, missing) {
             (true, Some(name)) => name.to_owned(),
             (false, Some(name)) => format!("{path}.{name}"),

@@ -23,12 +23,12 @@ pub mod providers;
 pub mod rpc;
 pub mod runs;
 pub mod socket;
+pub mod status;
 pub mod store;
 pub mod tools;
 pub mod util;
 pub mod vault;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,10 +36,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use commsd_proto::v1::{
-    StatusResponse, accounts_server::AccountsServer, audit_server::AuditServer,
-    control_server::ControlServer, dashboard_server::DashboardServer, events_server::EventsServer,
-    keys_server::KeysServer, outbox_server::OutboxServer, tools_server::ToolsServer,
-    vault_server::VaultServer,
+    accounts_server::AccountsServer, audit_server::AuditServer, control_server::ControlServer,
+    dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
+    outbox_server::OutboxServer, tools_server::ToolsServer, vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +70,7 @@ pub struct Daemon {
     pub bus: Arc<Bus>,
     pub shutdown: CancellationToken,
     pub store: Store,
+    pub audit: audit::service::AuditLog,
     pub outbox: Arc<Outbox>,
     pub sessions: Arc<Sessions>,
     pub keys: Arc<api::keys::Keys>,
@@ -99,8 +99,8 @@ struct Urls {
 }
 
 impl Daemon {
-    pub fn status(&self) -> StatusResponse {
-        let mut counts = HashMap::from([
+    pub fn status(&self) -> status::Status {
+        let mut counts = std::collections::BTreeMap::from([
             ("daemon_starts".to_owned(), self.history.starts),
             ("unclean_stops".to_owned(), self.history.unclean_stops),
             (
@@ -108,29 +108,32 @@ impl Daemon {
                 self.bus.subscribers() as u64,
             ),
         ]);
-        for (state, n) in self.outbox.counts() {
-            counts.insert(format!("outbox_{state}"), n);
+        let outbox = self.outbox.counts();
+        for (state, n) in &outbox {
+            counts.insert(format!("outbox_{state}"), *n);
         }
+        let mut providers = std::collections::BTreeMap::new();
         for provider in &self.status_counters {
             counts.extend(provider.counters());
+            if let Some((name, details)) = provider.details() {
+                providers.insert(name, details);
+            }
         }
-        StatusResponse {
-            version: commsd_proto::VERSION.to_owned(),
+        status::Status {
+            version: commsd_proto::VERSION,
             protocol: commsd_proto::PROTOCOL_VERSION,
             pid: std::process::id(),
-            uptime_ms: self.started.elapsed().as_millis() as u64,
-            socket: self.socket.display().to_string(),
-            data_dir: self.data_dir.display().to_string(),
-            config_path: self
-                .config_path
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
+            uptime: self.started.elapsed(),
+            started_at_unix_ms: self.started_unix_ms,
+            socket: self.socket.clone(),
+            data_dir: self.data_dir.clone(),
+            config_path: self.config_path.clone(),
             dashboard_url: self.urls.dashboard.clone(),
             api_url: self.urls.api.clone(),
             webhook_url: self.urls.webhooks.clone(),
             counts,
-            started_at_unix_ms: self.started_unix_ms,
+            outbox,
+            providers,
             warnings: self
                 .keys
                 .warnings()
@@ -139,33 +142,6 @@ impl Daemon {
                 .chain(self.accounts.warnings())
                 .collect(),
         }
-    }
-
-    /// The status as JSON (dashboard, HTTP API), with the audit chain's state when known.
-    pub fn status_json(&self, audit: Option<&audit::Verification>) -> serde_json::Value {
-        let s = self.status();
-        let counts: std::collections::BTreeMap<_, _> = s.counts.into_iter().collect();
-        serde_json::json!({
-            "version": s.version,
-            "protocol": s.protocol,
-            "pid": s.pid,
-            "uptime_s": s.uptime_ms / 1000,
-            "started_at_unix_ms": s.started_at_unix_ms,
-            "socket": s.socket,
-            "data_dir": s.data_dir,
-            "config": Some(s.config_path).filter(|p| !p.is_empty()),
-            "dashboard_url": s.dashboard_url,
-            "api_url": s.api_url,
-            "webhook_url": s.webhook_url,
-            "counts": counts,
-            "outbox": self.outbox.counts(),
-            "gmail": self.gmail.gmail().stats(),
-            "warnings": s.warnings,
-            "audit": audit.map(|v| serde_json::json!({
-                "events": v.rows,
-                "chain_ok": v.first_bad.is_none(),
-            })),
-        })
     }
 
     /// Starts a graceful shutdown (idempotent): publishes the event, then
@@ -317,6 +293,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         bus,
         shutdown,
         store: store.clone(),
+        audit: audit::service::AuditLog::new(store.clone()),
         outbox: outbox.clone(),
         sessions: Arc::new(Sessions::default()),
         keys: keys.clone(),
@@ -347,7 +324,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .add_service(OutboxServer::new(rpc::outbox::OutboxService(
             outbox.clone(),
         )))
-        .add_service(AuditServer::new(rpc::audit::AuditService(store.clone())))
+        .add_service(AuditServer::new(rpc::audit::AuditService(
+            daemon.audit.clone(),
+        )))
         .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
         .add_service(AccountsServer::new(rpc::accounts::AccountsService(
             account_service.clone(),
@@ -376,7 +355,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 mcp::service(&daemon, tools.clone(), consent, config.api.max_body_bytes),
             ),
         ),
-        (webhooks, axum::Router::new()),
+        (webhooks, registered.webhooks),
     ];
     for (bound, app) in routers {
         let shutdown = daemon.shutdown.clone();

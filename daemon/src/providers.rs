@@ -45,6 +45,12 @@ pub struct Context<'a> {
 /// A provider's counters for `commsctl status` (`name` → value).
 pub trait StatusCounters: Send + Sync {
     fn counters(&self) -> Vec<(String, u64)>;
+
+    /// Structured statistics shown under the provider's name (the
+    /// dashboard's status page), if any.
+    fn details(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
 }
 
 /// Everything the providers registered.
@@ -52,6 +58,7 @@ pub struct Registry {
     transports: Transports,
     tools: Vec<Arc<dyn ToolProvider>>,
     status: Vec<Arc<dyn StatusCounters>>,
+    webhooks: axum::Router,
     on_start: Vec<Box<dyn FnOnce() + Send>>,
     account_service: Arc<AccountService>,
 }
@@ -63,6 +70,7 @@ impl Registry {
             transports,
             tools: Vec::new(),
             status: Vec::new(),
+            webhooks: axum::Router::new(),
             on_start: Vec::new(),
             account_service,
         }
@@ -86,6 +94,13 @@ impl Registry {
         self.status.push(counters);
     }
 
+    /// Routes on the webhook listener (`/webhooks/<provider>/...`): the one
+    /// listener a user may expose through a tunnel, so every route verifies
+    /// its requests (e.g. a signature) before it stores anything.
+    pub fn webhooks(&mut self, routes: axum::Router) {
+        self.webhooks = std::mem::take(&mut self.webhooks).merge(routes);
+    }
+
     /// Runs once everything is registered and the daemon serves.
     pub fn on_start(&mut self, f: impl FnOnce() + Send + 'static) {
         self.on_start.push(Box::new(f));
@@ -97,6 +112,7 @@ impl Registry {
             transports: Arc::new(self.transports),
             tools: self.tools,
             status: self.status,
+            webhooks: self.webhooks,
             on_start: self.on_start,
         }
     }
@@ -107,5 +123,6 @@ pub struct Registered {
     pub transports: Arc<Transports>,
     pub tools: Vec<Arc<dyn ToolProvider>>,
     pub status: Vec<Arc<dyn StatusCounters>>,
+    pub webhooks: axum::Router,
     pub on_start: Vec<Box<dyn FnOnce() + Send>>,
 }

@@ -13,12 +13,11 @@ use serde_json::Value;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use super::{ApiState, Authed};
-use crate::audit::Filter;
 use crate::auth::Grant;
-use crate::dashboard::{list_filter, parse_limit};
 use crate::error::{Error, Result, parse_json};
-use crate::outbox::model::{Priority, State as ItemState};
-use crate::outbox::service::{StageContent, StageRequest, Staged, Target};
+use crate::outbox::model::State as ItemState;
+use crate::outbox::request::{ChatStage, EmailStage, SmsStage, list_filter, list_limit};
+use crate::outbox::service::{StageRequest, Staged, Target};
 use crate::outbox::view::{AuditEventView, ItemView};
 
 /// The error envelope of every failure.
@@ -77,16 +76,6 @@ pub enum Errors {
 // errors that name the field); these give the document the same value sets,
 // so clients and fuzzers know them.
 
-/// Queue priority.
-#[derive(ToSchema)]
-#[schema(as = Priority, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum PriorityName {
-    High,
-    Normal,
-    Low,
-}
-
 /// An item state; `pending` is short for `pending_approval`.
 #[derive(ToSchema)]
 #[schema(as = StateFilter, rename_all = "snake_case")]
@@ -119,11 +108,12 @@ pub enum ChannelName {
 
 /// The daemon's status.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct StatusView {
     pub version: String,
     pub protocol: u32,
     pub pid: u32,
-    pub uptime_s: u64,
+    pub uptime_seconds: u64,
     pub dashboard_url: String,
     pub api_url: String,
     pub webhook_url: String,
@@ -143,88 +133,21 @@ pub async fn status(
     authed
         .caller
         .require(Grant::Read, "read the daemon's status")?;
-    let d = &state.daemon;
-    let s = d.status();
+    let s = state.daemon.status();
     Ok(Json(StatusView {
-        version: s.version,
+        version: s.version.to_owned(),
         protocol: s.protocol,
         pid: s.pid,
-        uptime_s: s.uptime_ms / 1000,
+        uptime_seconds: s.uptime.as_secs(),
         dashboard_url: s.dashboard_url,
         api_url: s.api_url,
         webhook_url: s.webhook_url,
-        outbox: serde_json::to_value(d.outbox.counts()).unwrap_or_default(),
+        outbox: serde_json::to_value(s.outbox).unwrap_or_default(),
         warnings: s.warnings,
     }))
 }
 
 // ------------------------------------------------------------------ staging
-
-/// An email to stage.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"to": ["Jane Roe <jane@example.org>"], "subject": "Your appointment", "text": "Dear Jane, see you on Tuesday at 9:00."}))]
-pub struct StageEmailBody {
-    /// The account to send from; the default account when absent.
-    pub account: Option<String>,
-    /// Recipients such as `Jane Roe <jane@example.org>`.
-    pub to: Vec<String>,
-    #[serde(default)]
-    pub cc: Vec<String>,
-    #[serde(default)]
-    pub bcc: Vec<String>,
-    #[serde(default)]
-    #[schema(max_length = 998)]
-    pub subject: String,
-    /// Plain text; derived from `html` when absent.
-    pub text: Option<String>,
-    pub html: Option<String>,
-    /// Absolute paths of files on this machine; copied when staged.
-    #[serde(default)]
-    pub attachments: Vec<String>,
-    #[schema(value_type = Option<PriorityName>)]
-    pub priority: Option<Priority>,
-    /// Repeating it returns the first item instead of a duplicate.
-    #[schema(min_length = 1, max_length = 200)]
-    pub client_request_id: Option<String>,
-}
-
-/// An SMS to stage.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"to": "+14155550100", "body": "Reminder: your appointment is tomorrow at 9:00"}))]
-pub struct StageSmsBody {
-    pub account: Option<String>,
-    /// E.164, e.g. +14155550100 (spaces, dashes, dots and parentheses are removed).
-    pub to: String,
-    #[schema(min_length = 1, max_length = 1600)]
-    pub body: String,
-    #[schema(value_type = Option<PriorityName>)]
-    pub priority: Option<Priority>,
-    /// Repeating it returns the first item instead of a duplicate.
-    #[schema(min_length = 1, max_length = 200)]
-    pub client_request_id: Option<String>,
-}
-
-/// A Google Chat message to stage.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"space": "spaces/AAAA1234", "text": "Front desk: the 3pm patient is here"}))]
-pub struct StageChatBody {
-    pub account: Option<String>,
-    /// `spaces/` and 1 to 128 of `A-Z a-z 0-9 _ -`.
-    #[schema(example = "spaces/AAAA1234")]
-    pub space: String,
-    #[schema(min_length = 1, max_length = 4096)]
-    pub text: String,
-    /// `spaces/<space id>/threads/<thread id>`, of the same space.
-    pub thread: Option<String>,
-    #[schema(value_type = Option<PriorityName>)]
-    pub priority: Option<Priority>,
-    /// Repeating it returns the first item instead of a duplicate.
-    #[schema(min_length = 1, max_length = 200)]
-    pub client_request_id: Option<String>,
-}
 
 fn staged_response(staged: Staged) -> Response {
     let status = if staged.existing {
@@ -235,89 +158,49 @@ fn staged_response(staged: Staged) -> Response {
     (status, Json(ItemView::from(&staged.item))).into_response()
 }
 
-fn email_request(body: StageEmailBody) -> StageRequest {
-    StageRequest {
-        account: body.account,
-        priority: body.priority.unwrap_or_default(),
-        client_request_id: body.client_request_id,
-        content: StageContent::Email {
-            to: body.to,
-            cc: body.cc,
-            bcc: body.bcc,
-            subject: body.subject,
-            text: body.text,
-            html: body.html,
-            attachments: body.attachments.into_iter().map(Into::into).collect(),
-        },
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/email/stage", tag = "outbox", operation_id = "stageEmail",
-    request_body = StageEmailBody,
+    request_body = EmailStage,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST: the first response is returned again", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, description = "Staged; the policy decided its state", body = ItemView),
-              (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
+              (status = 200, description = "Already staged with this clientRequestId", body = ItemView), Errors))]
 pub async fn stage_email(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     body: Bytes,
 ) -> Result<Response> {
-    let body: StageEmailBody = parse_json(&body)?;
+    let request = StageRequest::try_from(parse_json::<EmailStage>(&body)?)?;
     Ok(staged_response(
-        state
-            .daemon
-            .outbox
-            .stage(&authed.caller, email_request(body))
-            .await?,
+        state.daemon.outbox.stage(&authed.caller, request).await?,
     ))
 }
 
 #[utoipa::path(post, path = "/api/v1/sms/stage", tag = "outbox", operation_id = "stageSms",
-    request_body = StageSmsBody,
+    request_body = SmsStage,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, description = "Staged", body = ItemView),
-              (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
+              (status = 200, description = "Already staged with this clientRequestId", body = ItemView), Errors))]
 pub async fn stage_sms(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     body: Bytes,
 ) -> Result<Response> {
-    let body: StageSmsBody = parse_json(&body)?;
-    let request = StageRequest {
-        account: body.account,
-        priority: body.priority.unwrap_or_default(),
-        client_request_id: body.client_request_id,
-        content: StageContent::Sms {
-            to: body.to,
-            body: body.body,
-        },
-    };
+    let request = StageRequest::from(parse_json::<SmsStage>(&body)?);
     Ok(staged_response(
         state.daemon.outbox.stage(&authed.caller, request).await?,
     ))
 }
 
 #[utoipa::path(post, path = "/api/v1/chat/stage", tag = "outbox", operation_id = "stageChat",
-    request_body = StageChatBody,
+    request_body = ChatStage,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 201, description = "Staged", body = ItemView),
-              (status = 200, description = "Already staged with this client_request_id", body = ItemView), Errors))]
+              (status = 200, description = "Already staged with this clientRequestId", body = ItemView), Errors))]
 pub async fn stage_chat(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     body: Bytes,
 ) -> Result<Response> {
-    let body: StageChatBody = parse_json(&body)?;
-    let request = StageRequest {
-        account: body.account,
-        priority: body.priority.unwrap_or_default(),
-        client_request_id: body.client_request_id,
-        content: StageContent::Chat {
-            space: body.space,
-            text: body.text,
-            thread: body.thread,
-        },
-    };
+    let request = StageRequest::from(parse_json::<ChatStage>(&body)?);
     Ok(staged_response(
         state.daemon.outbox.stage(&authed.caller, request).await?,
     ))
@@ -325,9 +208,10 @@ pub async fn stage_chat(
 
 /// The outcome of a send request.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SendResponse {
     pub item: ItemView,
-    /// True when a human must approve it first (see `review_url`).
+    /// True when a human must approve it first (see `reviewUrl`).
     pub pending_approval: bool,
     /// Where a human approves it.
     pub review_url: Option<String>,
@@ -337,7 +221,7 @@ pub struct SendResponse {
 const SEND_WAIT: Duration = Duration::from_secs(10);
 
 #[utoipa::path(post, path = "/api/v1/email/send", tag = "outbox", operation_id = "sendEmail",
-    request_body = StageEmailBody,
+    request_body = EmailStage,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 200, description = "The policy allowed it and it was sent (or failed: see `item.state`)", body = SendResponse),
               (status = 202, description = "Staged and waiting: for a human's approval (`pending_approval`) or for dispatch", body = SendResponse), Errors))]
@@ -347,12 +231,9 @@ pub async fn send_email(
     body: Bytes,
 ) -> Result<Response> {
     authed.caller.require(Grant::Send, "send email")?;
-    let body: StageEmailBody = parse_json(&body)?;
+    let request = StageRequest::try_from(parse_json::<EmailStage>(&body)?)?;
     let outbox = &state.daemon.outbox;
-    let mut item = outbox
-        .stage(&authed.caller, email_request(body))
-        .await?
-        .item;
+    let mut item = outbox.stage(&authed.caller, request).await?.item;
     if item.state == ItemState::Draft {
         item = outbox.confirm(&authed.caller, &item.id).await?;
     }
@@ -365,8 +246,7 @@ pub async fn send_email(
     }
     let pending = item.state.is_pending();
     let done = matches!(item.state, ItemState::Sent | ItemState::Failed);
-    let review_url =
-        pending.then(|| format!("{}/review/{}", state.daemon.status().dashboard_url, item.id));
+    let review_url = pending.then(|| state.daemon.status().review_url(&item.id));
     let status = if done {
         StatusCode::OK
     } else {
@@ -394,15 +274,19 @@ pub struct ListQuery {
     /// All channels when absent.
     #[param(value_type = Option<ChannelName>)]
     pub channel: Option<String>,
-    pub account: Option<String>,
+    /// An account id or address.
+    #[serde(rename = "accountId")]
+    #[param(rename = "accountId")]
+    pub account_id: Option<String>,
     /// Items per page (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ItemPage {
     pub items: Vec<ItemView>,
     /// Absent on the last page.
@@ -425,12 +309,9 @@ pub async fn list_staged(
     if let Some(bytes) = state.list_cache().get(generation, &key) {
         return Ok(json_bytes(bytes));
     }
-    let filter = list_filter(
-        q.state.as_deref(),
-        q.channel.as_deref(),
-        q.account.as_deref(),
-    )?;
-    let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
+    let states: Vec<String> = q.state.into_iter().collect();
+    let filter = list_filter(&states, q.channel.as_deref(), q.account_id.as_deref(), None)?;
+    let limit = list_limit(q.limit.as_deref())?;
     let page = state
         .daemon
         .outbox
@@ -538,11 +419,13 @@ pub async fn cancel(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+#[into_params(rename_all = "camelCase")]
 pub struct AuditQuery {
     /// Only events at or after this RFC 3339 time.
     #[param(value_type = Option<String>, format = DateTime, example = "2026-11-21T09:00:00Z")]
     pub since: Option<String>,
-    /// Only events before this sequence number (the previous page's `next_before_seq`).
+    /// Only events before this sequence number (the previous page's `nextBeforeSeq`).
     #[param(value_type = Option<i64>, minimum = 1)]
     pub before_seq: Option<String>,
     pub item_id: Option<String>,
@@ -552,6 +435,7 @@ pub struct AuditQuery {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     /// Newest first.
     pub events: Vec<AuditEventView>,
@@ -565,37 +449,14 @@ pub async fn audit(
     axum::Extension(authed): axum::Extension<Authed>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>> {
-    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let since_ms = q
-        .since
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<jiff::Timestamp>()
-                .map(|t| t.as_millisecond())
-                .map_err(|_| {
-                    Error::invalid(
-                        "since",
-                        "expected an RFC 3339 time such as 2026-11-21T09:00:00Z",
-                    )
-                })
-        })
-        .transpose()?;
-    let before_seq =
-        q.before_seq
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    Error::invalid("before_seq", "expected a positive sequence number")
-                })
-            })
-            .transpose()?;
-    let filter = Filter {
-        since_ms,
-        before_seq,
-        item_id: q.item_id.filter(|i| !i.is_empty()),
-        limit,
-    };
-    let events = crate::rpc::audit::list(&state.daemon.store, &authed.caller, filter).await?;
+    let filter = crate::audit::service::filter(
+        q.since.as_deref(),
+        q.before_seq.as_deref(),
+        q.item_id.as_deref(),
+        q.limit.as_deref(),
+    )?;
+    let limit = filter.limit;
+    let events = state.daemon.audit.list(&authed.caller, filter).await?;
     let next_before_seq = (events.len() == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();

@@ -24,13 +24,13 @@ use super::assets;
 use super::sanitize;
 use super::sessions::Session;
 use crate::Daemon;
-use crate::audit::{self, Filter};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result, parse_json};
 use crate::events::Event;
 use crate::localguard;
-use crate::outbox::db::ListFilter;
-use crate::outbox::model::{Channel, Content, Priority, State as ItemState};
+use crate::outbox::model::{Content, Priority};
+use crate::outbox::request::{list_filter, list_limit};
 use crate::outbox::service::{BatchResult, EditRequest, Outbox, Target};
 
 type Shared = Arc<Daemon>;
@@ -272,58 +272,13 @@ struct ListQuery {
 }
 
 /// Parses the shared list query of the dashboard and the HTTP API.
-pub fn list_filter(
-    state: Option<&str>,
-    channel: Option<&str>,
-    account: Option<&str>,
-) -> Result<ListFilter> {
-    let states = match state.filter(|s| !s.is_empty()) {
-        None => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(|st| {
-                ItemState::parse(st.trim()).ok_or_else(|| {
-                    Error::invalid("state", format!("unknown state {st:?}; expected one of draft, pending_approval, approved, sending, sent, rejected, expired, failed, cancelled, unknown"))
-                })
-            })
-            .collect::<Result<_>>()?,
-    };
-    let channel = channel
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            Channel::parse(c)
-                .ok_or_else(|| Error::invalid("channel", "expected email, sms or chat"))
-        })
-        .transpose()?;
-    Ok(ListFilter {
-        states,
-        channel,
-        account: account.filter(|a| !a.is_empty()).map(str::to_owned),
-        requester: None,
-    })
-}
-
-pub fn parse_limit(limit: Option<&str>, default: usize, max: usize) -> Result<usize> {
-    match limit.filter(|l| !l.is_empty()) {
-        None => Ok(default),
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| Error::invalid("limit", format!("expected a number from 1 to {max}"))),
-    }
-}
-
 async fn list_items(
     State(daemon): State<Shared>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>> {
-    let filter = list_filter(
-        q.state.as_deref(),
-        q.channel.as_deref(),
-        q.account.as_deref(),
-    )?;
-    let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
+    let states: Vec<String> = q.state.into_iter().collect();
+    let filter = list_filter(&states, q.channel.as_deref(), q.account.as_deref(), None)?;
+    let limit = list_limit(q.limit.as_deref())?;
     let page = daemon
         .outbox
         .list(&caller(), filter, q.cursor.as_deref(), limit)
@@ -462,21 +417,10 @@ async fn audit_list(
     State(daemon): State<Shared>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>> {
-    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let before_seq = q
-        .before_seq
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<i64>()
-                .map_err(|_| Error::invalid("before_seq", "expected a sequence number"))
-        })
-        .transpose()?;
-    let filter = Filter {
-        before_seq,
-        limit,
-        ..Filter::default()
-    };
-    let events = crate::rpc::audit::list(&daemon.store, &caller(), filter).await?;
+    let filter =
+        crate::audit::service::filter(None, q.before_seq.as_deref(), None, q.limit.as_deref())?;
+    let limit = filter.limit;
+    let events = daemon.audit.list(&caller(), filter).await?;
     let next = (events.len() == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
@@ -487,8 +431,33 @@ async fn audit_list(
 }
 
 async fn status(State(daemon): State<Shared>) -> Result<Json<Value>> {
-    let verification = crate::rpc::audit::verify(&daemon.store, &caller()).await?;
-    Ok(Json(daemon.status_json(Some(&verification))))
+    let verification = daemon.audit.verify(&caller()).await?;
+    Ok(Json(status_json(&daemon.status(), &verification)))
+}
+
+/// The status page's JSON.
+fn status_json(s: &crate::status::Status, audit: &crate::audit::Verification) -> Value {
+    json!({
+        "version": s.version,
+        "protocol": s.protocol,
+        "pid": s.pid,
+        "uptime_s": s.uptime.as_secs(),
+        "started_at_unix_ms": s.started_at_unix_ms,
+        "socket": s.socket,
+        "data_dir": s.data_dir,
+        "config": s.config_path,
+        "dashboard_url": s.dashboard_url,
+        "api_url": s.api_url,
+        "webhook_url": s.webhook_url,
+        "counts": s.counts,
+        "outbox": s.outbox,
+        "gmail": s.providers.get("gmail"),
+        "warnings": s.warnings,
+        "audit": {
+            "events": audit.rows,
+            "chain_ok": audit.first_bad.is_none(),
+        },
+    })
 }
 
 async fn accounts(State(daemon): State<Shared>) -> Result<Json<Value>> {

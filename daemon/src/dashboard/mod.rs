@@ -6,5 +6,5 @@ pub mod assets;
 pub mod sanitize;
 mod sessions;
 
-pub use api::{list_filter, parse_limit, router};
+pub use api::router;
 pub use sessions::{Login, Session, Sessions};

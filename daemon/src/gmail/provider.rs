@@ -14,6 +14,10 @@ impl StatusCounters for Gmail {
     fn counters(&self) -> Vec<(String, u64)> {
         self.status_counts()
     }
+
+    fn details(&self) -> Option<(&'static str, serde_json::Value)> {
+        Some(("gmail", self.stats()))
+    }
 }
 
 /// Registers Gmail: email for Google accounts goes out through Gmail, the

@@ -9,6 +9,7 @@ pub mod item;
 pub mod mime;
 pub mod model;
 pub mod policy;
+pub mod request;
 pub mod sandbox;
 pub mod service;
 pub mod transport;

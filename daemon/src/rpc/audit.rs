@@ -4,34 +4,10 @@ use commsd_proto::v1::{self, audit_server};
 use tonic::{Request, Response, Status};
 
 use super::caller;
-use crate::audit::{self, Filter};
-use crate::auth::Grant;
-use crate::error::Error;
-use crate::store::Store;
+use crate::audit::Filter;
+use crate::audit::service::{AuditLog, LIMIT_DEFAULT};
 
-pub struct AuditService(pub Store);
-
-/// Lists audit events for a caller with the `read` grant.
-pub async fn list(
-    store: &Store,
-    caller: &crate::auth::Caller,
-    filter: Filter,
-) -> Result<Vec<audit::Event>, Error> {
-    caller.require(Grant::Read, "read the audit log")?;
-    if filter.limit == 0 || filter.limit > 1000 {
-        return Err(Error::invalid("limit", "expected 1 to 1000"));
-    }
-    Ok(store.call(move |c| audit::list(c, &filter)).await?)
-}
-
-/// Walks the whole chain.
-pub async fn verify(
-    store: &Store,
-    caller: &crate::auth::Caller,
-) -> Result<audit::Verification, Error> {
-    caller.require(Grant::Read, "verify the audit log")?;
-    Ok(store.call(|c| audit::verify(c)).await?)
-}
+pub struct AuditService(pub AuditLog);
 
 #[tonic::async_trait]
 impl audit_server::Audit for AuditService {
@@ -45,9 +21,13 @@ impl audit_server::Audit for AuditService {
             since_ms: (r.since_unix_ms > 0).then_some(r.since_unix_ms),
             before_seq: (r.before_seq > 0).then_some(r.before_seq),
             item_id: Some(r.item_id).filter(|i| !i.is_empty()),
-            limit: if r.limit == 0 { 100 } else { r.limit as usize },
+            limit: if r.limit == 0 {
+                LIMIT_DEFAULT
+            } else {
+                r.limit as usize
+            },
         };
-        let events = list(&self.0, &caller, filter).await?;
+        let events = self.0.list(&caller, filter).await?;
         Ok(Response::new(v1::ListAuditResponse {
             events: events.into_iter().map(v1::AuditEvent::from).collect(),
         }))
@@ -58,7 +38,7 @@ impl audit_server::Audit for AuditService {
         request: Request<v1::VerifyAuditRequest>,
     ) -> Result<Response<v1::VerifyAuditResponse>, Status> {
         let caller = caller(&request);
-        let v = verify(&self.0, &caller).await?;
+        let v = self.0.verify(&caller).await?;
         Ok(Response::new(v1::VerifyAuditResponse {
             rows: v.rows,
             ok: v.first_bad.is_none(),

@@ -31,7 +31,7 @@ impl Control for ControlService {
                 "client speaks another protocol version"
             );
         }
-        Ok(Response::new(self.0.status()))
+        Ok(Response::new(status_to_proto(self.0.status())))
     }
 
     async fn shutdown(
@@ -46,6 +46,25 @@ impl Control for ControlService {
         };
         self.0.request_shutdown(&reason);
         Ok(Response::new(ShutdownResponse {}))
+    }
+}
+
+fn status_to_proto(s: crate::status::Status) -> StatusResponse {
+    let path = |p: &std::path::Path| p.display().to_string();
+    StatusResponse {
+        version: s.version.to_owned(),
+        protocol: s.protocol,
+        pid: s.pid,
+        uptime_ms: s.uptime.as_millis() as u64,
+        socket: path(&s.socket),
+        data_dir: path(&s.data_dir),
+        config_path: s.config_path.as_deref().map(path).unwrap_or_default(),
+        dashboard_url: s.dashboard_url,
+        api_url: s.api_url,
+        webhook_url: s.webhook_url,
+        counts: s.counts.into_iter().collect(),
+        started_at_unix_ms: s.started_at_unix_ms,
+        warnings: s.warnings,
     }
 }
 

@@ -4,9 +4,9 @@ use commsd_proto::v1;
 
 use crate::audit;
 use crate::error::{Error, Result};
-use crate::outbox::db::ListFilter;
 use crate::outbox::item::Item;
 use crate::outbox::model::{self, Channel, Content, Decision, Priority, State};
+use crate::outbox::request::ListFilter;
 
 pub fn channel_to_proto(c: Channel) -> v1::Channel {
     match c {

@@ -24,10 +24,12 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::{Error, parse_json};
-use crate::outbox::db::ListFilter;
 use crate::outbox::item::Item;
-use crate::outbox::model::{Channel, Content, Priority, State};
-use crate::outbox::service::{Outbox, StageContent, StageRequest};
+use crate::outbox::model::{Content, State};
+use crate::outbox::request::{
+    ChatStage, EmailStage, ListFilter, SmsStage, list_filter, list_limit,
+};
+use crate::outbox::service::{Outbox, StageRequest};
 use crate::outbox::view::ItemView;
 
 /// Every toolset of design.md §11, in its order. Names a config may use,
@@ -463,53 +465,33 @@ impl CoreTools {
 
     async fn outbox_list(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
         let a: ListArgs = args(arguments)?;
-        let states = a
-            .state
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                State::parse(s).ok_or_else(|| {
-                    Error::invalid(format!("state[{i}]"), format!("unknown state {s:?}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let channel = a
-            .channel
-            .as_deref()
-            .map(|c| {
-                Channel::parse(c)
-                    .ok_or_else(|| Error::invalid("channel", "expected email, sms or chat"))
-            })
-            .transpose()?;
-        let filter = ListFilter {
-            states,
-            channel,
-            account: a.account,
-            requester: a.mine.unwrap_or(false).then(|| caller.actor.clone()),
-        };
-        let limit = a.limit.unwrap_or(20);
-        if !(1..=100).contains(&limit) {
-            return Err(Error::invalid("limit", "expected 1 to 100"));
-        }
+        let requester = a.mine.unwrap_or(false).then(|| caller.actor.clone());
+        let filter = list_filter(
+            &a.state,
+            a.channel.as_deref(),
+            a.account_id.as_deref(),
+            requester,
+        )?;
+        let limit = list_limit(a.limit.map(|l| l.to_string()).as_deref())?;
         let page = self
             .outbox
-            .list(caller, filter, a.cursor.as_deref(), limit as usize)
+            .list(caller, filter, a.cursor.as_deref(), limit)
             .await?;
         Ok(Outcome::ok(json!({
             "items": page.items.iter().map(brief).collect::<Vec<_>>(),
-            "next_cursor": page.next_cursor,
+            "nextCursor": page.next_cursor,
         })))
     }
 
     async fn outbox_get(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
         let a: IdArgs = args(arguments)?;
-        let item = self.outbox.get(caller, &a.id).await?;
+        let item = self.outbox.get(caller, &a.item_id).await?;
         Ok(Outcome::ok(json!({ "item": ItemView::from(&item) })))
     }
 
     async fn outbox_cancel(&self, caller: &Caller, arguments: &Value) -> Result<Outcome, Error> {
         let a: IdArgs = args(arguments)?;
-        let item = self.outbox.cancel(caller, &a.id).await?;
+        let item = self.outbox.cancel(caller, &a.item_id).await?;
         Ok(Outcome::ok(json!({ "item": ItemView::from(&item) })))
     }
 }
@@ -586,7 +568,7 @@ fn staged_json(dashboard_url: &str, item: &Item, existing: bool) -> Value {
         "item": brief(item),
         "existing": existing,
         "preview": Outbox::preview_text(item),
-        "review_url": review_url(dashboard_url, &item.id),
+        "reviewUrl": review_url(dashboard_url, &item.id),
         "next": next,
     })
 }
@@ -597,15 +579,15 @@ pub fn brief(item: &Item) -> Value {
         "id": item.id,
         "state": item.state.as_str(),
         "channel": item.channel.as_str(),
-        "account": item.account,
+        "accountId": item.account,
         "recipients": item.recipients,
         "summary": item.summary,
         "priority": item.priority.as_str(),
         "requester": item.requester,
         "decision": item.decision.as_str(),
         "rule": item.rule,
-        "created_at": crate::outbox::item::rfc3339(item.created_at_ms),
-        "expires_at": item.expires_at_ms.map(crate::outbox::item::rfc3339),
+        "createdAt": crate::outbox::item::rfc3339(item.created_at_ms),
+        "expiresAt": item.expires_at_ms.map(crate::outbox::item::rfc3339),
     })
 }
 
@@ -662,115 +644,34 @@ pub fn args<T: serde::de::DeserializeOwned>(arguments: &Value) -> Result<T, Erro
     parse_json(value.to_string().as_bytes())
 }
 
-fn priority(p: Option<&str>) -> Result<Priority, Error> {
-    match p {
-        None => Ok(Priority::default()),
-        Some(p) => Priority::parse(p)
-            .ok_or_else(|| Error::invalid("priority", "expected high, normal or low")),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmailArgs {
-    account: Option<String>,
-    to: Vec<String>,
-    #[serde(default)]
-    cc: Vec<String>,
-    #[serde(default)]
-    bcc: Vec<String>,
-    #[serde(default)]
-    subject: String,
-    text: Option<String>,
-    html: Option<String>,
-    #[serde(default)]
-    attachments: Vec<String>,
-    priority: Option<String>,
-    client_request_id: Option<String>,
-}
-
 fn email_request(arguments: &Value) -> Result<StageRequest, Error> {
-    let a: EmailArgs = args(arguments)?;
-    Ok(StageRequest {
-        account: a.account,
-        priority: priority(a.priority.as_deref())?,
-        client_request_id: a.client_request_id,
-        content: StageContent::Email {
-            to: a.to,
-            cc: a.cc,
-            bcc: a.bcc,
-            subject: a.subject,
-            text: a.text,
-            html: a.html,
-            attachments: a.attachments.into_iter().map(Into::into).collect(),
-        },
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SmsArgs {
-    account: Option<String>,
-    to: String,
-    body: String,
-    priority: Option<String>,
-    client_request_id: Option<String>,
+    args::<EmailStage>(arguments)?.try_into()
 }
 
 fn sms_request(arguments: &Value) -> Result<StageRequest, Error> {
-    let a: SmsArgs = args(arguments)?;
-    Ok(StageRequest {
-        account: a.account,
-        priority: priority(a.priority.as_deref())?,
-        client_request_id: a.client_request_id,
-        content: StageContent::Sms {
-            to: a.to,
-            body: a.body,
-        },
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChatArgs {
-    account: Option<String>,
-    space: String,
-    text: String,
-    thread: Option<String>,
-    priority: Option<String>,
-    client_request_id: Option<String>,
+    Ok(args::<SmsStage>(arguments)?.into())
 }
 
 fn chat_request(arguments: &Value) -> Result<StageRequest, Error> {
-    let a: ChatArgs = args(arguments)?;
-    Ok(StageRequest {
-        account: a.account,
-        priority: priority(a.priority.as_deref())?,
-        client_request_id: a.client_request_id,
-        content: StageContent::Chat {
-            space: a.space,
-            text: a.text,
-            thread: a.thread,
-        },
-    })
+    Ok(args::<ChatStage>(arguments)?.into())
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ListArgs {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
     state: Vec<String>,
     channel: Option<String>,
-    account: Option<String>,
+    account_id: Option<String>,
     mine: Option<bool>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct IdArgs {
-    id: String,
+    item_id: String,
 }
 
 #[cfg(test)]
@@ -802,7 +703,7 @@ mod tests {
 
     #[test]
     fn arguments_errors_name_the_field() {
-        let e = email_request(&json!({ "to": "x@example.org" })).unwrap_err();
+        let e = email_request(&json!({ "to": 7 })).unwrap_err();
         assert_eq!(e.code, crate::error::Code::InvalidArgument);
         assert_eq!(e.details["field"], "to", "{e:?}");
         let e = email_request(&json!({ "to": [], "bogus": 1 })).unwrap_err();

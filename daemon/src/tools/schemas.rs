@@ -25,23 +25,27 @@ pub fn no_arguments() -> Value {
     json!({ "type": "object", "properties": {}, "additionalProperties": false })
 }
 
+/// One address or a list: `"a@x.org"` or `["a@x.org", "b@x.org"]`.
+fn addresses(description: &str) -> Value {
+    json!({ "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }],
+            "description": description })
+}
+
 pub fn email_stage() -> Value {
-    let addresses =
-        |d: &str| json!({ "type": "array", "items": { "type": "string" }, "description": d });
     json!({
         "type": "object",
         "properties": {
-            "account": account(),
-            "to": addresses("Recipients, e.g. \"Jane Roe <jane@example.org>\"."),
+            "accountId": account(),
+            "to": addresses("Recipient(s), e.g. \"Jane Roe <jane@example.org>\"."),
             "cc": addresses("Copy recipients."),
             "bcc": addresses("Hidden recipients."),
             "subject": { "type": "string", "maxLength": 998 },
-            "text": string("Plain-text body; derived from html when absent."),
-            "html": string("HTML body (optional)."),
+            "bodyText": string("Plain-text body; derived from bodyHtml when absent."),
+            "bodyHtml": string("HTML body (optional)."),
             "attachments": { "type": "array", "items": { "type": "string" },
                              "description": "Absolute paths of files on the commsd machine, copied when staged." },
             "priority": priority(),
-            "client_request_id": client_request_id(),
+            "clientRequestId": client_request_id(),
         },
         "required": ["to", "subject"],
         "additionalProperties": false,
@@ -52,11 +56,11 @@ pub fn sms_send() -> Value {
     json!({
         "type": "object",
         "properties": {
-            "account": account(),
+            "accountId": account(),
             "to": string("E.164 number, e.g. +14155550100."),
             "body": { "type": "string", "minLength": 1, "maxLength": 1600 },
             "priority": priority(),
-            "client_request_id": client_request_id(),
+            "clientRequestId": client_request_id(),
         },
         "required": ["to", "body"],
         "additionalProperties": false,
@@ -67,12 +71,12 @@ pub fn chat_send_message() -> Value {
     json!({
         "type": "object",
         "properties": {
-            "account": account(),
+            "accountId": account(),
             "space": string("spaces/<id>, e.g. spaces/AAAA1234."),
             "text": { "type": "string", "minLength": 1, "maxLength": 4096 },
             "thread": string("spaces/<id>/threads/<id> of the same space, to reply in a thread."),
             "priority": priority(),
-            "client_request_id": client_request_id(),
+            "clientRequestId": client_request_id(),
         },
         "required": ["space", "text"],
         "additionalProperties": false,
@@ -88,10 +92,10 @@ pub fn outbox_list() -> Value {
                 "rejected", "expired", "failed", "cancelled", "unknown"] },
                 "description": "Only these states; all when absent." },
             "channel": { "type": "string", "enum": ["email", "sms", "chat"] },
-            "account": { "type": "string" },
+            "accountId": { "type": "string" },
             "mine": { "type": "boolean", "description": "Only items you staged." },
-            "limit": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 },
-            "cursor": string("next_cursor of the previous page."),
+            "limit": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 },
+            "cursor": string("nextCursor of the previous page."),
         },
         "additionalProperties": false,
     })
@@ -100,8 +104,8 @@ pub fn outbox_list() -> Value {
 pub fn item_id() -> Value {
     json!({
         "type": "object",
-        "properties": { "id": string("Item id, ob_ and 10 characters.") },
-        "required": ["id"],
+        "properties": { "itemId": string("Item id, ob_ and 10 characters.") },
+        "required": ["itemId"],
         "additionalProperties": false,
     })
 }
@@ -119,13 +123,13 @@ fn brief() -> Value {
     json!({
         "type": "object",
         "properties": {
-            "id": s, "state": s, "channel": s, "account": s,
+            "id": s, "state": s, "channel": s, "accountId": s,
             "recipients": { "type": "array", "items": s },
             "summary": s, "priority": s, "requester": s,
             "decision": { "type": "string", "description": "approve (a human decides), confirm or auto." },
-            "rule": s, "created_at": s, "expires_at": nullable_string(),
+            "rule": s, "createdAt": s, "expiresAt": nullable_string(),
         },
-        "required": ["id", "state", "channel", "account", "recipients", "summary", "decision"],
+        "required": ["id", "state", "channel", "accountId", "recipients", "summary", "decision"],
     })
 }
 
@@ -134,12 +138,12 @@ pub fn staged() -> Value {
         "type": "object",
         "properties": {
             "item": brief(),
-            "existing": { "type": "boolean", "description": "True when client_request_id matched an earlier item." },
+            "existing": { "type": "boolean", "description": "True when clientRequestId matched an earlier item." },
             "preview": string("What will be sent, rendered as text."),
-            "review_url": string("Where a human reviews it (dashboard)."),
+            "reviewUrl": string("Where a human reviews it (dashboard)."),
             "next": string("What happens next, and what you may do."),
         },
-        "required": ["item", "existing", "preview", "review_url", "next"],
+        "required": ["item", "existing", "preview", "reviewUrl", "next"],
     })
 }
 
@@ -148,9 +152,9 @@ pub fn item_page() -> Value {
         "type": "object",
         "properties": {
             "items": { "type": "array", "items": brief() },
-            "next_cursor": nullable_string(),
+            "nextCursor": nullable_string(),
         },
-        "required": ["items", "next_cursor"],
+        "required": ["items", "nextCursor"],
     })
 }
 
@@ -165,15 +169,49 @@ pub fn item_result() -> Value {
             "item": {
                 "type": "object",
                 "properties": {
-                    "id": s, "channel": s, "account": s, "state": s, "priority": s,
+                    "id": s, "channel": s, "accountId": s, "state": s, "priority": s,
                     "requester": s, "recipients": { "type": "array", "items": s },
-                    "summary": s, "content": o, "content_hash": s, "policy": o,
+                    "summary": s, "content": o, "contentHash": s, "policy": o,
                     "approval": maybe_o, "rejection": maybe_o, "delivery": maybe_o,
-                    "created_at": s, "updated_at": s, "error": nullable_string(),
+                    "createdAt": s, "updatedAt": s, "error": nullable_string(),
                 },
-                "required": ["id", "channel", "account", "state", "requester", "content", "policy"],
+                "required": ["id", "channel", "accountId", "state", "requester", "content", "policy"],
             },
         },
         "required": ["item"],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::outbox::request::{ChatStage, EmailStage, SmsStage};
+
+    fn names(schema: &Value) -> BTreeSet<String> {
+        schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn type_names<T: utoipa::PartialSchema>() -> BTreeSet<String> {
+        names(&serde_json::to_value(T::schema()).unwrap())
+    }
+
+    /// The stage tools take the same fields as the REST bodies, because both
+    /// deserialise into the same types; the hand-written tool schemas must
+    /// say so (email's `body`, a REST alias of `bodyText`, stays out of the
+    /// tool's schema to keep the listing lean).
+    #[test]
+    fn stage_tool_schemas_match_the_request_types() {
+        let mut email = type_names::<EmailStage>();
+        email.remove("body");
+        assert_eq!(names(&email_stage()), email);
+        assert_eq!(names(&sms_send()), type_names::<SmsStage>());
+        assert_eq!(names(&chat_send_message()), type_names::<ChatStage>());
+    }
 }

@@ -92,7 +92,7 @@ fn envelope(r: Response, status: u16) -> Value {
 }
 
 fn email() -> Value {
-    json!({ "to": ["Jane Roe <jane@example.org>"], "subject": "Your appointment on Tuesday", "text": "Dear Jane, see you at 9:00." })
+    json!({ "to": ["Jane Roe <jane@example.org>"], "subject": "Your appointment on Tuesday", "bodyText": "Dear Jane, see you at 9:00." })
 }
 
 #[test]
@@ -291,13 +291,13 @@ fn send_lets_the_policy_decide() {
         .unwrap();
     assert_eq!(pending.status(), 202);
     let pending: Value = pending.json().unwrap();
-    assert_eq!(pending["pending_approval"], true);
-    assert!(pending["review_url"].as_str().unwrap().contains(&format!(
+    assert_eq!(pending["pendingApproval"], true);
+    assert!(pending["reviewUrl"].as_str().unwrap().contains(&format!(
         "/review/{}",
         pending["item"]["id"].as_str().unwrap()
     )));
 
-    let internal = json!({ "to": ["dr.who@practice.example"], "subject": "Rota", "text": "x" });
+    let internal = json!({ "to": ["dr.who@practice.example"], "subject": "Rota", "bodyText": "x" });
     let sent = api
         .post("/api/v1/email/send", &agent, internal.clone())
         .send()
@@ -307,7 +307,7 @@ fn send_lets_the_policy_decide() {
     assert_eq!(
         (
             sent["item"]["state"].as_str(),
-            sent["pending_approval"].as_bool()
+            sent["pendingApproval"].as_bool()
         ),
         (Some("sent"), Some(false))
     );
@@ -326,20 +326,20 @@ fn json_errors_name_the_field_and_store_nothing() {
     for (body, field) in [
         (json!({ "to": 5 }), "to"),
         (
-            json!({ "to": ["jane@example.org"], "text": "x", "colour": "red" }),
+            json!({ "to": ["jane@example.org"], "bodyText": "x", "colour": "red" }),
             "colour",
         ),
-        (json!({ "text": "x" }), "to"),
+        (json!({ "bodyText": "x" }), "to"),
         (
-            json!({ "to": ["jane@example.org", "nonsense"], "text": "x" }),
+            json!({ "to": ["jane@example.org", "nonsense"], "bodyText": "x" }),
             "to[1]",
         ),
         (
-            json!({ "to": ["jane@example.org"], "text": "x", "priority": "urgent" }),
+            json!({ "to": ["jane@example.org"], "bodyText": "x", "priority": "urgent" }),
             "priority",
         ),
         (
-            json!({ "to": ["jane@example.org"], "text": "x", "attachments": ["relative.pdf"] }),
+            json!({ "to": ["jane@example.org"], "bodyText": "x", "attachments": ["relative.pdf"] }),
             "attachments[0]",
         ),
     ] {
@@ -355,7 +355,7 @@ fn json_errors_name_the_field_and_store_nothing() {
         .post(
             "/api/v1/email/stage",
             &key,
-            json!({ "to": ["jane@example.org"], "text": "x", "colour": "red" }),
+            json!({ "to": ["jane@example.org"], "bodyText": "x", "colour": "red" }),
         )
         .send()
         .unwrap();
@@ -427,7 +427,7 @@ fn size_and_rate_limits() {
     let api = Api::start("[api]\nmax_body_bytes = 2048\nrequests_per_minute = 60\n");
     let key = api.key("agent", "read,stage", &[]);
     let mut big = email();
-    big["text"] = json!("x".repeat(4096));
+    big["bodyText"] = json!("x".repeat(4096));
     let r = api.post("/api/v1/email/stage", &key, big).send().unwrap();
     assert_eq!(envelope(r, 413)["code"], "payload_too_large");
 
@@ -881,7 +881,7 @@ fn at_trace_the_api_and_mcp_over_http_log_no_key_and_no_body() {
     let subject = "Your lab values";
     let mut email = email();
     email["subject"] = json!(subject);
-    email["text"] = json!(body);
+    email["bodyText"] = json!(body);
     let staged = api
         .post("/api/v1/email/stage", &key, email.clone())
         .send()
@@ -916,7 +916,7 @@ fn at_trace_the_api_and_mcp_over_http_log_no_key_and_no_body() {
         2,
         "tools/call",
         json!({ "name": "email_stage", "arguments": {
-            "to": ["joe@example.org"], "subject": "X-ray", "text": mcp_body } }),
+            "to": ["joe@example.org"], "subject": "X-ray", "bodyText": mcp_body } }),
     );
     assert_eq!(called.status(), 200);
     let called: Value = called.json().unwrap();

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::gmail::outbox;
 
 fn email() -> Value {
-    json!({ "to": ["jane@example.org"], "subject": "Tuesday", "text": "See you on Tuesday." })
+    json!({ "to": ["jane@example.org"], "subject": "Tuesday", "bodyText": "See you on Tuesday." })
 }
 
 /// The MCP client `name` over `/mcp`, authenticated as `caller` (what the

@@ -640,10 +640,10 @@ fn gmail_daemon_email_staged_for_a_google_account_goes_out_through_gmail_once() 
         .post(format!("{}/api/v1/email/send", s.api_url()))
         .bearer_auth(&key)
         .json(&serde_json::json!({
-            "account": s.account_id,
-            "to": ["patient@example.com"],
+            "accountId": s.account_id,
+            "to": "patient@example.com",
             "subject": "Appointment Reminder",
-            "text": "Your appointment is tomorrow at 2 PM",
+            "body": "Your appointment is tomorrow at 2 PM",
         }))
         .send()
         .unwrap()

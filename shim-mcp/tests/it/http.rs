@@ -98,7 +98,7 @@ impl Api {
     /// Returns the final result and whether the client was asked.
     fn stage_accepting(&self, token: &str, era: Era, client: &str) -> (Value, bool) {
         let call = json!({ "name": "email_stage", "arguments": {
-            "to": ["jane@example.org"], "subject": "Tuesday", "text": "See you on Tuesday." } });
+            "to": ["jane@example.org"], "subject": "Tuesday", "bodyText": "See you on Tuesday." } });
         let first = self.call_tool(token, era, client, call.clone());
         if first["resultType"] != "input_required" {
             return (first, false);
@@ -190,7 +190,7 @@ fn mcp_over_http_needs_a_key_and_acts_as_it() {
                 3,
                 "tools/call",
                 json!({ "name": "email_stage", "arguments": {
-            "to": ["jane@example.org"], "subject": "Hi", "text": "Hello" } }),
+            "to": ["jane@example.org"], "subject": "Hi", "bodyText": "Hello" } }),
             ),
         )
         .json()
@@ -208,7 +208,7 @@ fn mcp_over_http_needs_a_key_and_acts_as_it() {
                 4,
                 "tools/call",
                 json!({ "name": "email_stage", "arguments": {
-            "to": ["jane@example.org"], "subject": "Hi", "text": "Hello" } }),
+            "to": ["jane@example.org"], "subject": "Hi", "bodyText": "Hello" } }),
             ),
         )
         .json()
@@ -284,7 +284,7 @@ fn mcp_over_http_result_type_and_sessionless_legacy_consent() {
                 2,
                 "tools/call",
                 json!({ "name": "email_stage", "arguments": {
-            "to": ["jane@example.org"], "subject": "Hi", "text": "Hello" } }),
+            "to": ["jane@example.org"], "subject": "Hi", "bodyText": "Hello" } }),
             ),
         )
         .json()

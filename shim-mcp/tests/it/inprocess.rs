@@ -115,7 +115,7 @@ fn call(name: &str, args: Value) -> CallToolRequestParams {
 }
 
 fn email() -> Value {
-    json!({ "to": ["Jane Roe <jane@example.org>"], "subject": "Tuesday", "text": "Dear Jane,\nsee you on Tuesday.\nBest" })
+    json!({ "to": ["Jane Roe <jane@example.org>"], "subject": "Tuesday", "bodyText": "Dear Jane,\nsee you on Tuesday.\nBest" })
 }
 
 /// The tools/list result as JSON, pretty, for the golden file.
@@ -264,10 +264,7 @@ async fn bad_arguments_are_error_results_and_unknown_tools_rpc_errors() {
     let (env, _daemon) = daemon_with("");
     let client = connect(&env, TestClient::new("it-client", None), false).await;
     let result = client
-        .call_tool(call(
-            "email_stage",
-            json!({ "to": "jane@example.org", "subject": "x" }),
-        ))
+        .call_tool(call("email_stage", json!({ "to": 7, "subject": "x" })))
         .await
         .unwrap();
     assert_eq!(result.is_error, Some(true));
@@ -276,7 +273,7 @@ async fn bad_arguments_are_error_results_and_unknown_tools_rpc_errors() {
     assert_eq!(envelope["details"]["field"], "to", "{envelope}");
 
     let result = client
-        .call_tool(call("outbox_get", json!({ "id": "ob_0000000000" })))
+        .call_tool(call("outbox_get", json!({ "itemId": "ob_0000000000" })))
         .await
         .unwrap();
     assert_eq!(result.is_error, Some(true));
@@ -302,7 +299,7 @@ async fn bad_arguments_are_error_results_and_unknown_tools_rpc_errors() {
 
 async fn item(client: &RunningService<RoleClient, TestClient>, id: &str) -> Value {
     let r = client
-        .call_tool(call("outbox_get", json!({ "id": id })))
+        .call_tool(call("outbox_get", json!({ "itemId": id })))
         .await
         .unwrap();
     r.structured_content.unwrap()["item"].clone()

@@ -135,7 +135,7 @@ impl Drop for Shim {
 }
 
 fn email() -> Value {
-    json!({ "to": ["jane@example.org"], "subject": "Hello", "text": "Hi Jane" })
+    json!({ "to": ["jane@example.org"], "subject": "Hello", "bodyText": "Hi Jane" })
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn at_trace_neither_comms_mcp_nor_the_daemon_logs_a_message_body() {
     let subject = "Results of your biopsy";
     let r = shim.call(
         "email_stage",
-        json!({ "to": ["jane@example.org"], "subject": subject, "text": body }),
+        json!({ "to": ["jane@example.org"], "subject": subject, "bodyText": body }),
     );
     assert_eq!(r["result"]["isError"], false, "{r}");
     let item = r["result"]["structuredContent"]["item"]["id"]
@@ -264,7 +264,7 @@ fn at_trace_neither_comms_mcp_nor_the_daemon_logs_a_message_body() {
         .unwrap()
         .to_owned();
     // Reading it back carries the body through both processes again.
-    let r = shim.call("outbox_get", json!({ "id": item }));
+    let r = shim.call("outbox_get", json!({ "itemId": item }));
     assert!(r.to_string().contains(body), "{r}");
     shim.close();
     let secrets = [("message body", body), ("subject", subject)];

@@ -6,6 +6,8 @@
 //! UPDATE and DELETE, so only someone who edits the file around commsd can
 //! change history, and `verify` catches that.
 
+pub mod service;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
