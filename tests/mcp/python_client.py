@@ -47,7 +47,7 @@ def email(subject: str) -> dict[str, Any]:
     return {
         "to": ["Jane Roe <jane@example.org>"],
         "subject": subject,
-        "text": "Dear Jane,\nsee you on Tuesday at 9:00.\nBest",
+        "bodyText": "Dear Jane,\nsee you on Tuesday at 9:00.\nBest",
     }
 
 
@@ -181,7 +181,7 @@ class Run:
     async def bad_arguments_give_is_error(self) -> None:
         async with self.client() as c:
             await c.list_tools()
-            r = await c.call_tool("email_stage", {"to": ["not an address"], "subject": "x", "text": "y"})
+            r = await c.call_tool("email_stage", {"to": ["not an address"], "subject": "x", "bodyText": "y"})
             assert r.is_error, r
             env = r.structured_content
             assert env is not None and env.get("code") == "invalid_argument", env

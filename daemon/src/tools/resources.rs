@@ -1,0 +1,89 @@
+//! The MCP resources (design.md §11): accounts, the pending queue, cache
+//! statistics and the newest mail.
+
+use serde_json::{Value, json};
+
+use super::{
+    RESOURCE_ACCOUNTS, RESOURCE_CACHE_STATS, RESOURCE_MAIL_INBOX, RESOURCE_OUTBOX_PENDING, Tools,
+    UnknownTool, brief,
+};
+use crate::auth::Caller;
+use crate::error::Error;
+use crate::outbox::model::State;
+use crate::outbox::request::ListFilter;
+
+/// How many messages per account `commsd://mail/inbox` holds; more through
+/// `email_list_messages`.
+const MAIL_INBOX_LIMIT: u64 = 10;
+
+impl Tools {
+    /// Reads one of the resources of design.md §11.
+    pub async fn read_resource(&self, caller: &Caller, uri: &str) -> Result<Value, Error> {
+        match uri {
+            RESOURCE_ACCOUNTS => {
+                caller.require(crate::auth::Grant::Read, "read accounts")?;
+                Ok(json!({ "accounts": self.outbox.accounts().list() }))
+            }
+            RESOURCE_OUTBOX_PENDING => {
+                let filter = ListFilter {
+                    states: vec![State::Draft, State::PendingApproval],
+                    ..ListFilter::default()
+                };
+                let page = self.outbox.list(caller, filter, None, 100).await?;
+                Ok(json!({
+                    "items": page.items.iter().map(brief).collect::<Vec<_>>(),
+                    "truncated": page.next_cursor.is_some(),
+                    "reviewUrl": format!("{}/review", self.dashboard_url),
+                }))
+            }
+            RESOURCE_CACHE_STATS => {
+                caller.require(crate::auth::Grant::Read, "read cache statistics")?;
+                let providers: serde_json::Map<String, Value> = self
+                    .providers
+                    .iter()
+                    .filter_map(|p| p.cache_stats())
+                    .map(|(name, stats)| (name.to_owned(), stats))
+                    .collect();
+                Ok(json!({
+                    "providers": providers,
+                    "outbox": self.outbox.counts(),
+                }))
+            }
+            RESOURCE_MAIL_INBOX => {
+                caller.require(crate::auth::Grant::Read, "read mail")?;
+                let mut accounts = Vec::new();
+                for account in self.outbox.accounts().list() {
+                    if account.kind != crate::accounts::Kind::Imap {
+                        continue;
+                    }
+                    let args = json!({ "account": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });
+                    let inbox = match self.invoke(caller, "email_list_messages", args).await {
+                        Ok(outcome) if !outcome.is_error => outcome.structured,
+                        // One account's server being down does not hide the others.
+                        Ok(outcome) => {
+                            json!({ "account": account.id, "error": outcome.structured["error"] })
+                        }
+                        Err(UnknownTool(name)) => {
+                            return Err(Error::internal(
+                                "mail resource",
+                                format!("{name} is not in the catalog"),
+                            ));
+                        }
+                    };
+                    accounts.push(inbox);
+                }
+                Ok(json!({
+                    "accounts": accounts,
+                    "perAccount": MAIL_INBOX_LIMIT,
+                    "more": "email_list_messages with a cursor pages on; Gmail accounts: gmail_search_messages",
+                    "untrusted": true,
+                }))
+            }
+            other => Err(Error::new(
+                crate::error::Code::NotFound,
+                format!("resource {other} does not exist"),
+            )
+            .with_details(json!({ "uri": other }))),
+        }
+    }
+}
