@@ -16,7 +16,8 @@
 //! vault files.
 //!
 //! Nothing here logs a secret: [`Secret`] prints `***`, keyring errors are
-//! described without their data, and passphrases arrive as [`Secret`].//!
+//! described without their data, and passphrases arrive as [`Secret`].
+//!
 //! Here: the types, `Vault` and its everyday calls (get, put, delete,
 //! status, unlock). `backend.rs`: resolving and opening the backend at first
 //! use, the file's unlock, write and check, the index. `migrate.rs`: moving
