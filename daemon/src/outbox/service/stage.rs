@@ -164,12 +164,13 @@ impl Outbox {
             created_at_ms: now,
             updated_at_ms: now,
             expires_at_ms: self.expiry(now),
+            provider_ref,
         };
         let caps = self.caps(item.channel, &item.account);
         let hold = self.config.hold_window;
         let actor = caller.actor.clone();
         self.write(move |conn, changes| {
-            if let Some(link) = &provider_ref
+            if let Some(link) = &item.provider_ref
                 && let Some(existing) = db::find_by_provider_ref(conn, link, &item.content_hash)?
             {
                 return Ok(Staged { item: existing, existing: true });
@@ -192,9 +193,6 @@ impl Outbox {
             let cap_reason = cap_reason(conn, &caps, &item, now)?;
             apply_decision(&mut item, now, hold, cap_reason);
             db::insert(conn, &item)?;
-            if let Some(link) = &provider_ref {
-                db::set_provider_ref(conn, &item.id, link)?;
-            }
             changes.record(conn, None, &item, audit_entry(&actor, "staged", &item, Some(format!("{} by {}", item.decision.as_str(), item.rule))))?;
             if item.state == State::Approved {
                 changes.record(conn, Some(State::Approved), &item, audit_entry("policy", "approved", &item, Some(item.rule.clone())))?;
