@@ -1,6 +1,8 @@
 //! Small helpers that core modules and adapters share, so that neither
 //! reaches into the other for them.
 
+pub mod html;
+
 /// Compares without an early exit, so timing reveals nothing about where two
 /// secrets (or their hashes) differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

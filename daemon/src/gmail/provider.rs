@@ -36,7 +36,6 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
         Channel::Email,
         Arc::new(GmailTransport::new(
             gmail.clone(),
-            ctx.store.clone(),
             ctx.outbox.attachments().clone(),
         )),
     );

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::outbox::validate::html_to_text;
+use crate::util::html::html_to_text;
 
 /// Which body an agent asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -9,12 +9,10 @@ use std::time::SystemTime;
 use super::Gmail;
 use super::compose;
 use crate::outbox::attachments::AttachmentStore;
-use crate::outbox::db;
 use crate::outbox::item::{Item, content_hash};
 use crate::outbox::mime::{self, Extra};
 use crate::outbox::model::Content;
 use crate::outbox::transport::{DeliveryError, Transport, message_id};
-use crate::store::Store;
 
 /// The link an item staged from a Gmail draft carries.
 pub fn draft_link(draft_id: &str) -> String {
@@ -23,18 +21,13 @@ pub fn draft_link(draft_id: &str) -> String {
 
 pub struct GmailTransport {
     gmail: Arc<Gmail>,
-    store: Store,
     attachments: AttachmentStore,
 }
 
 impl GmailTransport {
-    /// `store` is the daemon's (item links), `attachments` the outbox's store.
-    pub fn new(gmail: Arc<Gmail>, store: Store, attachments: AttachmentStore) -> GmailTransport {
-        GmailTransport {
-            gmail,
-            store,
-            attachments,
-        }
+    /// `attachments` is the outbox's store.
+    pub fn new(gmail: Arc<Gmail>, attachments: AttachmentStore) -> GmailTransport {
+        GmailTransport { gmail, attachments }
     }
 }
 
@@ -47,15 +40,11 @@ impl Transport for GmailTransport {
                 item.channel.as_str()
             )));
         };
-        let id = item.id.clone();
-        let link = self
-            .store
-            .call(move |c| db::provider_ref(c, &id))
-            .await
-            .map_err(|e| {
-                DeliveryError::Failed(format!("cannot read the item's Gmail link: {e}"))
-            })?;
-        match link.as_deref().and_then(|l| l.strip_prefix("gmail-draft:")) {
+        match item
+            .provider_ref
+            .as_deref()
+            .and_then(|l| l.strip_prefix("gmail-draft:"))
+        {
             Some(draft_id) => {
                 let (raw, _) = self
                     .gmail

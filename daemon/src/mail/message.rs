@@ -4,7 +4,7 @@
 use mail_parser::{Address, MessageParser, MimeHeaders};
 use serde::Serialize;
 
-use crate::outbox::validate::html_to_text;
+use crate::util::html::html_to_text;
 
 /// A message's address in its account: folder, UIDVALIDITY and UID,
 /// written `<hex folder>.<uidvalidity>.<uid>` so that it fits in a URL path.

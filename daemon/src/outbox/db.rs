@@ -2,11 +2,12 @@
 //! connection (inside the caller's transaction for writes).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use super::item::{COLUMNS, Item};
+use super::item::{COLUMNS, FIXED_COLUMNS, Item, col};
 use super::model::{Channel, State};
 use crate::error::Error;
 use crate::store::StoreError;
@@ -56,89 +57,63 @@ impl Cursor {
     }
 }
 
+/// `id, channel, ...`: every column an item maps, for SELECT.
+static SELECT_LIST: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
+
+/// Every column, bound from [`Item::values`] as `?1..?N`.
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let marks: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO outbox_items ({}) VALUES ({})",
+        COLUMNS.join(", "),
+        marks.join(", ")
+    )
+});
+
+/// Every column but the fixed ones, bound from [`Item::values`] like
+/// [`INSERT`]; the expected state is the parameter after them.
+static UPDATE_IF: LazyLock<String> = LazyLock::new(|| {
+    let sets: Vec<String> = COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !FIXED_COLUMNS.contains(c))
+        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .collect();
+    format!(
+        "UPDATE outbox_items SET {} WHERE id = ?{} AND state = ?{}",
+        sets.join(", "),
+        col!("id") + 1,
+        COLUMNS.len() + 1
+    )
+});
+
 pub fn insert(conn: &Connection, item: &Item) -> Result<(), StoreError> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO outbox_items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
-         ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"
-    ))?
-    .execute(params![
-        item.id,
-        item.channel.as_str(),
-        item.account,
-        item.state.as_str(),
-        item.priority.rank(),
-        item.requester,
-        item.client_request_id,
-        json(&item.content),
-        item.content_hash,
-        json(&item.recipients),
-        item.summary,
-        item.decision.as_str(),
-        item.rule,
-        item.hold_reason,
-        item.approval.as_ref().map(|a| &a.content_hash),
-        item.approval.as_ref().map(|a| &a.by),
-        item.approval.as_ref().map(|a| a.at_ms),
-        item.rejection.as_ref().map(|r| &r.by),
-        item.rejection.as_ref().map(|r| r.at_ms),
-        item.rejection.as_ref().map(|r| &r.reason),
-        item.dispatch_after_ms,
-        item.dispatched_at_ms,
-        item.delivery.as_ref().map(|d| d.at_ms),
-        item.delivery.as_ref().map(|d| &d.detail),
-        item.error,
-        item.created_at_ms,
-        item.updated_at_ms,
-        item.expires_at_ms,
-    ])?;
+    conn.prepare_cached(&INSERT)?
+        .execute(params_from_iter(item.values().iter()))?;
     Ok(())
 }
 
 /// Writes every mutable field of `item`, but only if the stored state is
 /// still `expected`: a concurrent change makes this return false.
 pub fn update_if(conn: &Connection, item: &Item, expected: State) -> Result<bool, StoreError> {
+    let values = item.values();
+    let expected = expected.as_str();
+    let params = values
+        .iter()
+        .map(|v| v as &dyn ToSql)
+        .chain(std::iter::once(&expected as &dyn ToSql));
     let changed = conn
-        .prepare_cached(
-            "UPDATE outbox_items SET state = ?2, priority = ?3, content = ?4, content_hash = ?5, \
-             recipients = ?6, summary = ?7, decision = ?8, rule = ?9, hold_reason = ?10, \
-             approved_hash = ?11, approved_by = ?12, approved_at_ms = ?13, rejected_by = ?14, \
-             rejected_at_ms = ?15, reject_reason = ?16, dispatch_after_ms = ?17, dispatched_at_ms = ?18, \
-             delivered_at_ms = ?19, delivery_detail = ?20, error = ?21, updated_at_ms = ?22, \
-             expires_at_ms = ?23 \
-             WHERE id = ?1 AND state = ?24",
-        )?
-        .execute(params![
-            item.id,
-            item.state.as_str(),
-            item.priority.rank(),
-            json(&item.content),
-            item.content_hash,
-            json(&item.recipients),
-            item.summary,
-            item.decision.as_str(),
-            item.rule,
-            item.hold_reason,
-            item.approval.as_ref().map(|a| &a.content_hash),
-            item.approval.as_ref().map(|a| &a.by),
-            item.approval.as_ref().map(|a| a.at_ms),
-            item.rejection.as_ref().map(|r| &r.by),
-            item.rejection.as_ref().map(|r| r.at_ms),
-            item.rejection.as_ref().map(|r| &r.reason),
-            item.dispatch_after_ms,
-            item.dispatched_at_ms,
-            item.delivery.as_ref().map(|d| d.at_ms),
-            item.delivery.as_ref().map(|d| &d.detail),
-            item.error,
-            item.updated_at_ms,
-            item.expires_at_ms,
-            expected.as_str(),
-        ])?;
+        .prepare_cached(&UPDATE_IF)?
+        .execute(params_from_iter(params))?;
     Ok(changed == 1)
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Item>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox_items WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {columns} FROM outbox_items WHERE id = ?1",
+            columns = SELECT_LIST.as_str()
+        ))?
         .query_row([id], Item::from_row)
         .optional()?)
 }
@@ -150,7 +125,8 @@ pub fn find_by_request(
 ) -> Result<Option<Item>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox_items WHERE requester = ?1 AND client_request_id = ?2"
+            "SELECT {columns} FROM outbox_items WHERE requester = ?1 AND client_request_id = ?2",
+            columns = SELECT_LIST.as_str()
         ))?
         .query_row([requester, client_request_id], Item::from_row)
         .optional()?)
@@ -163,7 +139,10 @@ pub fn list(
     cursor: Option<&Cursor>,
     limit: usize,
 ) -> Result<Vec<Item>, StoreError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM outbox_items WHERE 1 = 1");
+    let mut sql = format!(
+        "SELECT {columns} FROM outbox_items WHERE 1 = 1",
+        columns = SELECT_LIST.as_str()
+    );
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
     if !filter.states.is_empty() {
         let marks = vec!["?"; filter.states.len()].join(", ");
@@ -218,8 +197,9 @@ pub fn count_by_state(conn: &Connection) -> Result<BTreeMap<String, u64>, StoreE
 /// Approved items whose hold window has passed, in dispatch order.
 pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Item>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox_items WHERE state = 'approved' AND coalesce(dispatch_after_ms, 0) <= ?1 \
-         ORDER BY priority, created_at_ms, id LIMIT ?2"
+        "SELECT {columns} FROM outbox_items WHERE state = 'approved' AND coalesce(dispatch_after_ms, 0) <= ?1 \
+         ORDER BY priority, created_at_ms, id LIMIT ?2",
+        columns = SELECT_LIST.as_str()
     ))?;
     let rows = stmt.query_map(params![now_ms, limit as i64], Item::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -250,7 +230,8 @@ pub fn dispatched_since(
 /// Items in `state`.
 pub fn in_state(conn: &Connection, state: State) -> Result<Vec<Item>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox_items WHERE state = ?1"
+        "SELECT {columns} FROM outbox_items WHERE state = ?1",
+        columns = SELECT_LIST.as_str()
     ))?;
     let rows = stmt.query_map([state.as_str()], Item::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -259,36 +240,12 @@ pub fn in_state(conn: &Connection, state: State) -> Result<Vec<Item>, StoreError
 /// Pending items whose expiry has passed.
 pub fn expired(conn: &Connection, now_ms: i64) -> Result<Vec<Item>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox_items WHERE state IN ('draft', 'pending_approval') \
-         AND expires_at_ms IS NOT NULL AND expires_at_ms <= ?1"
+        "SELECT {columns} FROM outbox_items WHERE state IN ('draft', 'pending_approval') \
+         AND expires_at_ms IS NOT NULL AND expires_at_ms <= ?1",
+        columns = SELECT_LIST.as_str()
     ))?;
     let rows = stmt.query_map([now_ms], Item::from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-/// Links an item to a provider's object (`gmail-draft:<id>`).
-pub fn set_provider_ref(conn: &Connection, id: &str, link: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE outbox_items SET provider_ref = ?1 WHERE id = ?2",
-        rusqlite::params![link, id],
-    )?;
-    Ok(())
-}
-
-/// The provider object an item is linked to, if any.
-pub fn provider_ref(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT provider_ref FROM outbox_items WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten())
 }
 
 /// A live item (draft, pending approval, approved) linked to `link` with this content hash.
@@ -308,5 +265,95 @@ pub fn find_by_provider_ref(
     match id {
         Some(id) => get(conn, &id),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::item::{Approval, Delivery, Rejection};
+    use crate::outbox::model::{Content, Decision, Priority, SmsContent};
+    use crate::store::Store;
+
+    /// An item with a distinct value in every column.
+    fn full_item() -> Item {
+        Item {
+            id: "ob_roundtrip0".to_owned(),
+            channel: Channel::Sms,
+            account: "sandbox".to_owned(),
+            state: State::Approved,
+            priority: Priority::High,
+            requester: "agent:test".to_owned(),
+            client_request_id: Some("req-1".to_owned()),
+            content: Content::Sms(SmsContent {
+                to: "+14155550100".to_owned(),
+                body: "Hello".to_owned(),
+            }),
+            content_hash: "hash-1".to_owned(),
+            recipients: vec!["+14155550100".to_owned()],
+            summary: "SMS to +14155550100".to_owned(),
+            decision: Decision::Confirm,
+            rule: "rule-1".to_owned(),
+            hold_reason: Some("held".to_owned()),
+            approval: Some(Approval {
+                by: "human".to_owned(),
+                at_ms: 11,
+                content_hash: "hash-approved".to_owned(),
+            }),
+            rejection: Some(Rejection {
+                by: "someone".to_owned(),
+                at_ms: 12,
+                reason: "because".to_owned(),
+            }),
+            dispatch_after_ms: Some(13),
+            dispatched_at_ms: Some(14),
+            delivery: Some(Delivery {
+                at_ms: 15,
+                detail: "delivered".to_owned(),
+            }),
+            error: Some("an error".to_owned()),
+            created_at_ms: 16,
+            updated_at_ms: 17,
+            expires_at_ms: Some(18),
+            provider_ref: Some("gmail-draft:r1".to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_column_round_trips_and_updates_leave_the_fixed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _thread) = Store::open(&dir.path().join("outbox.db")).unwrap();
+        let (stored, updated, stale) = store
+            .call(|c| {
+                let item = full_item();
+                insert(c, &item)?;
+                let stored = get(c, &item.id)?;
+                let mut changed = full_item();
+                changed.state = State::Sent;
+                changed.priority = Priority::Low;
+                changed.hold_reason = None;
+                changed.error = Some("another".to_owned());
+                changed.updated_at_ms = 99;
+                // Fixed columns: an update must not write them.
+                changed.account = "other".to_owned();
+                changed.provider_ref = None;
+                let applied = update_if(c, &changed, State::Approved)?;
+                assert!(applied);
+                let updated = get(c, &item.id)?;
+                // The state is no longer `approved`: a second update is refused.
+                let stale = update_if(c, &changed, State::Approved)?;
+                Ok((stored, updated, stale))
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, Some(full_item()));
+        let mut expected = full_item();
+        expected.state = State::Sent;
+        expected.priority = Priority::Low;
+        expected.hold_reason = None;
+        expected.error = Some("another".to_owned());
+        expected.updated_at_ms = 99;
+        assert_eq!(updated, Some(expected));
+        assert!(!stale);
     }
 }

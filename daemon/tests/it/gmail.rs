@@ -661,7 +661,7 @@ async fn gmail_send_gate_follows_each_policy_path() {
         (Decision::Auto, false, State::Approved),
     ] {
         let e = env().await;
-        let (outbox, store) = outbox(e.dir.path(), decision).await;
+        let (outbox, _store) = outbox(e.dir.path(), decision).await;
         let tools = gmail_tools(&e, outbox.clone());
         let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "to": ["Jane Roe <jane@example.org>"], "subject": "Appointment", "text": "See you Tuesday." })).await;
         let draft_id = d["draftId"].as_str().unwrap().to_owned();
@@ -703,8 +703,7 @@ async fn gmail_send_gate_follows_each_policy_path() {
             .get(&agent(), staged["item"]["id"].as_str().unwrap())
             .await
             .unwrap();
-        let transport =
-            GmailTransport::new(e.gmail.clone(), store.clone(), outbox.attachments().clone());
+        let transport = GmailTransport::new(e.gmail.clone(), outbox.attachments().clone());
         let detail = transport.deliver(&item).await.unwrap();
         assert!(detail.contains(&draft_id), "{detail}");
         let sent = e.fake.sent(A_EMAIL);
@@ -717,7 +716,7 @@ async fn gmail_send_gate_follows_each_policy_path() {
 #[tokio::test]
 async fn gmail_a_draft_edited_after_approval_is_not_sent() {
     let e = env().await;
-    let (outbox, store) = outbox(e.dir.path(), Decision::Approve).await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
     let tools = gmail_tools(&e, outbox.clone());
     let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "to": ["jane@example.org"], "subject": "Dose", "text": "Take 5 mg." })).await;
     let draft_id = d["draftId"].as_str().unwrap();
@@ -750,7 +749,7 @@ async fn gmail_a_draft_edited_after_approval_is_not_sent() {
             "<x@practice.example>",
         ),
     );
-    let transport = GmailTransport::new(e.gmail.clone(), store, outbox.attachments().clone());
+    let transport = GmailTransport::new(e.gmail.clone(), outbox.attachments().clone());
     let err = transport.deliver(&item).await.unwrap_err();
     assert!(err.message().contains("changed after"), "{err:?}");
     assert!(matches!(err, DeliveryError::Failed(_)), "{err:?}");
@@ -782,9 +781,9 @@ async fn gmail_unverified_alias_is_refused_and_a_verified_one_used() {
 #[tokio::test]
 async fn gmail_thread_reply_chain_across_three_replies() {
     let e = env().await;
-    let (outbox, store) = outbox(e.dir.path(), Decision::Confirm).await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Confirm).await;
     let tools = gmail_tools(&e, outbox.clone());
-    let transport = GmailTransport::new(e.gmail.clone(), store, outbox.attachments().clone());
+    let transport = GmailTransport::new(e.gmail.clone(), outbox.attachments().clone());
     let (mut last, thread) = e.fake.deliver(
         A_EMAIL,
         &mail(
@@ -852,7 +851,7 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
     let pdf: Vec<u8> = b"%PDF-1.4\n\x00\xff binary \r\n%%EOF\n".to_vec();
     let path = files.path().join("Befund März.pdf");
     std::fs::write(&path, &pdf).unwrap();
-    let (outbox, store) = outbox(e.dir.path(), Decision::Auto).await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Auto).await;
     let tools = gmail_tools(&e, outbox.clone());
     // An agent may attach only from [outbox] attachment_dirs (none here).
     let refused = tools
@@ -874,7 +873,7 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
         .get(&human, staged["item"]["id"].as_str().unwrap())
         .await
         .unwrap();
-    GmailTransport::new(e.gmail.clone(), store, outbox.attachments().clone())
+    GmailTransport::new(e.gmail.clone(), outbox.attachments().clone())
         .deliver(&item)
         .await
         .unwrap();

@@ -111,6 +111,7 @@ fn item(account: &str, content: EmailContent) -> Item {
         created_at_ms: 1_795_000_000_000,
         updated_at_ms: 1_795_000_000_000,
         expires_at_ms: None,
+        provider_ref: None,
         content,
     }
 }

@@ -1,0 +1,184 @@
+//! What the daemon does with items: recovery after a crash (`sending` →
+//! `unknown`), expiry, and the dispatcher's begin (approval and caps
+//! re-checked) and finish (the transport's outcome).
+
+use super::{Outbox, audit_entry, cap_reason, changed_meanwhile};
+use crate::error::Result;
+use crate::events::now_unix_ms;
+use crate::outbox::db;
+use crate::outbox::item::{self, Item};
+use crate::outbox::model::State;
+use crate::outbox::transport::DeliveryError;
+
+impl Outbox {
+    /// At start-up: an item found in `sending` crashed mid-send. It becomes
+    /// `unknown` for a human to resolve and is never resent automatically.
+    pub async fn recover(&self) -> Result<usize> {
+        self.write(|conn, changes| {
+            let stuck = db::in_state(conn, State::Sending)?;
+            let now = now_unix_ms();
+            for item in &stuck {
+                let mut updated = item.clone();
+                updated.state = State::Unknown;
+                updated.error = Some(
+                    "commsd stopped while sending; it may or may not have been delivered"
+                        .to_owned(),
+                );
+                updated.updated_at_ms = now;
+                db::update_if(conn, &updated, State::Sending)?;
+                changes.record(
+                    conn,
+                    Some(State::Sending),
+                    &updated,
+                    audit_entry("daemon", "marked_unknown", &updated, updated.error.clone()),
+                )?;
+            }
+            Ok(stuck.len())
+        })
+        .await
+    }
+
+    /// Expires pending items past their expiry.
+    pub async fn expire_due(&self) -> Result<usize> {
+        self.write(|conn, changes| {
+            let now = now_unix_ms();
+            let due = db::expired(conn, now)?;
+            for item in &due {
+                let mut updated = item.clone();
+                updated.state = State::Expired;
+                updated.updated_at_ms = now;
+                if db::update_if(conn, &updated, item.state)? {
+                    changes.record(
+                        conn,
+                        Some(item.state),
+                        &updated,
+                        audit_entry("daemon", "expired", &updated, None),
+                    )?;
+                }
+            }
+            Ok(due.len())
+        })
+        .await
+    }
+
+    /// Marks `item` as sending after re-checking its approval and caps.
+    /// Returns the item to deliver, or None when it must not be sent now.
+    pub(crate) async fn begin_dispatch(&self, item: Item) -> Result<Option<Item>> {
+        let caps = self.caps(item.channel, &item.account);
+        self.write(move |conn, changes| {
+            let Some(current) = db::get(conn, &item.id)? else {
+                return Ok(None);
+            };
+            if current.state != State::Approved {
+                return Ok(None);
+            }
+            let now = now_unix_ms();
+            // The approval binds to the exact content: recompute and compare.
+            let actual = item::content_hash(&current.account, &current.content);
+            let approved = current.approval.as_ref().map(|a| a.content_hash.clone());
+            if approved.as_deref() != Some(actual.as_str()) || actual != current.content_hash {
+                let mut updated = current.clone();
+                updated.state = State::PendingApproval;
+                updated.approval = None;
+                updated.content_hash = actual;
+                updated.hold_reason = Some("the content differs from what was approved".to_owned());
+                updated.updated_at_ms = now;
+                db::update_if(conn, &updated, State::Approved)?;
+                changes.record(
+                    conn,
+                    Some(State::Approved),
+                    &updated,
+                    audit_entry(
+                        "daemon",
+                        "approval_invalidated",
+                        &updated,
+                        updated.hold_reason.clone(),
+                    ),
+                )?;
+                return Ok(None);
+            }
+            if let Some(reason) = cap_reason(conn, &caps, &current, now)? {
+                if current.hold_reason.as_deref() != Some(reason.as_str()) {
+                    let mut updated = current.clone();
+                    updated.hold_reason = Some(reason);
+                    updated.updated_at_ms = now;
+                    db::update_if(conn, &updated, State::Approved)?;
+                    changes.items.push(updated);
+                }
+                return Ok(None);
+            }
+            let mut sending = current.clone();
+            sending.state = State::Sending;
+            sending.hold_reason = None;
+            sending.dispatched_at_ms = Some(now);
+            sending.updated_at_ms = now;
+            if !db::update_if(conn, &sending, State::Approved)? {
+                return Ok(None);
+            }
+            changes.record(
+                conn,
+                Some(State::Approved),
+                &sending,
+                audit_entry("daemon", "sending", &sending, None),
+            )?;
+            Ok(Some(sending))
+        })
+        .await
+    }
+
+    /// Records the transport's outcome.
+    pub(crate) async fn finish_dispatch(
+        &self,
+        item: Item,
+        outcome: std::result::Result<String, DeliveryError>,
+    ) -> Result<Item> {
+        self.write(move |conn, changes| {
+            let now = now_unix_ms();
+            let mut done = item.clone();
+            done.updated_at_ms = now;
+            let (action, result) = match outcome {
+                Ok(detail) => {
+                    done.state = State::Sent;
+                    done.delivery = Some(item::Delivery {
+                        at_ms: now,
+                        detail: detail.clone(),
+                    });
+                    ("sent", detail)
+                }
+                Err(DeliveryError::Failed(error)) => {
+                    done.state = State::Failed;
+                    done.error = Some(error.clone());
+                    ("failed", error)
+                }
+                Err(DeliveryError::Unknown(error)) => {
+                    done.state = State::Unknown;
+                    done.error = Some(error.clone());
+                    ("marked_unknown", error)
+                }
+            };
+            if !db::update_if(conn, &done, State::Sending)? {
+                return Err(changed_meanwhile(&done.id));
+            }
+            changes.record(
+                conn,
+                Some(State::Sending),
+                &done,
+                audit_entry("daemon", action, &done, Some(result)),
+            )?;
+            Ok(done)
+        })
+        .await
+    }
+
+    /// The earliest dispatch time of an approved item still on hold.
+    pub(crate) async fn next_due(&self) -> Result<Option<i64>> {
+        Ok(self.store.call(|c| db::next_due_ms(c)).await?)
+    }
+
+    pub(crate) async fn due(&self, limit: usize) -> Result<Vec<Item>> {
+        Ok(self
+            .store
+            .call(move |c| db::due(c, now_unix_ms(), limit))
+            .await?)
+    }
+}

@@ -1,0 +1,251 @@
+//! Input validation for everything the outbox stages.
+//!
+//! Every function here either returns the normalised value or an [`Error`]
+//! that names the offending field with a path such as `to[1]`, `cc[0]`,
+//! `attachments[2]` or `subject`, and says what was expected. Nothing is
+//! stored when validation fails: callers validate the whole request first and
+//! only then write. The one exception is
+//! [`AttachmentStore::import`](super::attachments::AttachmentStore::import),
+//! which copies the file into the content-addressed store; an unreferenced
+//! copy is harmless (it is named by its hash and holds no more than the
+//! original).
+//!
+//! `address.rs`: mailboxes, phone numbers, chat spaces and threads.
+//! `message.rs`: whole messages (email, SMS, chat) from their parts.
+//! `attachment.rs`: the attachment list and the names and hashes the
+//! attachment store relies on. Text limits and the shared error helpers are
+//! here. HTML to text lives in [`crate::util::html`].
+
+mod address;
+mod attachment;
+mod message;
+
+use serde_json::json;
+
+use crate::error::{Code, Error, Result};
+
+pub use address::{chat_space, e164, mailbox, mailboxes};
+pub(in crate::outbox) use attachment::{check_filename, is_sha256_hex};
+pub use message::{EmailInput, chat, email, sms};
+
+const MIB: usize = 1024 * 1024;
+
+/// Size limits for staged messages. Sizes beyond them are refused with
+/// [`Code::PayloadTooLarge`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Subject length in characters (998, the RFC 5322 line limit).
+    pub max_subject_chars: usize,
+    /// Size of the text and of the HTML body, each, in bytes.
+    pub max_body_bytes: usize,
+    /// Recipients of one email, to, cc and bcc together.
+    pub max_recipients: usize,
+    /// Attachments of one email.
+    pub max_attachments: usize,
+    /// Size of one attachment in bytes.
+    pub max_attachment_bytes: u64,
+    /// Size of all attachments of one email together, in bytes.
+    pub max_attachments_total_bytes: u64,
+    /// SMS body length in characters.
+    pub max_sms_chars: usize,
+    /// Chat message length in characters.
+    pub max_chat_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_subject_chars: 998,
+            max_body_bytes: 2 * MIB,
+            max_recipients: 100,
+            max_attachments: 20,
+            max_attachment_bytes: 25 * MIB as u64,
+            max_attachments_total_bytes: 25 * MIB as u64,
+            max_sms_chars: 1600,
+            max_chat_chars: 4096,
+        }
+    }
+}
+
+/// A size-limit error for `field`.
+pub(super) fn too_large(field: &str, message: String, limit: u64) -> Error {
+    Error {
+        code: Code::PayloadTooLarge,
+        message: format!("{field}: {message}"),
+        details: json!({ "field": field, "limit": limit }),
+    }
+}
+
+/// `input` quoted and escaped for an error message, shortened when long.
+fn shown(input: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    if input.chars().count() <= MAX_CHARS {
+        format!("{input:?}")
+    } else {
+        let head: String = input.chars().take(MAX_CHARS).collect();
+        format!("{head:?}...")
+    }
+}
+
+/// What kind of forbidden character `c` is, for error messages.
+fn control_kind(c: char) -> &'static str {
+    match c {
+        '\r' | '\n' => "line breaks",
+        '\0' => "NUL characters",
+        _ => "control characters",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Text
+
+/// Validates a subject: one line (no CR, LF, NUL or other control character
+/// but tab), at most `limits.max_subject_chars` characters. Surrounding
+/// whitespace is removed.
+pub fn subject(field: &str, s: &str, limits: &Limits) -> Result<String> {
+    if let Some(c) = s.chars().find(|&c| c.is_control() && c != '\t') {
+        return Err(Error::invalid(
+            field,
+            format!("must be a single line without {}", control_kind(c)),
+        ));
+    }
+    let trimmed = s.trim();
+    let chars = trimmed.chars().count();
+    if chars > limits.max_subject_chars {
+        return Err(too_large(
+            field,
+            format!(
+                "is {chars} characters long; the limit is {}",
+                limits.max_subject_chars
+            ),
+            limits.max_subject_chars as u64,
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Validates a message body of at most `max_bytes` bytes (UTF-8) without NUL
+/// characters. Line endings are normalised to `\n` (CRLF and lone CR alike);
+/// the MIME builder writes CRLF on the wire.
+pub fn text_body(field: &str, s: &str, max_bytes: usize) -> Result<String> {
+    if s.len() > max_bytes {
+        return Err(too_large(
+            field,
+            format!("is {} bytes; the limit is {max_bytes}", s.len()),
+            max_bytes as u64,
+        ));
+    }
+    if s.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
+    if s.contains('\r') {
+        Ok(s.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// A non-empty body of at most `max_chars` characters (SMS, chat).
+fn short_text(field: &str, s: &str, max_chars: usize) -> Result<String> {
+    let chars = s.chars().count();
+    if chars > max_chars {
+        return Err(too_large(
+            field,
+            format!("is {chars} characters long; the limit is {max_chars}"),
+            max_chars as u64,
+        ));
+    }
+    let text = text_body(field, s, usize::MAX)?;
+    if text.trim().is_empty() {
+        return Err(Error::invalid(field, "is empty; write the message text"));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn field_of(e: &Error) -> &str {
+        e.details["field"].as_str().unwrap_or_default()
+    }
+
+    pub(super) fn assert_invalid<T: std::fmt::Debug>(r: Result<T>, field: &str, needle: &str) {
+        let e = r.unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument, "{e:?}");
+        assert_eq!(field_of(&e), field, "{e:?}");
+        assert!(
+            e.message.contains(needle),
+            "{:?} does not contain {needle:?}",
+            e.message
+        );
+    }
+
+    pub(super) fn assert_too_large<T: std::fmt::Debug>(r: Result<T>, field: &str) {
+        let e = r.unwrap_err();
+        assert_eq!(e.code, Code::PayloadTooLarge, "{e:?}");
+        assert_eq!(field_of(&e), field, "{e:?}");
+    }
+
+    // -- text ------------------------------------------------------------------
+
+    #[test]
+    fn subject_is_one_line_within_the_limit() {
+        let limits = Limits::default();
+        assert_eq!(
+            subject("subject", "  Terminerinnerung 🦷 ", &limits).unwrap(),
+            "Terminerinnerung 🦷"
+        );
+        assert_eq!(subject("subject", "", &limits).unwrap(), "");
+        assert_eq!(subject("subject", "a\tb", &limits).unwrap(), "a\tb");
+        assert_invalid(
+            subject("subject", "Hi\r\nBcc: x@y.org", &limits),
+            "subject",
+            "line breaks",
+        );
+        assert_invalid(
+            subject("subject", "Hi\n", &limits),
+            "subject",
+            "line breaks",
+        );
+        assert_invalid(subject("subject", "Hi\0", &limits), "subject", "NUL");
+        assert_invalid(
+            subject("subject", "Hi\x1b[31m", &limits),
+            "subject",
+            "control",
+        );
+        // The limit counts characters, not bytes.
+        let at_limit = "ü".repeat(998);
+        assert!(subject("subject", &at_limit, &limits).is_ok());
+        assert_too_large(subject("subject", &"ü".repeat(999), &limits), "subject");
+    }
+
+    #[test]
+    fn text_body_limits_bytes_refuses_nul_and_normalises_line_endings() {
+        assert_eq!(
+            text_body("text", "a\r\nb\rc\nd", 100).unwrap(),
+            "a\nb\nc\nd"
+        );
+        assert_eq!(text_body("text", "", 100).unwrap(), "");
+        assert_invalid(text_body("text", "a\0b", 100), "text", "NUL");
+        assert!(text_body("text", &"x".repeat(100), 100).is_ok());
+        let e = text_body("html", &"x".repeat(101), 100).unwrap_err();
+        assert_eq!(e.code, Code::PayloadTooLarge);
+        assert_eq!(e.details["field"], "html");
+        assert_eq!(e.details["limit"], 100);
+        assert!(e.message.contains("101 bytes"), "{}", e.message);
+    }
+
+    #[test]
+    fn default_limits() {
+        let l = Limits::default();
+        assert_eq!(l.max_subject_chars, 998);
+        assert_eq!(l.max_body_bytes, 2 * 1024 * 1024);
+        assert_eq!(l.max_recipients, 100);
+        assert_eq!(l.max_attachments, 20);
+        assert_eq!(l.max_attachment_bytes, 25 * 1024 * 1024);
+        assert_eq!(l.max_attachments_total_bytes, 25 * 1024 * 1024);
+        assert_eq!(l.max_sms_chars, 1600);
+        assert_eq!(l.max_chat_chars, 4096);
+    }
+}
