@@ -61,6 +61,7 @@ impl std::fmt::Debug for ClientCredentials {
 
 /// The OAuth client as status shows it: never the secret.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ClientStatus {
     pub configured: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -448,6 +449,7 @@ pub struct FlowRequest {
 
 /// A started sign-in: what the human opens.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct FlowStarted {
     pub flow_id: String,
     pub auth_url: String,
@@ -465,7 +467,8 @@ pub struct FlowDone {
     pub existed: bool,
 }
 
-type Outcome = Option<std::result::Result<FlowDone, Error>>;
+/// How a sign-in stands: `None` while the human has not finished.
+pub type Outcome = Option<std::result::Result<FlowDone, Error>>;
 
 struct Flow {
     id: String,

@@ -258,15 +258,16 @@ async fn preview(
 
 async fn session_info(axum::Extension(session): axum::Extension<Session>) -> Json<Value> {
     Json(
-        json!({ "csrf_token": session.csrf_token, "actor": caller().actor, "issued_to": session.issued_to }),
+        json!({ "csrfToken": session.csrf_token, "actor": caller().actor, "issuedTo": session.issued_to }),
     )
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ListQuery {
     state: Option<String>,
     channel: Option<String>,
-    account: Option<String>,
+    account_id: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -321,7 +322,7 @@ async fn list_items(
     let filter = list_filter(
         q.state.as_deref(),
         q.channel.as_deref(),
-        q.account.as_deref(),
+        q.account_id.as_deref(),
     )?;
     let limit = parse_limit(q.limit.as_deref(), 50, 500)?;
     let page = daemon
@@ -329,7 +330,7 @@ async fn list_items(
         .list(&caller(), filter, q.cursor.as_deref(), limit)
         .await?;
     Ok(Json(
-        json!({ "items": page.items, "next_cursor": page.next_cursor }),
+        json!({ "items": page.items, "nextCursor": page.next_cursor }),
     ))
 }
 
@@ -377,17 +378,19 @@ async fn cancel(State(daemon): State<Shared>, Path(id): Path<String>) -> Result<
     Ok(Json(daemon.outbox.cancel(&caller(), &id).await?.to_json()))
 }
 
-/// The edit body shared by the dashboard and the HTTP API.
+/// The dashboard's edit body, each channel's text in its own name: email
+/// `bodyText`/`bodyHtml`, SMS `body`, chat `text`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EditBody {
     pub to: Option<Vec<String>>,
     pub cc: Option<Vec<String>>,
     pub bcc: Option<Vec<String>>,
     pub subject: Option<String>,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
     pub body: Option<String>,
+    pub text: Option<String>,
     pub priority: Option<Priority>,
 }
 
@@ -398,9 +401,9 @@ impl From<EditBody> for EditRequest {
             cc: b.cc,
             bcc: b.bcc,
             subject: b.subject,
-            text: b.text,
-            html: b.html,
-            body: b.body,
+            text: b.body_text,
+            html: b.body_html,
+            body: b.body.or(b.text),
             priority: b.priority,
         }
     }
@@ -422,32 +425,33 @@ async fn edit(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ApproveManyBody {
-    ids: Vec<String>,
+    item_ids: Vec<String>,
 }
 
 async fn approve_many(State(daemon): State<Shared>, body: Bytes) -> Result<Json<Value>> {
     let body: ApproveManyBody = parse_json(&body)?;
     let results = daemon
         .outbox
-        .approve(&caller(), Target::Ids(body.ids))
+        .approve(&caller(), Target::Ids(body.item_ids))
         .await?;
     Ok(Json(json!({ "results": batch_json(results) })))
 }
 
-/// `[{id, ok, item | error}]`
-pub fn batch_json(results: Vec<BatchResult>) -> Vec<Value> {
+/// `[{itemId, ok, item | error}]`
+fn batch_json(results: Vec<BatchResult>) -> Vec<Value> {
     results
         .into_iter()
         .map(|r| match r.result {
-            Ok(item) => json!({ "id": r.id, "ok": true, "item": item }),
-            Err(e) => json!({ "id": r.id, "ok": false, "error": e.envelope() }),
+            Ok(item) => json!({ "itemId": r.id, "ok": true, "item": item }),
+            Err(e) => json!({ "itemId": r.id, "ok": false, "error": e.envelope() }),
         })
         .collect()
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AuditQuery {
     limit: Option<String>,
     before_seq: Option<String>,
@@ -468,7 +472,7 @@ async fn audit_list(
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<i64>()
-                .map_err(|_| Error::invalid("before_seq", "expected a sequence number"))
+                .map_err(|_| Error::invalid("beforeSeq", "expected a sequence number"))
         })
         .transpose()?;
     let filter = Filter {
@@ -482,13 +486,27 @@ async fn audit_list(
         .flatten();
     Ok(Json(json!({
         "events": events.iter().map(audit_json).collect::<Vec<_>>(),
-        "next_before_seq": next,
+        "nextBeforeSeq": next,
     })))
 }
 
 async fn status(State(daemon): State<Shared>) -> Result<Json<Value>> {
     let verification = crate::rpc::audit::verify(&daemon.store, &caller()).await?;
-    Ok(Json(daemon.status_json(Some(&verification))))
+    Ok(Json(status_view(daemon.status_json(Some(&verification)))))
+}
+
+/// The status in the contract's names: camelCase fields, `uptimeSeconds`;
+/// the per-state counts keep their keys, which are state values.
+fn status_view(status: Value) -> Value {
+    let Value::Object(fields) = status else {
+        return status;
+    };
+    let renamed = fields.into_iter().map(|(k, v)| match k.as_str() {
+        "uptime_s" => ("uptimeSeconds".to_owned(), v),
+        "outbox" | "counts" => (k, v),
+        _ => (crate::util::camel(&k), crate::util::camel_keys(&v)),
+    });
+    Value::Object(renamed.collect())
 }
 
 async fn accounts(State(daemon): State<Shared>) -> Result<Json<Value>> {
@@ -520,16 +538,16 @@ pub fn event_stream(
                 Ok(envelope) => match envelope.event {
                     Event::OutboxChanged { id, state, channel, account, priority } => SseEvent::default()
                         .event("outbox")
-                        .data(json!({ "id": id, "state": state, "channel": channel, "account": account, "priority": priority }).to_string()),
+                        .data(json!({ "id": id, "state": state, "channel": channel, "accountId": account, "priority": priority }).to_string()),
                     Event::AuditAppended { seq, action, item_id } => SseEvent::default()
                         .event("audit")
-                        .data(json!({ "seq": seq, "action": action, "item_id": item_id }).to_string()),
+                        .data(json!({ "seq": seq, "action": action, "itemId": item_id }).to_string()),
                     Event::AccountsChanged { accounts } => SseEvent::default()
                         .event("accounts")
                         .data(json!({ "accounts": accounts }).to_string()),
                     Event::MailReceived { account, folder, new_messages } => SseEvent::default()
                         .event("mail")
-                        .data(json!({ "account": account, "folder": folder, "new_messages": new_messages }).to_string()),
+                        .data(json!({ "accountId": account, "folder": folder, "newMessages": new_messages }).to_string()),
                     Event::ShutdownStarted { .. } => return None,
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
