@@ -331,6 +331,34 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     ]);
     let draft_id = draft["draftId"].as_str().unwrap().to_owned();
     assert_eq!(draft["threadId"], t1.as_str());
+    // Over HTTP the draft is replaced in the contract's names: `to` as one
+    // address, `bodyText`, `threadId`; the answer names the draft the same way.
+    let drafter = s.api_key("drafter", "read,draft");
+    let r = reqwest::blocking::Client::new()
+        .put(format!(
+            "{}/api/v1/gmail/{ADA}/drafts/{draft_id}",
+            s.api_url()
+        ))
+        .bearer_auth(&drafter)
+        .json(&json!({
+            "to": "Jane Roe <jane@example.org>",
+            "subject": "Re: Appointment on Tuesday",
+            "bodyText": "Dear Jane,\n\n10:00 on Tuesday is fine.\n\nDr. Roe",
+            "threadId": t1,
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let replaced: Value = r.json().unwrap();
+    assert_eq!(replaced["draftId"], draft_id.as_str(), "{replaced}");
+    assert_eq!(replaced["threadId"], t1.as_str(), "{replaced}");
+    assert!(
+        replaced["preview"]
+            .as_str()
+            .unwrap()
+            .contains("10:00 on Tuesday"),
+        "{replaced}"
+    );
     let staged = s.gmail_json(&["draft", "send", "--account", ADA, &draft_id]);
     assert_eq!(staged["item"]["state"], "pending_approval", "{staged}");
     assert!(
