@@ -279,8 +279,8 @@
       const pa = PRIORITY_RANK[a.priority] ?? 1;
       const pb = PRIORITY_RANK[b.priority] ?? 1;
       if (pa !== pb) return pa - pb;
-      const ta = parseDate(a.created_at)?.getTime() ?? 0;
-      const tb = parseDate(b.created_at)?.getTime() ?? 0;
+      const ta = parseDate(a.createdAt)?.getTime() ?? 0;
+      const tb = parseDate(b.createdAt)?.getTime() ?? 0;
       if (ta !== tb) return ta - tb;
       return String(a.id).localeCompare(String(b.id));
     });
@@ -321,7 +321,7 @@
   async function loadSession() {
     if (!session.loading) {
       session.loading = api(`${API}/session`).then((s) => {
-        session.csrf = s && s.csrf_token;
+        session.csrf = s && s.csrfToken;
         return s;
       }).finally(() => { session.loading = null; });
     }
@@ -816,15 +816,15 @@
       const tr = h('tr', { 'data-testid': 'item-row', 'data-id': item.id, 'data-priority': item.priority || 'normal', 'data-state': item.state },
         approvable ? h('td', { class: 'cell-check' }, h('label', { class: 'check-hit' }, checkbox)) : null,
         h('td', null, priorityBadge(item.priority)),
-        h('td', { class: 'cell-age' }, relTime(item.created_at)),
+        h('td', { class: 'cell-age' }, relTime(item.createdAt)),
         h('td', null, h('span', { class: `channel channel-${item.channel}` }, labelFor(CHANNEL_LABELS, item.channel))),
-        h('td', { class: 'cell-account' }, h('span', { class: 'truncate', title: item.account || '' }, item.account || '—')),
+        h('td', { class: 'cell-account' }, h('span', { class: 'truncate', title: item.accountId || '' }, item.accountId || '—')),
         h('td', { class: 'cell-requester' }, h('span', { class: 'truncate', title: item.requester || '' }, requesterLabel(item.requester))),
         h('td', { class: 'cell-recipients' }, recipientsCell(item)),
         h('td', { class: 'cell-summary' },
           h('a', { href: `/review/${encodeURIComponent(item.id)}`, class: 'row-link', 'data-testid': 'item-link', title },
             h('span', { class: 'clamp-2' }, title)),
-          item.policy && item.policy.hold_reason ? h('span', { class: 'row-note' }, `Held: ${item.policy.hold_reason}`) : null,
+          item.policy && item.policy.holdReason ? h('span', { class: 'row-note' }, `Held: ${item.policy.holdReason}`) : null,
           tab.state !== item.state ? stateBadge(item.state) : null));
       if (st.selected.has(item.id)) tr.classList.add('is-selected');
       return tr;
@@ -925,7 +925,7 @@
         const data = await api(`${API}/items?${p}`);
         if (st.destroyed) return;
         st.items = sortItems(Array.isArray(data.items) ? data.items.slice() : []);
-        st.nextCursor = data.next_cursor || null;
+        st.nextCursor = data.nextCursor || null;
         st.loaded = true;
         renderList();
       } catch (err) {
@@ -946,7 +946,7 @@
         const known = new Set(st.items.map((i) => i.id));
         for (const it of data.items || []) if (!known.has(it.id)) st.items.push(it);
         sortItems(st.items);
-        st.nextCursor = data.next_cursor || null;
+        st.nextCursor = data.nextCursor || null;
         renderList();
       } catch (err) {
         moreError.replaceChildren(errorBox(err.message, { testid: 'load-more-error' }));
@@ -1105,7 +1105,7 @@
       batchResult.replaceChildren();
       let results;
       try {
-        const data = await api(`${API}/approve`, { method: 'POST', body: { ids } });
+        const data = await api(`${API}/approve`, { method: 'POST', body: { itemIds: ids } });
         results = (data && data.results) || [];
       } catch (err) {
         st.busy = false;
@@ -1118,14 +1118,14 @@
       const ok = results.filter((r) => r.ok);
       const failed = results.filter((r) => !r.ok);
       for (const r of ok) {
-        st.selected.delete(r.id);
+        st.selected.delete(r.itemId);
         if (r.item) upsertItem(r.item);
-        else removeItem(r.id);
+        else removeItem(r.itemId);
       }
       syncSelection();
       const parts = [];
       if (ok.length) {
-        const okText = ok.length === 1 ? `Approved “${summaryText(byId.get(ok[0].id) || ok[0].item || { id: ok[0].id })}”. It will be sent shortly.` : `Approved ${ok.length} messages. They will be sent shortly.`;
+        const okText = ok.length === 1 ? `Approved “${summaryText(byId.get(ok[0].itemId) || ok[0].item || { id: ok[0].itemId })}”. It will be sent shortly.` : `Approved ${ok.length} messages. They will be sent shortly.`;
         parts.push(h('div', { class: 'callout callout-ok', role: 'status', 'data-testid': 'batch-success' }, h('p', null, okText)));
         announce(okText);
       }
@@ -1133,9 +1133,9 @@
         parts.push(h('div', { class: 'callout callout-danger', role: 'alert', 'data-testid': 'batch-error' },
           h('p', null, failed.length === 1 ? 'One message could not be approved:' : `${failed.length} messages could not be approved:`),
           h('ul', null, failed.map((r) => {
-            const item = byId.get(r.id);
+            const item = byId.get(r.itemId);
             return h('li', null,
-              h('a', { href: `/review/${encodeURIComponent(r.id)}` }, item ? summaryText(item) : r.id),
+              h('a', { href: `/review/${encodeURIComponent(r.itemId)}` }, item ? summaryText(item) : r.itemId),
               `: ${(r.error && r.error.message) || 'unknown error'}`);
           }))));
       }
@@ -1316,7 +1316,7 @@
 
     function messageBody(item) {
       const c = item.content || {};
-      if (item.channel === 'email' && c.html) {
+      if (item.channel === 'email' && c.bodyHtml) {
         const formatted = st.bodyView === 'formatted';
         const toggle = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Show the message as' },
           h('button', { type: 'button', 'aria-pressed': String(formatted), 'data-testid': 'show-formatted', onclick: () => { st.bodyView = 'formatted'; render(); $('[data-testid="show-formatted"]', root).focus(); } }, 'Formatted'),
@@ -1331,7 +1331,7 @@
               loading: 'lazy',
               'data-testid': 'preview-frame',
             }))
-          : textBlock(c.text);
+          : textBlock(c.bodyText);
         return h('section', { class: 'message-body', 'aria-labelledby': 'body-heading' },
           h('div', { class: 'section-bar' },
             h('h2', { id: 'body-heading', class: 'section-title' }, 'Message'),
@@ -1339,7 +1339,7 @@
           body,
           formatted ? h('p', { class: 'fine-print' }, 'Shown as the recipient will see it. Links and images from the internet are not loaded here.') : null);
       }
-      const text = item.channel === 'sms' ? c.body : c.text;
+      const text = item.channel === 'sms' ? c.body : item.channel === 'email' ? c.bodyText : c.text;
       return h('section', { class: 'message-body', 'aria-labelledby': 'body-heading' },
         h('div', { class: 'section-bar' }, h('h2', { id: 'body-heading', class: 'section-title' }, item.channel === 'sms' ? 'Text message' : 'Message'),
           item.channel === 'sms' ? h('span', { class: 'muted small' }, smsInfo(c.body)) : null),
@@ -1356,7 +1356,7 @@
             h('span', { class: 'attachment-icon', 'aria-hidden': 'true' }, (a.filename || '').split('.').pop().slice(0, 4).toUpperCase() || 'FILE'),
             h('span', { class: 'attachment-main' },
               h('span', { class: 'attachment-name' }, a.filename || '(unnamed)'),
-              h('span', { class: 'attachment-meta' }, `${a.mime_type || 'unknown type'} · ${humanSize(a.size)}`)))))
+              h('span', { class: 'attachment-meta' }, `${a.mimeType || 'unknown type'} · ${humanSize(a.size)}`)))))
           : h('p', { class: 'muted', 'data-testid': 'attachments' }, 'No attachments.'));
     }
 
@@ -1368,15 +1368,15 @@
       return h('section', { class: 'card facts', 'aria-labelledby': 'facts-heading' },
         h('h2', { id: 'facts-heading', class: 'card-title' }, 'Details'),
         h('dl', null,
-          row('Account', item.account || '—', 'detail-account'),
+          row('Account', item.accountId || '—', 'detail-account'),
           row('Requested by', h('span', { title: item.requester || '' }, requesterLabel(item.requester)), 'detail-requester'),
           row('Priority', priorityBadge(item.priority), 'detail-priority'),
           row('Policy', h('span', null, labelFor(DECISION_LABELS, p.decision), p.rule ? h('span', { class: 'muted' }, ` · rule `, h('code', null, p.rule)) : null), 'detail-policy'),
-          p.hold_reason ? row('Hold reason', p.hold_reason, 'detail-hold-reason') : null,
-          row('Staged', relTime(item.created_at), 'detail-created'),
-          item.updated_at && item.updated_at !== item.created_at ? row('Last change', relTime(item.updated_at)) : null,
-          item.expires_at ? row('Expires', relTime(item.expires_at), 'detail-expires') : null,
-          row('Content hash', h('code', { title: item.content_hash || '' }, shortHash(item.content_hash)), 'detail-hash'),
+          p.holdReason ? row('Hold reason', p.holdReason, 'detail-hold-reason') : null,
+          row('Staged', relTime(item.createdAt), 'detail-created'),
+          item.updatedAt && item.updatedAt !== item.createdAt ? row('Last change', relTime(item.updatedAt)) : null,
+          item.expiresAt ? row('Expires', relTime(item.expiresAt), 'detail-expires') : null,
+          row('Content hash', h('code', { title: item.contentHash || '' }, shortHash(item.contentHash)), 'detail-hash'),
           row('ID', h('code', null, item.id), 'detail-id')));
     }
 
@@ -1545,7 +1545,7 @@
         const cc = textarea('edit-cc', lines(c.cc), Math.max(1, (c.cc || []).length), 'edit-cc', { 'aria-describedby': 'edit-cc-hint' });
         const bcc = textarea('edit-bcc', lines(c.bcc), Math.max(1, (c.bcc || []).length), 'edit-bcc', { 'aria-describedby': 'edit-bcc-hint' });
         const subject = input('edit-subject', c.subject, 'edit-subject');
-        const text = textarea('edit-text', c.text, 12, 'edit-text');
+        const text = textarea('edit-text', c.bodyText, 12, 'edit-text');
         let html = null;
         fields.push(
           field('edit-to', 'To', to, 'One address per line, for example: Jane Roe <jane@example.org>'),
@@ -1553,10 +1553,10 @@
             field('edit-cc', 'Cc', cc, 'One address per line'),
             field('edit-bcc', 'Bcc (hidden from other recipients)', bcc, 'One address per line')),
           field('edit-subject', 'Subject', subject),
-          field('edit-text', c.html ? 'Plain-text version' : 'Message', text,
-            c.html ? 'This email also has a formatted version, which most recipients see. Edit both so they match.' : null));
-        if (c.html) {
-          html = textarea('edit-html', c.html, 10, 'edit-html', { spellcheck: 'false', class: 'mono' });
+          field('edit-text', c.bodyHtml ? 'Plain-text version' : 'Message', text,
+            c.bodyHtml ? 'This email also has a formatted version, which most recipients see. Edit both so they match.' : null));
+        if (c.bodyHtml) {
+          html = textarea('edit-html', c.bodyHtml, 10, 'edit-html', { spellcheck: 'false', class: 'mono' });
           fields.push(h('details', { class: 'field-details' },
             h('summary', null, 'Formatted version (HTML source)'),
             field('edit-html', 'HTML source', html, 'commsd cleans this again before showing or sending it.')));
@@ -1571,8 +1571,8 @@
           if (lines(nCc) !== lines(c.cc)) out.cc = nCc;
           if (lines(nBcc) !== lines(c.bcc)) out.bcc = nBcc;
           if (subject.value !== (c.subject || '')) out.subject = subject.value;
-          if (text.value !== (c.text || '')) out.text = text.value;
-          if (html && html.value !== (c.html || '')) out.html = html.value;
+          if (text.value !== (c.bodyText || '')) out.bodyText = text.value;
+          if (html && html.value !== (c.bodyHtml || '')) out.bodyHtml = html.value;
           return { body: out };
         };
       } else if (item.channel === 'sms') {
@@ -1644,8 +1644,8 @@
       const headerMeta = h('p', { class: 'detail-meta' },
         priorityBadge(item.priority),
         h('span', { class: `channel channel-${item.channel}` }, labelFor(CHANNEL_LABELS, item.channel)),
-        h('span', null, 'Staged ', relTime(item.created_at), ' by ', requesterLabel(item.requester)),
-        item.account ? h('span', null, 'Account ', h('strong', null, item.account)) : null);
+        h('span', null, 'Staged ', relTime(item.createdAt), ' by ', requesterLabel(item.requester)),
+        item.accountId ? h('span', null, 'Account ', h('strong', null, item.accountId)) : null);
 
       const notices = [];
       if (st.notice) notices.push(st.notice);
@@ -1653,9 +1653,9 @@
         notices.push(h('div', { class: 'callout callout-warn', role: 'status', 'data-testid': 'stale-notice' },
           h('p', null, 'This message changed while you were editing (now: ', labelFor(STATE_LABELS, item.state), '). Review your edits before saving.')));
       }
-      if (item.policy && item.policy.hold_reason && APPROVABLE.has(item.state)) {
+      if (item.policy && item.policy.holdReason && APPROVABLE.has(item.state)) {
         notices.push(h('div', { class: 'callout callout-warn', 'data-testid': 'hold-reason' },
-          h('p', null, h('strong', null, 'Held for review: '), item.policy.hold_reason)));
+          h('p', null, h('strong', null, 'Held for review: '), item.policy.holdReason)));
       }
 
       const mainCol = st.mode === 'edit'
@@ -1809,7 +1809,7 @@
       try {
         const item = await api(itemUrl(id));
         if (st.destroyed) return;
-        const changed = st.item && (st.item.state !== item.state || st.item.content_hash !== item.content_hash);
+        const changed = st.item && (st.item.state !== item.state || st.item.contentHash !== item.contentHash);
         st.item = item;
         if (st.mode === 'edit' && changed) {
           st.staleNotice = true;
@@ -1889,15 +1889,15 @@
     function eventRow(ev) {
       const recipients = Array.isArray(ev.recipients) ? ev.recipients : [];
       const tr = h('tr', {
-        'data-testid': 'audit-event', 'data-action': ev.action, 'data-seq': String(ev.seq), 'data-item-id': ev.item_id || null,
+        'data-testid': 'audit-event', 'data-action': ev.action, 'data-seq': String(ev.seq), 'data-item-id': ev.itemId || null,
         class: st.fresh.has(ev.seq) ? 'is-new' : null,
       },
         h('td', { class: 'cell-time' }, h('time', { datetime: parseDate(ev.at) ? parseDate(ev.at).toISOString() : null, title: absoluteTime(ev.at) }, parseDate(ev.at) ? timeFormat.format(parseDate(ev.at)) : '—')),
         h('td', null, pill(labelFor(ACTION_LABELS, ev.action), ACTION_TONE[ev.action] || 'neutral')),
-        h('td', { class: 'cell-item' }, ev.item_id ? h('a', { href: `/review/${encodeURIComponent(ev.item_id)}`, class: 'mono', 'data-testid': 'audit-item-link' }, ev.item_id) : h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'cell-item' }, ev.itemId ? h('a', { href: `/review/${encodeURIComponent(ev.itemId)}`, class: 'mono', 'data-testid': 'audit-item-link' }, ev.itemId) : h('span', { class: 'muted' }, '—')),
         h('td', null, h('span', { class: 'truncate', title: ev.actor || '' }, actorLabel(ev.actor))),
         h('td', null, ev.channel ? labelFor(CHANNEL_LABELS, ev.channel) : h('span', { class: 'muted' }, '—')),
-        h('td', null, ev.account ? h('span', { class: 'truncate', title: ev.account }, ev.account) : h('span', { class: 'muted' }, '—')),
+        h('td', null, ev.accountId ? h('span', { class: 'truncate', title: ev.accountId }, ev.accountId) : h('span', { class: 'muted' }, '—')),
         h('td', { class: 'cell-recipients' }, recipients.length
           ? h('span', { class: 'recipients', title: recipients.join('\n') }, h('span', { class: 'truncate' }, recipients[0]), recipients.length > 1 ? h('span', { class: 'more' }, `+${recipients.length - 1}`) : null)
           : h('span', { class: 'muted' }, '—')),
@@ -1954,7 +1954,7 @@
         const data = await api(`${API}/audit?limit=${AUDIT_PAGE_SIZE}`);
         if (st.destroyed) return;
         st.events = (data.events || []).slice().sort((a, b) => b.seq - a.seq);
-        st.nextBefore = data.next_before_seq ?? null;
+        st.nextBefore = data.nextBeforeSeq ?? null;
         st.loaded = true;
         render();
       } catch (err) {
@@ -1968,11 +1968,11 @@
       moreButton.disabled = true;
       moreError.replaceChildren();
       try {
-        const data = await api(`${API}/audit?limit=${AUDIT_PAGE_SIZE}&before_seq=${encodeURIComponent(st.nextBefore)}`);
+        const data = await api(`${API}/audit?limit=${AUDIT_PAGE_SIZE}&beforeSeq=${encodeURIComponent(st.nextBefore)}`);
         const known = new Set(st.events.map((e) => e.seq));
         for (const ev of data.events || []) if (!known.has(ev.seq)) st.events.push(ev);
         st.events.sort((a, b) => b.seq - a.seq);
-        st.nextBefore = data.next_before_seq ?? null;
+        st.nextBefore = data.nextBeforeSeq ?? null;
         render();
       } catch (err) {
         moreError.replaceChildren(errorBox(err.message, { testid: 'audit-older-error' }));
@@ -2041,7 +2041,7 @@
       if (!s) return;
       const outbox = s.outbox || {};
       const audit = s.audit || {};
-      const ok = audit.chain_ok === true;
+      const ok = audit.chainOk === true;
       const sinceFetch = Math.floor((Date.now() - st.fetchedAt) / 1000);
       const chain = h('div', { class: `chain chain-${ok ? 'ok' : 'bad'}`, 'data-testid': 'audit-chain', 'data-ok': String(ok) },
         h('span', { class: 'chain-mark', 'aria-hidden': 'true' }),
@@ -2069,9 +2069,9 @@
       const gmailRows = gmail ? [
         ['Cache hits', gmail.hits, 'gmail-hits'],
         ['Cache misses', gmail.misses, 'gmail-misses'],
-        ['Requests to Google', gmail.upstream_requests, 'gmail-upstream-requests'],
-        ['Quota units spent', gmail.quota_units, 'gmail-quota-units'],
-        ['Requests saved', gmail.requests_saved, 'gmail-requests-saved'],
+        ['Requests to Google', gmail.upstreamRequests, 'gmail-upstream-requests'],
+        ['Quota units spent', gmail.quotaUnits, 'gmail-quota-units'],
+        ['Requests saved', gmail.requestsSaved, 'gmail-requests-saved'],
       ] : [];
 
       const warnings = Array.isArray(s.warnings) ? s.warnings : [];
@@ -2086,16 +2086,16 @@
             dl([
               ['Version', s.version || '—', 'status-version'],
               ['Process ID', String(s.pid ?? '—'), 'status-pid'],
-              ['Running for', h('span', { 'data-uptime': String((s.uptime_s || 0) + sinceFetch) }, humanDuration((s.uptime_s || 0) + sinceFetch)), 'status-uptime'],
+              ['Running for', h('span', { 'data-uptime': String((s.uptimeSeconds || 0) + sinceFetch) }, humanDuration((s.uptimeSeconds || 0) + sinceFetch)), 'status-uptime'],
               ['Control socket', s.socket ? h('code', null, s.socket) : '—'],
-              ['Data directory', s.data_dir ? h('code', null, s.data_dir) : '—'],
+              ['Data directory', s.dataDir ? h('code', null, s.dataDir) : '—'],
             ])),
           h('section', { class: 'card', 'aria-labelledby': 'st-listen' },
             h('h2', { id: 'st-listen', class: 'card-title' }, 'Listeners'),
             dl([
-              ['Dashboard', urlValue(s.dashboard_url), 'status-dashboard-url'],
-              ['API and MCP', urlValue(s.api_url), 'status-api-url'],
-              ['Webhooks', urlValue(s.webhook_url), 'status-webhook-url'],
+              ['Dashboard', urlValue(s.dashboardUrl), 'status-dashboard-url'],
+              ['API and MCP', urlValue(s.apiUrl), 'status-api-url'],
+              ['Webhooks', urlValue(s.webhookUrl), 'status-webhook-url'],
             ]),
             h('p', { class: 'fine-print' }, 'commsd only listens on this computer. Only the webhook address is meant to be reached through a tunnel.')),
           h('section', { class: 'card', 'aria-labelledby': 'st-audit' },
@@ -2177,23 +2177,23 @@
     function tierText(a) {
       if (a.kind !== 'google') return '—';
       const tiers = { 0: 'none', 1: '1 · read', 2: '2 · compose and send', 3: '3 · modify' };
-      const t = tiers[a.tier] || String(a.tier);
+      const t = tiers[a.scopesTier] || String(a.scopesTier);
       return Array.isArray(a.modules) && a.modules.length ? `${t} + ${a.modules.join(', ')}` : t;
     }
 
     function row(a) {
       const [label, tone] = ACCOUNT_STATE[a.state] || [a.state, 'neutral'];
-      return h('tr', { 'data-testid': 'account-row', 'data-account-id': a.id, 'data-state': a.state },
+      return h('tr', { 'data-testid': 'account-row', 'data-account-id': a.accountId, 'data-state': a.state },
         h('td', null,
           h('div', null, a.email, a.default ? pill('default', 'accent', { 'data-testid': 'account-default' }) : null),
-          h('div', { class: 'muted mono' }, a.id)),
+          h('div', { class: 'muted mono' }, a.accountId)),
         h('td', null, a.kind),
         h('td', null, (a.labels || []).length ? a.labels.join(', ') : h('span', { class: 'muted' }, '—')),
         h('td', null, tierText(a)),
         h('td', null, pill(label, tone, { 'data-testid': 'account-state' }),
-          a.state_reason ? h('div', { class: 'muted' }, a.state_reason) : null,
+          a.stateReason ? h('div', { class: 'muted' }, a.stateReason) : null,
           a.state === 'reauth_required' ? h('div', null, 'Fix: ', h('code', null, `commsctl accounts add google --login-hint ${a.email}`)) : null),
-        h('td', null, a.last_used_at ? relTime(a.last_used_at) : h('span', { class: 'muted' }, 'never')));
+        h('td', null, a.lastUsedAt ? relTime(a.lastUsedAt) : h('span', { class: 'muted' }, 'never')));
     }
 
     function render() {

@@ -1,4 +1,5 @@
-//! Deserialisers shared by the config sections that the features own.
+//! Deserialisers shared by the config sections that the features own, and
+//! by the request bodies of every frontend.
 
 use std::time::Duration;
 
@@ -14,47 +15,39 @@ pub fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> 
     })
 }
 
-/// A list of strings given as one string or as a list: `"a@b"` or `["a@b"]`.
-pub fn one_or_many<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged, expecting = "a string or a list of strings")]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(de)? {
-        OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
-    })
+/// One address or a list of them: `"to": "a@b"` or `"to": ["a@b", "c@d"]`.
+/// The schema of such a field (`#[schema(value_type = crate::de::Addresses)]`).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub enum Addresses {
+    One(String),
+    Many(Vec<String>),
 }
 
-/// [`one_or_many`] for an optional field: absent or null is `None`.
-pub fn opt_one_or_many<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Vec<String>>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrap(#[serde(deserialize_with = "one_or_many")] Vec<String>);
-    Ok(Option::<Wrap>::deserialize(de)?.map(|w| w.0))
+/// Deserialises [`Addresses`] into a list; with `#[serde(default,
+/// deserialize_with = "crate::de::one_or_many")]` for optional fields.
+pub fn one_or_many<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    Ok(match Addresses::deserialize(de)? {
+        Addresses::One(s) => vec![s],
+        Addresses::Many(v) => v,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[derive(Deserialize)]
+    #[derive(Debug, serde::Deserialize)]
     struct To {
-        #[serde(deserialize_with = "one_or_many")]
+        #[serde(default, deserialize_with = "super::one_or_many")]
         to: Vec<String>,
     }
 
     #[test]
     fn one_or_many_takes_a_string_or_a_list() {
-        let one: To = serde_json::from_str(r#"{"to":"a@example.org"}"#).unwrap();
-        assert_eq!(one.to, ["a@example.org"]);
-        let many: To = serde_json::from_str(r#"{"to":["a@x.org","b@x.org"]}"#).unwrap();
-        assert_eq!(many.to, ["a@x.org", "b@x.org"]);
-        let err = serde_json::from_str::<To>(r#"{"to":3}"#).err().unwrap();
-        assert!(
-            err.to_string().contains("a string or a list of strings"),
-            "{err}"
-        );
+        let to = |j: &str| serde_json::from_str::<To>(j).map(|t| t.to);
+        assert_eq!(to(r#"{"to": "a@b"}"#).unwrap(), ["a@b"]);
+        assert_eq!(to(r#"{"to": ["a@b", "c@d"]}"#).unwrap(), ["a@b", "c@d"]);
+        assert!(to("{}").unwrap().is_empty());
+        let e = to(r#"{"to": 3}"#).unwrap_err().to_string();
+        assert!(e.contains("a string or a list of strings"), "{e}");
     }
 }

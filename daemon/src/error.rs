@@ -2,6 +2,11 @@
 //!
 //! Every service returns [`Error`]; the gRPC, HTTP and MCP adapters map it to
 //! their own transport without changing the code or the message.
+//!
+//! On every wire the envelope's field names are camelCase, as the rest of
+//! the contract (`details.retryAfterMs`, `details.requiredScopes`, ...);
+//! the `code` values stay snake_case. Services may build `details` with any
+//! spelling: [`Error::envelope`] is the one place that spells it.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -26,7 +31,7 @@ pub enum Code {
     RecipientNotAllowed,
     /// A human must approve this first.
     ApprovalRequired,
-    /// Too many requests; `details.retry_after_ms` says when to retry.
+    /// Too many requests; `details.retryAfterMs` says when to retry.
     RateLimited,
     /// The same idempotency key was reused with a different request.
     Conflict,
@@ -102,8 +107,8 @@ impl Code {
     }
 }
 
-/// An error as every frontend shows it.
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
+/// An error as every frontend shows it; serialised as its [`Error::envelope`].
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
     pub code: Code,
@@ -177,9 +182,16 @@ impl Error {
         self
     }
 
-    /// The JSON envelope.
+    /// The JSON envelope, with `details`' keys in camelCase at every depth.
     pub fn envelope(&self) -> Value {
-        json!({ "code": self.code, "message": self.message, "details": self.details })
+        let details = crate::util::camel_keys(&self.details);
+        json!({ "code": self.code, "message": self.message, "details": details })
+    }
+}
+
+impl Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.envelope().serialize(s)
     }
 }
 
@@ -315,5 +327,27 @@ mod tests {
         // No field: unchanged.
         let e = Error::new(Code::Internal, "x").renaming_field(&names);
         assert_eq!(e.details, json!({}));
+    }
+
+    #[test]
+    fn the_envelope_spells_details_in_camel_case_and_keeps_values() {
+        let e = Error::new(Code::RateLimited, "slow down").with_details(json!({
+            "retry_after_ms": 1500,
+            "field": "to[1]",
+            "upgrade": { "required_scopes": ["a_b"], "command": "x" },
+            "parts": [{ "item_id": "ob_1" }],
+        }));
+        let v = e.envelope();
+        assert_eq!(v["code"], "rate_limited");
+        assert_eq!(
+            v["details"],
+            json!({
+                "retryAfterMs": 1500,
+                "field": "to[1]",
+                "upgrade": { "requiredScopes": ["a_b"], "command": "x" },
+                "parts": [{ "itemId": "ob_1" }],
+            })
+        );
+        assert_eq!(serde_json::to_value(&e).unwrap(), v);
     }
 }

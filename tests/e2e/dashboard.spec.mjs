@@ -532,7 +532,7 @@ scenario('5. security: CSRF token, Origin, Host and cookie are all required for 
 
   const sessionRes = await httpRequest(`${sut.dashboardUrl}/dashboard/api/session`, { headers: { Cookie: cookie, Accept: 'application/json' } });
   assert.equal(sessionRes.status, 200, `GET /dashboard/api/session with the cookie: ${sessionRes.body}`);
-  const csrf = JSON.parse(sessionRes.body).csrf_token;
+  const csrf = JSON.parse(sessionRes.body).csrfToken;
   assert.ok(csrf, 'the session has a CSRF token');
 
   const base = { 'Content-Type': 'application/json', Accept: 'application/json', Cookie: cookie, Origin: origin };

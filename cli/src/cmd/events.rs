@@ -41,16 +41,16 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
         Some(Kind::Lagged(l)) => ("lagged", json!({ "missed": l.missed })),
         Some(Kind::OutboxChanged(o)) => (
             "outbox_changed",
-            json!({ "id": o.id, "state": o.state, "channel": o.channel, "account": o.account, "priority": o.priority }),
+            json!({ "id": o.id, "state": o.state, "channel": o.channel, "accountId": o.account, "priority": o.priority }),
         ),
         Some(Kind::AccountsChanged(a)) => ("accounts_changed", json!({ "accounts": a.accounts })),
         Some(Kind::MailReceived(m)) => (
             "mail_received",
-            json!({ "account": m.account, "folder": m.folder, "new_messages": m.new_messages }),
+            json!({ "accountId": m.account, "folder": m.folder, "newMessages": m.new_messages }),
         ),
         Some(Kind::AuditAppended(a)) => (
             "audit_appended",
-            json!({ "seq": a.seq, "action": a.action, "item_id": a.item_id }),
+            json!({ "seq": a.seq, "action": a.action, "itemId": a.item_id }),
         ),
         None => (
             "unknown",

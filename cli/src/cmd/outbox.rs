@@ -343,7 +343,7 @@ async fn list(socket: &Socket, args: ListArgs) -> anyhow::Result<()> {
         let next = Some(page.next_cursor).filter(|c| !c.is_empty());
         return output::json(&serde_json::json!({
             "items": page.items.iter().map(render::item_json).collect::<Vec<_>>(),
-            "next_cursor": next,
+            "nextCursor": next,
         }));
     }
     if page.items.is_empty() {

@@ -84,8 +84,12 @@ impl State {
 }
 
 /// An account as every frontend lists it.
+/// Serialised in the contract's names: `accountId`, `scopesTier`,
+/// `scopesGranted`, `createdAt`, ...
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Account {
+    #[serde(rename = "accountId")]
     pub id: String,
     pub kind: Kind,
     /// The address mail is sent from.
@@ -97,20 +101,23 @@ pub struct Account {
     pub channels: Vec<&'static str>,
     /// Google: the Gmail tier its scopes cover (0: none, 1 read, 2 compose
     /// and send, 3 modify). Absent for other kinds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "scopesTier")]
     pub tier: Option<u8>,
     /// Google: opt-in modules granted (`contacts`, `chat`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<&'static str>,
     /// OAuth scopes granted (Google), exactly as Google granted them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", rename = "scopesGranted")]
     pub scopes: Vec<String>,
     pub state: State,
     /// Why the account is not active, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
     /// Kind-specific settings (servers and ports for IMAP); never secrets.
-    #[serde(skip_serializing_if = "Value::is_null")]
+    #[serde(
+        skip_serializing_if = "Value::is_null",
+        serialize_with = "camel_settings"
+    )]
     #[schema(value_type = Object)]
     pub settings: Value,
     /// RFC 3339.
@@ -119,6 +126,11 @@ pub struct Account {
     /// RFC 3339; when a call last used the account.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
+}
+
+/// Settings are stored as their kind writes them; the wire spells them camelCase.
+fn camel_settings<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&crate::util::camel_keys(v), s)
 }
 
 impl Account {

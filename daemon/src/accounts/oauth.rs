@@ -63,6 +63,7 @@ impl std::fmt::Debug for ClientCredentials {
 
 /// The OAuth client as status shows it: never the secret.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ClientStatus {
     pub configured: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

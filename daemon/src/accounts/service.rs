@@ -23,6 +23,7 @@ pub trait AccountData: Send + Sync {
 
 /// What removing an account did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Removed {
     pub account: Account,
     /// The refresh token was revoked at the authorization server.
@@ -124,6 +125,19 @@ impl AccountService {
     ) -> Result<FlowDone> {
         caller.require(Grant::Admin, "complete a Google sign-in by hand")?;
         self.flows.complete_manual(flow_id, pasted).await
+    }
+
+    /// Where a sign-in stands (`None` while it runs). Needs `read`, as starting one.
+    pub fn google_flow(&self, caller: &Caller, flow_id: &str) -> Result<super::oauth::Outcome> {
+        caller.require(Grant::Read, "follow a Google sign-in")?;
+        self.flows.outcome(flow_id)
+    }
+
+    /// Resolves an account named by id or unique address (the default when
+    /// `None`) for a caller that may read.
+    pub fn resolve(&self, caller: &Caller, account: Option<&str>) -> Result<Account> {
+        caller.require(Grant::Read, "read accounts")?;
+        self.accounts.resolve(account)
     }
 
     pub async fn wait_google(&self, flow_id: &str) -> Result<FlowDone> {

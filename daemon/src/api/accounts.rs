@@ -18,6 +18,7 @@ use crate::accounts::service::Removed;
 use crate::error::{Error, Result, parse_json};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AccountsResponse {
     pub accounts: Vec<Account>,
 }
@@ -35,28 +36,28 @@ pub async fn list(
 
 /// A Google sign-in to start.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"labels": ["work"], "tier": 2, "with": ["contacts"], "login_hint": "me@example.com"}))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"labels": ["work"], "scopesTier": 2, "with": ["contacts"], "loginHint": "me@example.com"}))]
 pub struct AddGoogleBody {
     #[serde(default)]
     pub labels: Vec<String>,
     /// 1 read (gmail.readonly), 2 compose and send, 3 modify. Default 1.
     #[schema(minimum = 1, maximum = 3)]
-    pub tier: Option<u8>,
+    pub scopes_tier: Option<u8>,
     /// Opt-in modules: `contacts`, `chat`, `mail`.
     #[serde(default)]
     pub with: Vec<String>,
     pub login_hint: Option<String>,
     /// Seconds to wait for the human to sign in (default 300).
     #[schema(minimum = 1, maximum = 3600)]
-    pub timeout_s: Option<u32>,
+    pub timeout_seconds: Option<u32>,
 }
 
-/// Starts a Google sign-in. The human opens `auth_url`; the account appears
-/// when they consent (follow it at `/api/v1/accounts/google/flows/{flow_id}`).
+/// Starts a Google sign-in. The human opens `authUrl`; the account appears
+/// when they consent (follow it at `/api/v1/accounts/google/flows/{flowId}`).
 #[utoipa::path(post, path = "/api/v1/accounts/google", tag = "accounts", operation_id = "addGoogleAccount",
     request_body = AddGoogleBody,
-    responses((status = 202, description = "Sign-in started: open auth_url", body = FlowStarted), Errors))]
+    responses((status = 202, description = "Sign-in started: open authUrl", body = FlowStarted), Errors))]
 pub async fn add_google(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
@@ -70,10 +71,10 @@ pub async fn add_google(
             &authed.caller,
             FlowRequest {
                 labels: b.labels,
-                tier: b.tier.unwrap_or(1),
+                tier: b.scopes_tier.unwrap_or(1),
                 modules: b.with,
                 login_hint: b.login_hint,
-                timeout: b.timeout_s.map(|s| Duration::from_secs(s.into())),
+                timeout: b.timeout_seconds.map(|s| Duration::from_secs(s.into())),
             },
         )
         .await?;
@@ -92,18 +93,18 @@ pub struct FlowState {
     pub error: Option<serde_json::Value>,
 }
 
-#[utoipa::path(get, path = "/api/v1/accounts/google/flows/{flow_id}", tag = "accounts", operation_id = "getGoogleSignIn",
-    params(("flow_id" = String, Path, description = "From the sign-in's start")),
+#[utoipa::path(get, path = "/api/v1/accounts/google/flows/{flowId}", tag = "accounts", operation_id = "getGoogleSignIn",
+    params(("flowId" = String, Path, description = "From the sign-in's start")),
     responses((status = 200, description = "The sign-in's state", body = FlowState), Errors))]
 pub async fn google_flow(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path(flow_id): Path<String>,
 ) -> Result<Json<FlowState>> {
-    authed
-        .caller
-        .require(crate::auth::Grant::Read, "follow a Google sign-in")?;
-    let outcome = state.daemon.accounts.flows.outcome(&flow_id)?;
+    let outcome = state
+        .daemon
+        .accounts
+        .google_flow(&authed.caller, &flow_id)?;
     Ok(Json(match outcome {
         None => FlowState {
             state: "pending",
@@ -125,7 +126,7 @@ pub async fn google_flow(
 
 /// Changes to an account.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"labels": ["work", "clinic"]}))]
 pub struct UpdateAccountBody {
     /// Replaces the labels.
@@ -134,8 +135,8 @@ pub struct UpdateAccountBody {
     pub default: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/accounts/{account}", tag = "accounts", operation_id = "updateAccount",
-    params(("account" = String, Path, description = "Account id or address")),
+#[utoipa::path(patch, path = "/api/v1/accounts/{accountId}", tag = "accounts", operation_id = "updateAccount",
+    params(("accountId" = String, Path, description = "Account id or address")),
     request_body = UpdateAccountBody,
     responses((status = 200, description = "The account after the change", body = Account), Errors))]
 pub async fn update(
@@ -166,8 +167,8 @@ pub async fn update(
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/accounts/{account}", tag = "accounts", operation_id = "removeAccount",
-    params(("account" = String, Path, description = "Account id or address")),
+#[utoipa::path(delete, path = "/api/v1/accounts/{accountId}", tag = "accounts", operation_id = "removeAccount",
+    params(("accountId" = String, Path, description = "Account id or address")),
     responses((status = 200, description = "Removed: token revoked, secrets and cached data deleted", body = Removed), Errors))]
 pub async fn remove(
     State(state): State<ApiState>,

@@ -1,47 +1,52 @@
-//! `/api/v1/email/inbox` and `/api/v1/email/read/{id}`: reading mail, for
-//! every kind of account that has a mailbox. Each route dispatches on the
-//! account's kind: IMAP accounts read through `mail::read` (the functions
-//! the MCP tools and `commsctl mail` use), Google accounts through the Gmail
-//! service (a search of `in:inbox`, a full message, results spelled as the
-//! Gmail tools spell them), so the cache, quota limiter and grants are the
-//! same as everywhere else.
+//! `/api/v1/email/inbox` and `/api/v1/email/read/{messageId}`: reading mail,
+//! for every kind of account that has a mailbox. Each route dispatches on
+//! the account's kind: IMAP accounts read through `mail::read` (the
+//! functions the MCP tools and `commsctl mail` use), Google accounts through
+//! the Gmail service (a search of `in:inbox`, a full message), so the cache,
+//! quota limiter and grants (checked by those services and by
+//! `AccountService::resolve`) are the same as everywhere else.
+//!
+//! Both kinds answer in the contract's names: camelCase fields, `accountId`,
+//! `bodyText`/`bodyHtml`, and `limit`/`cursor` → `nextCursor` paging (a
+//! Google account's page token travels as the cursor).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::routes::Errors;
 use super::{ApiState, Authed};
 use crate::accounts::Kind;
-use crate::auth::Grant;
 use crate::error::{Error, Result};
 use crate::gmail::types::{BodyView, GetMessageInput, SearchInput};
 use crate::mail::client::Criteria;
-use crate::mail::read::{self, Listed, Read};
-use crate::tools::gmail::wire;
+use crate::mail::read;
+use crate::util::camel_keys;
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct InboxQuery {
     /// Account id or address; the default account when absent.
-    pub account: Option<String>,
+    pub account_id: Option<String>,
     /// Messages per page (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page (older messages).
+    /// `nextCursor` of the previous page (older messages).
     pub cursor: Option<String>,
     /// `true`: unread messages only.
     #[param(value_type = Option<bool>)]
-    pub unread_only: Option<String>,
+    pub unread: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct ReadQuery {
     /// Account id or address; the default account when absent.
-    pub account: Option<String>,
+    pub account_id: Option<String>,
     /// Clip each body to this many characters (default 20000).
     #[param(value_type = Option<u32>, minimum = 100, maximum = 1000000)]
     pub max_chars: Option<String>,
@@ -70,64 +75,69 @@ fn boolean(field: &str, value: Option<&str>) -> Result<bool> {
 fn unsupported(state: &ApiState, account: &str) -> Error {
     match state.daemon.mail.account(Some(account)) {
         Err(e) => e,
-        Ok(_) => Error::invalid("account", "expected an account with a mailbox"),
+        Ok(_) => Error::invalid("accountId", "expected an account with a mailbox"),
     }
 }
 
-/// An INBOX page: IMAP accounts answer with `messages` and `next_cursor`;
-/// Google accounts with what `gmail_search_messages` answers (`messages`,
-/// `next_page_token`, `cacheHit`, ...). Both are marked `untrusted`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum InboxPage {
-    Imap(Listed),
-    #[schema(value_type = Object)]
-    Gmail(Value),
+/// A result as JSON in the contract's names.
+fn json<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v)
+        .map(|v| camel_keys(&v))
+        .map_err(|e| Error::internal("cannot serialise a mail result", e))
 }
 
-/// One message: `mail::read` for IMAP, what `gmail_get_message` answers for Google.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum Message {
-    Imap(Box<Read>),
-    #[schema(value_type = Object)]
-    Gmail(Value),
+/// Renames `from` to `to` in an object, when present.
+fn rename(v: &mut Value, from: &str, to: &str) {
+    if let Some(map) = v.as_object_mut()
+        && let Some(x) = map.remove(from)
+    {
+        map.insert(to.to_owned(), x);
+    }
+}
+
+/// An IMAP result: `mail::read`'s, with the account as `accountId` and a
+/// message's bodies as `bodyText`/`bodyHtml`.
+fn imap<T: Serialize>(v: &T) -> Result<Value> {
+    let mut v = json(v)?;
+    rename(&mut v, "account", "accountId");
+    if let Some(message) = v.get_mut("message") {
+        rename(message, "text", "bodyText");
+        rename(message, "html", "bodyHtml");
+    }
+    Ok(v)
 }
 
 /// The newest messages in the account's INBOX.
 #[utoipa::path(get, path = "/api/v1/email/inbox", tag = "email", operation_id = "listInbox", params(InboxQuery),
-    responses((status = 200, description = "A page of the INBOX, newest first. Content is untrusted mail from outside.", body = InboxPage), Errors))]
+    responses((status = 200, description = "A page of the INBOX, newest first: `accountId`, `messages` (each with `id`, `threadId` for Google accounts, `from`, `subject`, `date`, ...), `nextCursor`, `untrusted: true`. Content is untrusted mail from outside.", body = Object), Errors))]
 pub async fn inbox(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
     Query(q): Query<InboxQuery>,
-) -> Result<Json<InboxPage>> {
-    authed.caller.require(Grant::Read, "read mail")?;
+) -> Result<Json<Value>> {
     let limit = read::limit(number("limit", q.limit.as_deref(), 1, 100)?)?;
     let criteria = Criteria {
-        unseen: boolean("unread_only", q.unread_only.as_deref())?,
+        unseen: boolean("unread", q.unread.as_deref())?,
         ..Criteria::default()
     };
+    let caller = &authed.caller;
     let account = state
         .daemon
         .accounts
-        .accounts
-        .resolve(q.account.as_deref())?;
+        .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(InboxPage::Imap(
-            state
-                .daemon
-                .mail
-                .list(
-                    &authed.caller,
-                    Some(&account.id),
-                    Some("INBOX"),
-                    &criteria,
-                    limit,
-                    q.cursor.as_deref(),
-                )
-                .await?,
-        ))),
+        Kind::Imap => {
+            let mail = &state.daemon.mail;
+            let page = mail.list(
+                caller,
+                Some(&account.id),
+                Some("INBOX"),
+                &criteria,
+                limit,
+                q.cursor.as_deref(),
+            );
+            Ok(Json(imap(&page.await?)?))
+        }
         Kind::Google => {
             let query = if criteria.unseen {
                 "in:inbox is:unread"
@@ -135,70 +145,65 @@ pub async fn inbox(
                 "in:inbox"
             };
             let input = SearchInput {
-                account_id: account.id,
+                account_id: account.id.clone(),
                 query: query.to_owned(),
                 max_results: u32::try_from(limit).ok(),
                 page_token: q.cursor,
                 label_ids: Vec::new(),
             };
-            let run =
-                async { wire::search(&state.daemon.gmail.search(&authed.caller, input).await?) };
-            let page = run
+            let names = [("maxResults", "limit"), ("pageToken", "cursor")];
+            let page = state
+                .daemon
+                .gmail
+                .search(caller, input)
                 .await
-                .map_err(|e| wire::error("gmail_search_messages", e))?;
-            Ok(Json(InboxPage::Gmail(page)))
+                .map_err(|e| e.renaming_field(&names))?;
+            let mut v = json(&page)?;
+            rename(&mut v, "nextPageToken", "nextCursor");
+            v["accountId"] = Value::String(account.id);
+            Ok(Json(v))
         }
         Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
 }
 
 /// One message in full (never marks it read).
-#[utoipa::path(get, path = "/api/v1/email/read/{id}", tag = "email", operation_id = "readEmail",
-    params(("id" = String, Path, description = "Message id from /api/v1/email/inbox"), ReadQuery),
-    responses((status = 200, description = "The message: headers, text and HTML bodies, attachments listed. Content is untrusted.", body = Message), Errors))]
+#[utoipa::path(get, path = "/api/v1/email/read/{messageId}", tag = "email", operation_id = "readEmail",
+    params(("messageId" = String, Path, description = "A message's `id` from /api/v1/email/inbox"), ReadQuery),
+    responses((status = 200, description = "`accountId` and `message`: headers, `bodyText` and `bodyHtml`, attachments listed. Content is untrusted.", body = Object), Errors))]
 pub async fn read_message(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path(id): Path<String>,
+    Path(message_id): Path<String>,
     Query(q): Query<ReadQuery>,
-) -> Result<Json<Message>> {
-    authed.caller.require(Grant::Read, "read mail")?;
-    let max_chars = number("max_chars", q.max_chars.as_deref(), 100, 1_000_000)?
+) -> Result<Json<Value>> {
+    let max_chars = number("maxChars", q.max_chars.as_deref(), 100, 1_000_000)?
         .map_or(read::DEFAULT_MAX_CHARS, |n| n as usize);
+    let caller = &authed.caller;
     let account = state
         .daemon
         .accounts
-        .accounts
-        .resolve(q.account.as_deref())?;
+        .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(Message::Imap(Box::new(
-            state
-                .daemon
-                .mail
-                .read(&authed.caller, Some(&account.id), &id, max_chars, false)
-                .await?,
-        )))),
+        Kind::Imap => {
+            let mail = &state.daemon.mail;
+            let message = mail.read(caller, Some(&account.id), &message_id, max_chars, false);
+            Ok(Json(imap(&message.await?)?))
+        }
         Kind::Google => {
             let input = GetMessageInput {
-                account_id: account.id,
-                message_id: id,
+                account_id: account.id.clone(),
+                message_id,
                 format: Some(crate::gmail::Format::Full),
                 view: BodyView {
                     max_chars: Some(max_chars),
                     ..BodyView::default()
                 },
             };
-            let run = async {
-                wire::json(
-                    &state
-                        .daemon
-                        .gmail
-                        .get_message(&authed.caller, input)
-                        .await?,
-                )
-            };
-            let message = run.await.map_err(|e| wire::error("gmail_get_message", e))?;
-            Ok(Json(Message::Gmail(message)))
+            let message = state.daemon.gmail.get_message(caller, input).await?;
+            let mut v = json(&message)?;
+            v["accountId"] = Value::String(account.id);
+            Ok(Json(v))
         }
         Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }

@@ -1,17 +1,18 @@
-//! `/api/v1/gmail/...`: Gmail for HTTP clients. Each route turns its path,
-//! query and body into the Gmail service's typed input and calls the
-//! service (`gmail::GmailService`), as the MCP tools and commsctl do: the
-//! same validation, grants (read for reads, draft for drafts and labels,
-//! stage for sends), cache and send gate. Results, and the fields errors
-//! name, are spelled as the tools spell them (`tools::gmail::wire`);
-//! message content in them is marked `untrusted`.
+//! `/api/v1/gmail/{accountId}/...`: Gmail for HTTP clients. Each route
+//! turns its path, query and body into the Gmail service's typed input and
+//! calls the service (`gmail::GmailService`), as the MCP tools and commsctl
+//! do: the same validation, grants (read for reads, draft for drafts and
+//! labels, stage for sends), cache and send gate. Bodies, queries and
+//! results use the contract's names (camelCase, `bodyText`, `maxResults`,
+//! `nextPageToken`, ...), which are the service's own, so the fields errors
+//! name are the ones the caller sent; message content is marked `untrusted`.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,40 +20,44 @@ use super::routes::Errors;
 use super::{ApiState, Authed};
 use crate::error::{Error, Result, parse_json};
 use crate::gmail::types::{
-    AttachmentInput, DraftContent, GetMessageInput, GetThreadInput, ModifyInput, ReplyInput,
-    SearchInput, SendDraftInput, SendResult, UpdateDraftInput,
+    AttachmentInput, BodyChoice, BodyView, CreateDraftInput, DraftContent, DraftResult,
+    GetMessageInput, GetThreadInput, ModifyInput, ReplyInput, ReplyResult, SearchInput,
+    SendDraftInput, SendResult, UpdateDraftInput,
 };
 use crate::outbox::model::State as ItemState;
-use crate::tools::gmail::wire;
+use crate::outbox::service::Outbox;
+use crate::outbox::view::ItemView;
 
 /// Query values arrive as strings; numbers are parsed here so that a bad
 /// one is refused naming its parameter.
-fn number(field: &str, v: Option<&str>) -> Result<Option<u64>> {
+fn number<T: TryFrom<u64>>(field: &str, v: Option<&str>) -> Result<Option<T>> {
     v.map(|s| {
-        s.trim()
+        let n = s
+            .trim()
             .parse::<u64>()
-            .map_err(|_| Error::invalid(field, "expected a whole number"))
+            .map_err(|_| Error::invalid(field, "expected a whole number"))?;
+        T::try_from(n).map_err(|_| Error::invalid(field, "the number is too large"))
     })
     .transpose()
 }
 
-/// A number that must fit `T`.
-fn fits<T: TryFrom<u64>>(field: &str, v: Option<u64>) -> Result<Option<T>> {
-    v.map(|n| T::try_from(n).map_err(|_| Error::invalid(field, "the number is too large")))
-        .transpose()
+/// Any serialisable result as JSON.
+fn json<T: Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal("cannot serialise a Gmail result", e))
 }
 
 // ------------------------------------------------------------------ reads
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct SearchQuery {
     /// Gmail search syntax, e.g. `from:jane@example.org is:unread newer_than:7d`.
-    pub q: Option<String>,
+    pub query: Option<String>,
     /// Messages per page (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub max_results: Option<String>,
-    /// `next_page_token` of the previous page.
+    /// `nextPageToken` of the previous page.
     pub page_token: Option<String>,
     /// Comma-separated label ids every message must carry, e.g. `INBOX,UNREAD`.
     pub label_ids: Option<String>,
@@ -60,42 +65,38 @@ pub struct SearchQuery {
 
 /// Searches mail: ids, thread ids, From, To, Subject, Date and snippet per
 /// message (fetched in one batch), so no follow-up call is needed to triage.
-#[utoipa::path(get, path = "/api/v1/gmail/{account}/messages", tag = "gmail", operation_id = "searchGmail",
-    params(("account" = String, Path, description = "Google account id or address"), SearchQuery),
-    responses((status = 200, description = "`messages`, `next_page_token`, `result_size_estimate`; `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/gmail/{accountId}/messages", tag = "gmail", operation_id = "searchGmail",
+    params(("accountId" = String, Path, description = "Google account id or address"), SearchQuery),
+    responses((status = 200, description = "`messages` (`id`, `threadId`, `snippet`, ...), `nextPageToken`, `resultSizeEstimate`; `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
 pub async fn search(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path(account): Path<String>,
+    Path(account_id): Path<String>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<Value>> {
-    let run = async {
-        let max = number("max_results", q.max_results.as_deref())?;
-        let input = SearchInput {
-            account_id: account,
-            query: q.q.unwrap_or_default(),
-            max_results: fits("max_results", max)?,
-            page_token: q.page_token,
-            label_ids: q
-                .label_ids
-                .map(|l| {
-                    l.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
-        wire::search(&state.daemon.gmail.search(&authed.caller, input).await?)
+    let input = SearchInput {
+        account_id,
+        query: q.query.unwrap_or_default(),
+        max_results: number("maxResults", q.max_results.as_deref())?,
+        page_token: q.page_token,
+        label_ids: q
+            .label_ids
+            .map(|l| {
+                l.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
-    run.await
-        .map(Json)
-        .map_err(|e| wire::error("gmail_search_messages", e))
+    let page = state.daemon.gmail.search(&authed.caller, input).await?;
+    Ok(Json(json(&page)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct ReadQuery {
     /// `full` (default): headers, body and attachments; `metadata`: headers and snippet.
     #[param(value_type = Option<ReadFormat>)]
@@ -103,7 +104,7 @@ pub struct ReadQuery {
     /// `auto` (default): the text part, or text converted from HTML when the text part is a stub.
     #[param(value_type = Option<BodyPart>)]
     pub body: Option<String>,
-    /// Where a clipped body continues (its `next_offset`).
+    /// Where a clipped body continues (its `nextOffset`).
     #[param(value_type = Option<u64>, minimum = 0)]
     pub offset: Option<String>,
     /// Characters of body to return (default `[gmail] body_limit_chars`).
@@ -132,115 +133,120 @@ pub enum BodyPart {
 }
 
 /// How to read: `(format, body view)` from the query.
-fn read_view(
-    q: &ReadQuery,
-) -> Result<(Option<crate::gmail::Format>, crate::gmail::types::BodyView)> {
-    let offset = fits("offset", number("offset", q.offset.as_deref())?)?;
-    let max_chars = fits("max_chars", number("max_chars", q.max_chars.as_deref())?)?;
-    wire::view(q.format.as_deref(), q.body.as_deref(), offset, max_chars)
+fn read_view(q: &ReadQuery) -> Result<(Option<crate::gmail::Format>, BodyView)> {
+    let format = q
+        .format
+        .as_deref()
+        .map(|f| {
+            crate::gmail::Format::parse(f)
+                .ok_or_else(|| Error::invalid("format", "expected metadata or full"))
+        })
+        .transpose()?;
+    let body = match q.body.as_deref() {
+        None => BodyChoice::Auto,
+        Some(b) => BodyChoice::parse(b)
+            .ok_or_else(|| Error::invalid("body", "expected auto, text, html or both"))?,
+    };
+    let view = BodyView {
+        body,
+        offset: number("offset", q.offset.as_deref())?.unwrap_or(0),
+        max_chars: number("maxChars", q.max_chars.as_deref())?,
+    };
+    Ok((format, view))
 }
 
 /// Reads one message. Long bodies are clipped (`truncated: true`, page on with `offset`).
-#[utoipa::path(get, path = "/api/v1/gmail/{account}/messages/{id}", tag = "gmail", operation_id = "getGmailMessage",
-    params(("account" = String, Path, description = "Google account id or address"),
-           ("id" = String, Path, description = "Gmail message id"), ReadQuery),
-    responses((status = 200, description = "`message`; `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
+#[utoipa::path(get, path = "/api/v1/gmail/{accountId}/messages/{messageId}", tag = "gmail", operation_id = "getGmailMessage",
+    params(("accountId" = String, Path, description = "Google account id or address"),
+           ("messageId" = String, Path, description = "Gmail message id"), ReadQuery),
+    responses((status = 200, description = "`message` (`id`, `threadId`, `headers`, `bodyText`, `bodyHtml`, `labelIds`, ...); `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
 pub async fn message(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path((account, id)): Path<(String, String)>,
+    Path((account_id, message_id)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
 ) -> Result<Json<Value>> {
-    let run = async {
-        let (format, view) = read_view(&q)?;
-        let input = GetMessageInput {
-            account_id: account,
-            message_id: id,
-            format,
-            view,
-        };
-        wire::json(
-            &state
-                .daemon
-                .gmail
-                .get_message(&authed.caller, input)
-                .await?,
-        )
+    let (format, view) = read_view(&q)?;
+    let input = GetMessageInput {
+        account_id,
+        message_id,
+        format,
+        view,
     };
-    run.await
-        .map(Json)
-        .map_err(|e| wire::error("gmail_get_message", e))
+    let message = state
+        .daemon
+        .gmail
+        .get_message(&authed.caller, input)
+        .await?;
+    Ok(Json(json(&message)?))
 }
 
 /// Reads a thread's messages in order.
-#[utoipa::path(get, path = "/api/v1/gmail/{account}/threads/{id}", tag = "gmail", operation_id = "getGmailThread",
-    params(("account" = String, Path, description = "Google account id or address"),
-           ("id" = String, Path, description = "Gmail thread id"), ReadQuery),
+#[utoipa::path(get, path = "/api/v1/gmail/{accountId}/threads/{threadId}", tag = "gmail", operation_id = "getGmailThread",
+    params(("accountId" = String, Path, description = "Google account id or address"),
+           ("threadId" = String, Path, description = "Gmail thread id"), ReadQuery),
     responses((status = 200, description = "`threadId`, `messages`; `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
 pub async fn thread(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path((account, id)): Path<(String, String)>,
+    Path((account_id, thread_id)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
 ) -> Result<Json<Value>> {
-    let run = async {
-        let (format, view) = read_view(&q)?;
-        let input = GetThreadInput {
-            account_id: account,
-            thread_id: id,
-            format,
-            view,
-        };
-        wire::json(&state.daemon.gmail.get_thread(&authed.caller, input).await?)
+    let (format, view) = read_view(&q)?;
+    let input = GetThreadInput {
+        account_id,
+        thread_id,
+        format,
+        view,
     };
-    run.await
-        .map(Json)
-        .map_err(|e| wire::error("gmail_get_thread", e))
+    let thread = state.daemon.gmail.get_thread(&authed.caller, input).await?;
+    Ok(Json(json(&thread)?))
 }
 
 /// Saves an attachment under commsd's data directory (0600) and returns its
 /// path, size and type; the content itself never travels in the response.
-#[utoipa::path(post, path = "/api/v1/gmail/{account}/messages/{id}/attachments/{attachment_id}", tag = "gmail",
+#[utoipa::path(post, path = "/api/v1/gmail/{accountId}/messages/{messageId}/attachments/{attachmentId}", tag = "gmail",
     operation_id = "saveGmailAttachment",
-    params(("account" = String, Path, description = "Google account id or address"),
-           ("id" = String, Path, description = "Gmail message id"),
-           ("attachment_id" = String, Path, description = "From the message's `attachments[].attachmentId`")),
-    responses((status = 200, description = "`attachment`: `path`, `size`, `mimeType`, `filename`", body = Object), Errors))]
+    params(("accountId" = String, Path, description = "Google account id or address"),
+           ("messageId" = String, Path, description = "Gmail message id"),
+           ("attachmentId" = String, Path, description = "From the message's `attachments[].attachmentId`")),
+    responses((status = 200, description = "`attachment`: `path`, `size`, `mimeType`, `filename`, `messageId`", body = Object), Errors))]
 pub async fn attachment(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path((account, id, attachment_id)): Path<(String, String, String)>,
+    Path((account_id, message_id, attachment_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>> {
     let input = AttachmentInput {
-        account_id: account,
-        message_id: id,
+        account_id,
+        message_id,
         attachment_id,
     };
     let saved = state.daemon.gmail.save_attachment(&authed.caller, input);
-    let run = async { wire::json(&saved.await?) };
-    run.await
-        .map(Json)
-        .map_err(|e| wire::error("gmail_get_attachment", e))
+    Ok(Json(json(&saved.await?)?))
 }
 
 // ------------------------------------------------------------------ drafts
 
 /// A draft's content. Nothing is sent.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"to": ["Jane Roe <jane@example.org>"], "subject": "Your results", "text": "Dear Jane, ..."}))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"to": "Jane Roe <jane@example.org>", "subject": "Your results", "bodyText": "Dear Jane, ..."}))]
 pub struct DraftBody {
     /// The account's address (default) or one of its verified send-as aliases.
     pub from: Option<String>,
+    #[serde(deserialize_with = "crate::de::one_or_many")]
+    #[schema(value_type = crate::de::Addresses)]
     pub to: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
+    #[schema(value_type = Option<crate::de::Addresses>)]
     pub cc: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
+    #[schema(value_type = Option<crate::de::Addresses>)]
     pub bcc: Vec<String>,
     #[serde(default)]
     pub subject: String,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
     /// Absolute paths of files on this machine (keys: only under `[outbox] attachment_dirs`).
     #[serde(default)]
     pub attachments: Vec<String>,
@@ -256,82 +262,90 @@ impl From<DraftBody> for DraftContent {
             cc: b.cc,
             bcc: b.bcc,
             subject: b.subject,
-            body_text: b.text,
-            body_html: b.html,
+            body_text: b.body_text,
+            body_html: b.body_html,
             attachments: b.attachments,
             thread_id: b.thread_id,
         }
     }
 }
 
+/// A draft made or replaced; nothing is sent.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DraftView {
+    pub draft_id: Option<String>,
+    pub message_id: Option<String>,
+    pub thread_id: Option<String>,
+    /// The From the draft carries.
+    pub from: String,
+    /// Its RFC 5322 Message-ID.
+    pub rfc822_message_id: String,
+    /// Headers and text as a human checks them.
+    pub preview: String,
+}
+
+impl From<DraftResult> for DraftView {
+    fn from(d: DraftResult) -> DraftView {
+        DraftView {
+            draft_id: d.draft_id,
+            message_id: d.message_id,
+            thread_id: d.thread_id,
+            from: d.from,
+            rfc822_message_id: d.rfc822_message_id,
+            preview: d.preview,
+        }
+    }
+}
+
 /// Creates a Gmail draft (needs `draft`).
-#[utoipa::path(post, path = "/api/v1/gmail/{account}/drafts", tag = "gmail", operation_id = "createGmailDraft",
-    params(("account" = String, Path, description = "Google account id or address")),
+#[utoipa::path(post, path = "/api/v1/gmail/{accountId}/drafts", tag = "gmail", operation_id = "createGmailDraft",
+    params(("accountId" = String, Path, description = "Google account id or address")),
     request_body = DraftBody,
-    responses((status = 201, description = "`draftId`, `messageId`, `threadId`, `from`, `preview`", body = Object), Errors))]
+    responses((status = 201, description = "The draft; nothing is sent (send it with `/drafts/{draftId}/send`)", body = DraftView), Errors))]
 pub async fn create_draft(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path(account): Path<String>,
+    Path(account_id): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
     let b: DraftBody = parse_json(&body)?;
-    let input = crate::gmail::types::CreateDraftInput {
-        account_id: account,
+    let input = CreateDraftInput {
+        account_id,
         content: b.into(),
     };
-    let run = async {
-        wire::draft(
-            &state
-                .daemon
-                .gmail
-                .create_draft(&authed.caller, input)
-                .await?,
-        )
-    };
-    let v = run
-        .await
-        .map_err(|e| wire::error("gmail_create_draft", e))?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    let draft = state.daemon.gmail.create_draft(&authed.caller, input);
+    let view = DraftView::from(draft.await?);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-/// Replaces a draft's content (needs `draft`).
-#[utoipa::path(put, path = "/api/v1/gmail/{account}/drafts/{draft_id}", tag = "gmail", operation_id = "updateGmailDraft",
-    params(("account" = String, Path, description = "Google account id or address"),
-           ("draft_id" = String, Path, description = "Gmail draft id")),
+/// Replaces a draft's content as a whole (needs `draft`).
+#[utoipa::path(put, path = "/api/v1/gmail/{accountId}/drafts/{draftId}", tag = "gmail", operation_id = "updateGmailDraft",
+    params(("accountId" = String, Path, description = "Google account id or address"),
+           ("draftId" = String, Path, description = "Gmail draft id")),
     request_body = DraftBody,
-    responses((status = 200, description = "`draftId`, `messageId`, `threadId`, `from`, `preview`", body = Object), Errors))]
+    responses((status = 200, description = "The draft after the change; nothing is sent", body = DraftView), Errors))]
 pub async fn update_draft(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path((account, draft_id)): Path<(String, String)>,
+    Path((account_id, draft_id)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Json<Value>> {
+) -> Result<Json<DraftView>> {
     let b: DraftBody = parse_json(&body)?;
     let input = UpdateDraftInput {
-        account_id: account,
+        account_id,
         draft_id,
         content: b.into(),
     };
-    let run = async {
-        wire::draft(
-            &state
-                .daemon
-                .gmail
-                .update_draft(&authed.caller, input)
-                .await?,
-        )
-    };
-    run.await
-        .map(Json)
-        .map_err(|e| wire::error("gmail_update_draft", e))
+    let draft = state.daemon.gmail.update_draft(&authed.caller, input);
+    Ok(Json(DraftView::from(draft.await?)))
 }
 
 // ------------------------------------------------------------------ the send gate
 
 /// Sending a draft through the outbox.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SendBody {
     /// Without it, only the preview and an outbox item waiting for confirmation.
     /// With it, the send policy decides (a human may still have to approve).
@@ -342,18 +356,63 @@ pub struct SendBody {
     pub client_request_id: Option<String>,
 }
 
-/// 202 while the item waits (for the caller's confirmation or a human), 200 otherwise.
-fn gate_response(sent: &SendResult, v: Value) -> Response {
-    let waiting = matches!(
-        sent.item.state,
-        ItemState::Draft | ItemState::PendingApproval
-    );
-    let status = if waiting {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    (status, Json(v)).into_response()
+/// A draft (or reply) staged in the outbox: the item, whether it was staged
+/// before, its preview and where a human reviews it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StagedDraft {
+    pub item: ItemView,
+    /// True when `clientRequestId` named an item staged before.
+    pub existing: bool,
+    /// What will be sent, as a human checks it.
+    pub preview: String,
+    /// The dashboard page where a human approves or rejects it.
+    pub review_url: String,
+    pub draft_id: String,
+    pub thread_id: Option<String>,
+    /// Whether the caller confirmed (then the send policy decided).
+    pub confirmed: bool,
+    /// Replies: the answered message's Message-ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    /// Replies: the thread's References.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<Vec<String>>,
+}
+
+impl StagedDraft {
+    fn new(dashboard_url: &str, sent: &SendResult) -> StagedDraft {
+        StagedDraft {
+            item: ItemView::from(&sent.item),
+            existing: sent.existing,
+            preview: Outbox::preview_text(&sent.item),
+            review_url: format!("{dashboard_url}/review/{}", sent.item.id),
+            draft_id: sent.draft_id.clone(),
+            thread_id: sent.thread_id.clone(),
+            confirmed: sent.confirmed,
+            in_reply_to: None,
+            references: None,
+        }
+    }
+
+    fn reply(dashboard_url: &str, replied: &ReplyResult) -> StagedDraft {
+        StagedDraft {
+            in_reply_to: Some(replied.in_reply_to.clone()),
+            references: Some(replied.references.clone()),
+            ..StagedDraft::new(dashboard_url, &replied.sent)
+        }
+    }
+
+    /// 202 while the item waits (for the caller's confirmation or a human), 200 otherwise.
+    fn into_response(self, state: ItemState) -> Response {
+        let waiting = matches!(state, ItemState::Draft | ItemState::PendingApproval);
+        let status = if waiting {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        (status, Json(self)).into_response()
+    }
 }
 
 /// Optional JSON body: empty means defaults.
@@ -368,50 +427,48 @@ fn optional<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T> 
 /// Sends a draft through the outbox (needs `stage`): an item linked to the
 /// draft, with its rendered preview. Gmail sends it only once the policy or
 /// a human allows it, and only while the draft still matches what was approved.
-#[utoipa::path(post, path = "/api/v1/gmail/{account}/drafts/{draft_id}/send", tag = "gmail", operation_id = "sendGmailDraft",
-    params(("account" = String, Path, description = "Google account id or address"),
-           ("draft_id" = String, Path, description = "Gmail draft id"),
+#[utoipa::path(post, path = "/api/v1/gmail/{accountId}/drafts/{draftId}/send", tag = "gmail", operation_id = "sendGmailDraft",
+    params(("accountId" = String, Path, description = "Google account id or address"),
+           ("draftId" = String, Path, description = "Gmail draft id"),
            ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     request_body(content = SendBody, description = "Optional; `{}` by default"),
-    responses((status = 202, description = "Waiting for confirmation or a human: `item`, `preview`, `review_url`, `next`, `draftId`", body = Object),
-              (status = 200, description = "The policy let it through: `item` (approved, sending or sent)", body = Object), Errors))]
+    responses((status = 202, description = "Waiting for confirmation or a human (see `reviewUrl`)", body = StagedDraft),
+              (status = 200, description = "The policy let it through: `item` is approved, sending or sent", body = StagedDraft), Errors))]
 pub async fn send_draft(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path((account, draft_id)): Path<(String, String)>,
+    Path((account_id, draft_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response> {
     let b: SendBody = optional(&body)?;
     let input = SendDraftInput {
-        account_id: account,
+        account_id,
         draft_id,
         confirm: b.confirm,
         client_request_id: b.client_request_id,
     };
     let gmail = &state.daemon.gmail;
-    let sent = gmail
-        .send_draft(&authed.caller, input)
-        .await
-        .map_err(|e| wire::error("gmail_send_draft", e))?;
-    let v = wire::staged(gmail.dashboard_url(), &authed.caller, &sent).structured;
-    Ok(gate_response(&sent, v))
+    let sent = gmail.send_draft(&authed.caller, input).await?;
+    Ok(StagedDraft::new(gmail.dashboard_url(), &sent).into_response(sent.item.state))
 }
 
 /// A reply in the message's thread.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"text": "Dear Jane, Tuesday at 9:00 works. Kind regards", "confirm": true}))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"bodyText": "Dear Jane, Tuesday at 9:00 works. Kind regards", "confirm": true}))]
 pub struct ReplyBody {
     /// Also to the original's To and Cc (never to this account itself).
     #[serde(default)]
     pub reply_all: bool,
     pub from: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
+    #[schema(value_type = Option<crate::de::Addresses>)]
     pub cc: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
+    #[schema(value_type = Option<crate::de::Addresses>)]
     pub bcc: Vec<String>,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
     #[serde(default)]
     pub attachments: Vec<String>,
     /// Reuse this draft instead of making a new one.
@@ -424,29 +481,29 @@ pub struct ReplyBody {
 
 /// Replies in a thread (needs `draft` and `stage`): In-Reply-To, References
 /// and "Re:" set for you, then gated like sending a draft.
-#[utoipa::path(post, path = "/api/v1/gmail/{account}/messages/{id}/reply", tag = "gmail", operation_id = "replyGmailMessage",
-    params(("account" = String, Path, description = "Google account id or address"),
-           ("id" = String, Path, description = "The Gmail message answered"),
+#[utoipa::path(post, path = "/api/v1/gmail/{accountId}/messages/{messageId}/reply", tag = "gmail", operation_id = "replyGmailMessage",
+    params(("accountId" = String, Path, description = "Google account id or address"),
+           ("messageId" = String, Path, description = "The Gmail message answered"),
            ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     request_body = ReplyBody,
-    responses((status = 202, description = "Waiting for confirmation or a human: `item`, `preview`, `draftId`, `inReplyTo`, `references`", body = Object),
-              (status = 200, description = "The policy let it through", body = Object), Errors))]
+    responses((status = 202, description = "Waiting for confirmation or a human (see `reviewUrl`)", body = StagedDraft),
+              (status = 200, description = "The policy let it through", body = StagedDraft), Errors))]
 pub async fn reply(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path((account, id)): Path<(String, String)>,
+    Path((account_id, message_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response> {
     let b: ReplyBody = optional(&body)?;
     let input = ReplyInput {
-        account_id: account,
-        reply_to_message_id: id,
+        account_id,
+        reply_to_message_id: message_id,
         reply_all: b.reply_all,
         from: b.from,
         cc: b.cc,
         bcc: b.bcc,
-        body_text: b.text,
-        body_html: b.html,
+        body_text: b.body_text,
+        body_html: b.body_html,
         attachments: b.attachments,
         draft_id: b.draft_id,
         confirm: b.confirm,
@@ -456,56 +513,46 @@ pub async fn reply(
     let replied = gmail
         .reply(&authed.caller, input)
         .await
-        .map_err(|e| wire::error("gmail_reply_in_thread", e))?;
-    let v = wire::reply(gmail.dashboard_url(), &authed.caller, &replied).structured;
-    Ok(gate_response(&replied.sent, v))
+        .map_err(|e| e.renaming_field(&[("replyToMessageId", "messageId")]))?;
+    let state = replied.sent.item.state;
+    Ok(StagedDraft::reply(gmail.dashboard_url(), &replied).into_response(state))
 }
 
 // ------------------------------------------------------------------ labels
 
 /// Label changes on messages.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"ids": ["18c2f0a1b2c3d4e5"], "add": ["Label_12"], "remove": ["UNREAD", "INBOX"]}))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"messageIds": ["18c2f0a1b2c3d4e5"], "addLabelIds": ["Label_12"], "removeLabelIds": ["UNREAD", "INBOX"]}))]
 pub struct ModifyBody {
     /// 1 to 1000 message ids.
-    pub ids: Vec<String>,
+    pub message_ids: Vec<String>,
     /// Label ids to add (`STARRED`, `IMPORTANT`, `UNREAD`, or a user label's id).
     #[serde(default)]
-    pub add: Vec<String>,
+    pub add_label_ids: Vec<String>,
     /// Label ids to remove (`INBOX` archives, `UNREAD` marks read).
     #[serde(default)]
-    pub remove: Vec<String>,
+    pub remove_label_ids: Vec<String>,
 }
 
 /// Adds and removes labels (needs `draft`, and an account signed in at tier 3).
-#[utoipa::path(post, path = "/api/v1/gmail/{account}/messages/modify", tag = "gmail", operation_id = "modifyGmailLabels",
-    params(("account" = String, Path, description = "Google account id or address")),
+#[utoipa::path(post, path = "/api/v1/gmail/{accountId}/messages/modify", tag = "gmail", operation_id = "modifyGmailLabels",
+    params(("accountId" = String, Path, description = "Google account id or address")),
     request_body = ModifyBody,
     responses((status = 200, description = "`modified`, `added`, `removed`", body = Object), Errors))]
 pub async fn modify(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
-    Path(account): Path<String>,
+    Path(account_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>> {
     let b: ModifyBody = parse_json(&body)?;
     let input = ModifyInput {
-        account_id: account,
-        message_ids: b.ids,
-        add_label_ids: b.add,
-        remove_label_ids: b.remove,
+        account_id,
+        message_ids: b.message_ids,
+        add_label_ids: b.add_label_ids,
+        remove_label_ids: b.remove_label_ids,
     };
-    let run = async {
-        wire::json(
-            &state
-                .daemon
-                .gmail
-                .modify_labels(&authed.caller, input)
-                .await?,
-        )
-    };
-    run.await
-        .map(Json)
-        .map_err(|e| wire::error("gmail_modify_labels", e))
+    let modified = state.daemon.gmail.modify_labels(&authed.caller, input);
+    Ok(Json(json(&modified.await?)?))
 }

@@ -258,15 +258,16 @@ async fn preview(
 
 async fn session_info(axum::Extension(session): axum::Extension<Session>) -> Json<Value> {
     Json(
-        json!({ "csrf_token": session.csrf_token, "actor": caller().actor, "issued_to": session.issued_to }),
+        json!({ "csrfToken": session.csrf_token, "actor": caller().actor, "issuedTo": session.issued_to }),
     )
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ListQuery {
     state: Option<String>,
     channel: Option<String>,
-    account: Option<String>,
+    account_id: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -277,14 +278,14 @@ async fn list_items(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>> {
     let states: Vec<String> = q.state.into_iter().collect();
-    let filter = list_filter(&states, q.channel.as_deref(), q.account.as_deref(), None)?;
+    let filter = list_filter(&states, q.channel.as_deref(), q.account_id.as_deref(), None)?;
     let limit = list_limit(q.limit.as_deref())?;
     let page = daemon
         .outbox
         .list(&caller(), filter, q.cursor.as_deref(), limit)
         .await?;
     Ok(Json(
-        json!({ "items": page.items, "next_cursor": page.next_cursor }),
+        json!({ "items": page.items, "nextCursor": page.next_cursor }),
     ))
 }
 
@@ -332,17 +333,19 @@ async fn cancel(State(daemon): State<Shared>, Path(id): Path<String>) -> Result<
     Ok(Json(daemon.outbox.cancel(&caller(), &id).await?.to_json()))
 }
 
-/// The edit body shared by the dashboard and the HTTP API.
+/// The dashboard's edit body, each channel's text in its own name: email
+/// `bodyText`/`bodyHtml`, SMS `body`, chat `text`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct EditBody {
     pub to: Option<Vec<String>>,
     pub cc: Option<Vec<String>>,
     pub bcc: Option<Vec<String>>,
     pub subject: Option<String>,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
     pub body: Option<String>,
+    pub text: Option<String>,
     pub priority: Option<Priority>,
 }
 
@@ -353,9 +356,9 @@ impl From<EditBody> for EditRequest {
             cc: b.cc,
             bcc: b.bcc,
             subject: b.subject,
-            text: b.text,
-            html: b.html,
-            body: b.body,
+            text: b.body_text,
+            html: b.body_html,
+            body: b.body.or(b.text),
             priority: b.priority,
         }
     }
@@ -377,32 +380,33 @@ async fn edit(
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ApproveManyBody {
-    ids: Vec<String>,
+    item_ids: Vec<String>,
 }
 
 async fn approve_many(State(daemon): State<Shared>, body: Bytes) -> Result<Json<Value>> {
     let body: ApproveManyBody = parse_json(&body)?;
     let results = daemon
         .outbox
-        .approve(&caller(), Target::Ids(body.ids))
+        .approve(&caller(), Target::Ids(body.item_ids))
         .await?;
     Ok(Json(json!({ "results": batch_json(results) })))
 }
 
-/// `[{id, ok, item | error}]`
-pub fn batch_json(results: Vec<BatchResult>) -> Vec<Value> {
+/// `[{itemId, ok, item | error}]`
+fn batch_json(results: Vec<BatchResult>) -> Vec<Value> {
     results
         .into_iter()
         .map(|r| match r.result {
-            Ok(item) => json!({ "id": r.id, "ok": true, "item": item }),
-            Err(e) => json!({ "id": r.id, "ok": false, "error": e.envelope() }),
+            Ok(item) => json!({ "itemId": r.id, "ok": true, "item": item }),
+            Err(e) => json!({ "itemId": r.id, "ok": false, "error": e.envelope() }),
         })
         .collect()
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AuditQuery {
     limit: Option<String>,
     before_seq: Option<String>,
@@ -426,7 +430,7 @@ async fn audit_list(
         .flatten();
     Ok(Json(json!({
         "events": events.iter().map(audit_json).collect::<Vec<_>>(),
-        "next_before_seq": next,
+        "nextBeforeSeq": next,
     })))
 }
 
@@ -441,21 +445,21 @@ fn status_json(s: &crate::status::Status, audit: &crate::audit::Verification) ->
         "version": s.version,
         "protocol": s.protocol,
         "pid": s.pid,
-        "uptime_s": s.uptime.as_secs(),
-        "started_at_unix_ms": s.started_at_unix_ms,
+        "uptimeSeconds": s.uptime.as_secs(),
+        "startedAtUnixMs": s.started_at_unix_ms,
         "socket": s.socket,
-        "data_dir": s.data_dir,
+        "dataDir": s.data_dir,
         "config": s.config_path,
-        "dashboard_url": s.dashboard_url,
-        "api_url": s.api_url,
-        "webhook_url": s.webhook_url,
+        "dashboardUrl": s.dashboard_url,
+        "apiUrl": s.api_url,
+        "webhookUrl": s.webhook_url,
         "counts": s.counts,
         "outbox": s.outbox,
-        "gmail": s.providers.get("gmail"),
+        "gmail": s.providers.get("gmail").map(crate::util::camel_keys),
         "warnings": s.warnings,
         "audit": {
             "events": audit.rows,
-            "chain_ok": audit.first_bad.is_none(),
+            "chainOk": audit.first_bad.is_none(),
         },
     })
 }
@@ -489,16 +493,16 @@ pub fn event_stream(
                 Ok(envelope) => match envelope.event {
                     Event::OutboxChanged { id, state, channel, account, priority } => SseEvent::default()
                         .event("outbox")
-                        .data(json!({ "id": id, "state": state, "channel": channel, "account": account, "priority": priority }).to_string()),
+                        .data(json!({ "id": id, "state": state, "channel": channel, "accountId": account, "priority": priority }).to_string()),
                     Event::AuditAppended { seq, action, item_id } => SseEvent::default()
                         .event("audit")
-                        .data(json!({ "seq": seq, "action": action, "item_id": item_id }).to_string()),
+                        .data(json!({ "seq": seq, "action": action, "itemId": item_id }).to_string()),
                     Event::AccountsChanged { accounts } => SseEvent::default()
                         .event("accounts")
                         .data(json!({ "accounts": accounts }).to_string()),
                     Event::MailReceived { account, folder, new_messages } => SseEvent::default()
                         .event("mail")
-                        .data(json!({ "account": account, "folder": folder, "new_messages": new_messages }).to_string()),
+                        .data(json!({ "accountId": account, "folder": folder, "newMessages": new_messages }).to_string()),
                     Event::ShutdownStarted { .. } => return None,
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

@@ -1,5 +1,7 @@
 //! The JSON shape of items and audit events, shared by the HTTP API, the
 //! dashboard, MCP and `--json`. The OpenAPI document is generated from it.
+//! Field names are camelCase (the contract's vocabulary: `accountId`,
+//! `bodyText`, `createdAt`, ...); enum values stay snake_case.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,13 +12,15 @@ use crate::audit;
 
 /// An outbox item.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ItemView {
     /// `ob_` and 10 characters.
     #[schema(example = "ob_7k2m9x4q1z")]
     pub id: String,
     #[schema(value_type = String, example = "email")]
     pub channel: Channel,
-    pub account: String,
+    /// The account it is sent from (its id).
+    pub account_id: String,
     #[schema(value_type = String, example = "pending_approval")]
     pub state: State,
     #[schema(value_type = String, example = "normal")]
@@ -52,18 +56,20 @@ pub enum ContentView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EmailView {
     pub from: String,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
     pub subject: String,
-    pub text: String,
-    pub html: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
     pub attachments: Vec<AttachmentView>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AttachmentView {
     pub filename: String,
     pub mime_type: String,
@@ -72,12 +78,14 @@ pub struct AttachmentView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SmsView {
     pub to: String,
     pub body: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ChatView {
     pub space: String,
     pub text: String,
@@ -85,6 +93,7 @@ pub struct ChatView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct PolicyView {
     #[schema(value_type = String, example = "approve")]
     pub decision: Decision,
@@ -95,6 +104,7 @@ pub struct PolicyView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ApprovalView {
     pub by: String,
     pub at: String,
@@ -102,6 +112,7 @@ pub struct ApprovalView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RejectionView {
     pub by: String,
     pub at: String,
@@ -109,6 +120,7 @@ pub struct RejectionView {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     pub at: String,
     pub detail: String,
@@ -132,8 +144,8 @@ impl From<&Item> for ItemView {
                 cc: e.cc.clone(),
                 bcc: e.bcc.clone(),
                 subject: e.subject.clone(),
-                text: e.text.clone(),
-                html: e.html.clone(),
+                body_text: e.text.clone(),
+                body_html: e.html.clone(),
                 attachments: e.attachments.iter().map(attachment).collect(),
             }),
             Content::Sms(s) => ContentView::Sms(SmsView {
@@ -149,7 +161,7 @@ impl From<&Item> for ItemView {
         ItemView {
             id: i.id.clone(),
             channel: i.channel,
-            account: i.account.clone(),
+            account_id: i.account.clone(),
             state: i.state,
             priority: i.priority,
             requester: i.requester.clone(),
@@ -188,13 +200,14 @@ impl From<&Item> for ItemView {
 
 /// An audit event (never a message body).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditEventView {
     pub seq: i64,
     pub at: String,
     pub actor: String,
     pub action: String,
     pub item_id: Option<String>,
-    pub account: Option<String>,
+    pub account_id: Option<String>,
     pub channel: Option<String>,
     pub recipients: Vec<String>,
     pub content_hash: Option<String>,
@@ -212,7 +225,7 @@ impl From<&audit::Event> for AuditEventView {
             actor: e.actor.clone(),
             action: e.action.clone(),
             item_id: e.item_id.clone(),
-            account: e.account.clone(),
+            account_id: e.account.clone(),
             channel: e.channel.clone(),
             recipients: e.recipients.clone(),
             content_hash: e.content_hash.clone(),

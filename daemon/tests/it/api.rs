@@ -451,7 +451,7 @@ fn size_and_rate_limits() {
                 .map(|v| v.to_str().unwrap().to_owned());
             let body: Value = r.json().unwrap();
             assert_eq!(body["code"], "rate_limited");
-            assert!(body["details"]["retry_after_ms"].as_u64().unwrap() > 0);
+            assert!(body["details"]["retryAfterMs"].as_u64().unwrap() > 0);
         }
     }
     assert!(
@@ -552,28 +552,31 @@ fn openapi_document_covers_every_route() {
         ("get", "/api/v1/status"),
         ("get", "/api/v1/accounts"),
         ("post", "/api/v1/accounts/google"),
-        ("get", "/api/v1/accounts/google/flows/{flow_id}"),
-        ("patch", "/api/v1/accounts/{account}"),
-        ("delete", "/api/v1/accounts/{account}"),
+        ("get", "/api/v1/accounts/google/flows/{flowId}"),
+        ("patch", "/api/v1/accounts/{accountId}"),
+        ("delete", "/api/v1/accounts/{accountId}"),
         ("get", "/api/v1/google/client"),
-        ("get", "/api/v1/gmail/{account}/messages"),
-        ("get", "/api/v1/gmail/{account}/messages/{id}"),
-        ("get", "/api/v1/gmail/{account}/threads/{id}"),
+        ("get", "/api/v1/gmail/{accountId}/messages"),
+        ("get", "/api/v1/gmail/{accountId}/messages/{messageId}"),
+        ("get", "/api/v1/gmail/{accountId}/threads/{threadId}"),
         (
             "post",
-            "/api/v1/gmail/{account}/messages/{id}/attachments/{attachment_id}",
+            "/api/v1/gmail/{accountId}/messages/{messageId}/attachments/{attachmentId}",
         ),
-        ("post", "/api/v1/gmail/{account}/drafts"),
-        ("put", "/api/v1/gmail/{account}/drafts/{draft_id}"),
-        ("post", "/api/v1/gmail/{account}/drafts/{draft_id}/send"),
-        ("post", "/api/v1/gmail/{account}/messages/{id}/reply"),
-        ("post", "/api/v1/gmail/{account}/messages/modify"),
+        ("post", "/api/v1/gmail/{accountId}/drafts"),
+        ("put", "/api/v1/gmail/{accountId}/drafts/{draftId}"),
+        ("post", "/api/v1/gmail/{accountId}/drafts/{draftId}/send"),
+        (
+            "post",
+            "/api/v1/gmail/{accountId}/messages/{messageId}/reply",
+        ),
+        ("post", "/api/v1/gmail/{accountId}/messages/modify"),
         ("post", "/api/v1/email/stage"),
         ("post", "/api/v1/email/send"),
         ("post", "/api/v1/sms/stage"),
         ("post", "/api/v1/chat/stage"),
         ("get", "/api/v1/email/inbox"),
-        ("get", "/api/v1/email/read/{id}"),
+        ("get", "/api/v1/email/read/{messageId}"),
         ("get", "/api/v1/staged"),
         ("get", "/api/v1/staged/{id}"),
         ("post", "/api/v1/staged/{id}/approve"),
@@ -601,9 +604,12 @@ fn openapi_document_covers_every_route() {
             let path = path
                 .replace("{id}", "ob_0000000000")
                 .replace("{account}", "nobody@example.org")
-                .replace("{flow_id}", "no-such-flow")
-                .replace("{draft_id}", "r123")
-                .replace("{attachment_id}", "att0");
+                .replace("{accountId}", "nobody@example.org")
+                .replace("{messageId}", "m123")
+                .replace("{threadId}", "t123")
+                .replace("{flowId}", "no-such-flow")
+                .replace("{draftId}", "r123")
+                .replace("{attachmentId}", "att0");
             let url = format!("{}{}", api.url, path);
             let request = match method.as_str() {
                 "get" => api.http.get(&url),
@@ -628,7 +634,7 @@ fn openapi_document_covers_every_route() {
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(accounts["accounts"][0]["id"], "sandbox");
+    assert_eq!(accounts["accounts"][0]["accountId"], "sandbox");
 }
 
 #[test]

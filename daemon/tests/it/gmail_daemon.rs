@@ -199,7 +199,7 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let reader = s.api_key("reader", "read");
     let r = http
         .get(format!(
-            "{api}/api/v1/gmail/{ADA}/messages?q=from:jane&max_results=5"
+            "{api}/api/v1/gmail/{ADA}/messages?query=from:jane&maxResults=5"
         ))
         .bearer_auth(&reader)
         .send()
@@ -208,18 +208,16 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let body: Value = r.json().unwrap();
     assert_eq!(body["messages"][0]["id"], m1.as_str(), "{body}");
     let r = http
-        .get(format!(
-            "{api}/api/v1/gmail/{ADA}/messages?max_results=many"
-        ))
+        .get(format!("{api}/api/v1/gmail/{ADA}/messages?maxResults=many"))
         .bearer_auth(&reader)
         .send()
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().unwrap();
-    assert_eq!(body["details"]["field"], "max_results", "{body}");
+    assert_eq!(body["details"]["field"], "maxResults", "{body}");
     // /api/v1/email reads Google accounts through the same Gmail tools.
     let r = http
-        .get(format!("{api}/api/v1/email/inbox?account={ADA}&limit=5"))
+        .get(format!("{api}/api/v1/email/inbox?accountId={ADA}&limit=5"))
         .bearer_auth(&reader)
         .send()
         .unwrap();
@@ -233,8 +231,14 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
         .collect();
     assert!(ids.contains(&m1.as_str()), "{inbox}");
     assert_eq!(inbox["untrusted"], true, "{inbox}");
+    assert_eq!(inbox["accountId"], s.account_id.as_str(), "{inbox}");
+    assert!(inbox["messages"][0]["threadId"].is_string(), "{inbox}");
+    assert!(
+        inbox.get("nextPageToken").is_none(),
+        "paged by cursor: {inbox}"
+    );
     let r = http
-        .get(format!("{api}/api/v1/email/read/{m1}?account={ADA}"))
+        .get(format!("{api}/api/v1/email/read/{m1}?accountId={ADA}"))
         .bearer_auth(&reader)
         .send()
         .unwrap();
@@ -273,7 +277,7 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let r = http
         .post(format!("{api}/api/v1/gmail/{ADA}/drafts"))
         .bearer_auth(&reader)
-        .json(&json!({ "to": ["jane@example.org"], "subject": "x", "text": "y" }))
+        .json(&json!({ "to": "jane@example.org", "subject": "x", "bodyText": "y" }))
         .send()
         .unwrap();
     assert_eq!(r.status(), 403, "a read key cannot draft");
@@ -287,7 +291,7 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let r = http
         .post(format!("{api}/api/v1/gmail/{ADA}/messages/modify"))
         .bearer_auth(&agent)
-        .json(&json!({ "ids": [m1], "remove": ["UNREAD"] }))
+        .json(&json!({ "messageIds": [m1], "removeLabelIds": ["UNREAD"] }))
         .send()
         .unwrap();
     assert_eq!(r.status(), 403);
@@ -327,6 +331,34 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     ]);
     let draft_id = draft["draftId"].as_str().unwrap().to_owned();
     assert_eq!(draft["threadId"], t1.as_str());
+    // Over HTTP the draft is replaced in the contract's names: `to` as one
+    // address, `bodyText`, `threadId`; the answer names the draft the same way.
+    let drafter = s.api_key("drafter", "read,draft");
+    let r = reqwest::blocking::Client::new()
+        .put(format!(
+            "{}/api/v1/gmail/{ADA}/drafts/{draft_id}",
+            s.api_url()
+        ))
+        .bearer_auth(&drafter)
+        .json(&json!({
+            "to": "Jane Roe <jane@example.org>",
+            "subject": "Re: Appointment on Tuesday",
+            "bodyText": "Dear Jane,\n\n10:00 on Tuesday is fine.\n\nDr. Roe",
+            "threadId": t1,
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let replaced: Value = r.json().unwrap();
+    assert_eq!(replaced["draftId"], draft_id.as_str(), "{replaced}");
+    assert_eq!(replaced["threadId"], t1.as_str(), "{replaced}");
+    assert!(
+        replaced["preview"]
+            .as_str()
+            .unwrap()
+            .contains("10:00 on Tuesday"),
+        "{replaced}"
+    );
     let staged = s.gmail_json(&["draft", "send", "--account", ADA, &draft_id]);
     assert_eq!(staged["item"]["state"], "pending_approval", "{staged}");
     assert!(

@@ -459,18 +459,20 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let base = api["api_url"].as_str().unwrap().to_owned();
     let http = reqwest::blocking::Client::new();
     let inbox: Value = http
-        .get(format!("{base}/api/v1/email/inbox?account={ALICE}&limit=5"))
+        .get(format!(
+            "{base}/api/v1/email/inbox?accountId={ALICE}&limit=5"
+        ))
         .bearer_auth(&key)
         .send()
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(inbox["account"], alice.as_str(), "{inbox}");
+    assert_eq!(inbox["accountId"], alice.as_str(), "{inbox}");
     assert_eq!(inbox["folder"], "INBOX");
     let sent_id = sent_copy["id"].as_str().unwrap();
     let r = http
         .get(format!(
-            "{base}/api/v1/email/read/{sent_id}?account={alice}"
+            "{base}/api/v1/email/read/{sent_id}?accountId={alice}"
         ))
         .bearer_auth(&key)
         .send()
@@ -478,6 +480,8 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     assert_eq!(r.status(), 200);
     let read: Value = r.json().unwrap();
     assert_eq!(read["message"]["subject"], subject);
+    assert!(read["message"]["bodyText"].is_string(), "{read}");
+    assert!(read["message"].get("text").is_none(), "{read}");
     let r = http
         .get(format!("{base}/api/v1/email/inbox?limit=500"))
         .bearer_auth(&key)

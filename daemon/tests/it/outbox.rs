@@ -86,7 +86,7 @@ fn stage_approve_deliver_into_the_sandbox_maildir() {
     let approve = env.commsctl(&["approve", id]);
     assert_eq!(approve.code, 0, "{}", approve.stderr);
     let sent = wait_state(&env, id, "sent");
-    assert_eq!(sent["approval"]["content_hash"], item["content_hash"]);
+    assert_eq!(sent["approval"]["contentHash"], item["contentHash"]);
 
     let files = maildir_new(&env);
     assert_eq!(files.len(), 1);
@@ -331,7 +331,7 @@ per_hour = 1
         "--json",
     ]));
     assert_eq!(second["state"], "pending_approval");
-    let reason = second["policy"]["hold_reason"].as_str().unwrap();
+    let reason = second["policy"]["holdReason"].as_str().unwrap();
     assert!(
         reason.contains("hourly cap of 1 sms") && reason.contains("policy.caps[0]"),
         "{reason}"
@@ -346,7 +346,7 @@ per_hour = 1
     let held = show(&env, second["id"].as_str().unwrap());
     assert_eq!(held["state"], "approved");
     assert!(
-        held["policy"]["hold_reason"]
+        held["policy"]["holdReason"]
             .as_str()
             .unwrap()
             .contains("cap"),
@@ -366,7 +366,7 @@ fn edit_after_approval_needs_a_new_approval() {
     assert_eq!(env.commsctl(&["approve", id]).code, 0);
     let approved = show(&env, id);
     assert_eq!(approved["state"], "approved");
-    assert!(approved["dispatch_after"].is_string());
+    assert!(approved["dispatchAfter"].is_string());
 
     let edited = json(&env.commsctl(&[
         "outbox",
@@ -378,7 +378,7 @@ fn edit_after_approval_needs_a_new_approval() {
     ]));
     assert_eq!(edited["state"], "pending_approval");
     assert_eq!(edited["approval"], Value::Null);
-    assert_ne!(edited["content_hash"], item["content_hash"]);
+    assert_ne!(edited["contentHash"], item["contentHash"]);
     assert_eq!(
         edited["content"]["subject"],
         "Your appointment on Wednesday"
@@ -521,12 +521,12 @@ fn list_filters_orders_by_priority_and_pages() {
         .map(|i| i["id"].clone())
         .collect();
     assert_eq!(ids, vec![high["id"].clone(), normal["id"].clone()]);
-    let cursor = page["next_cursor"].as_str().unwrap();
+    let cursor = page["nextCursor"].as_str().unwrap();
     let rest = json(&env.commsctl(&[
         "outbox", "list", "--state", "pending", "--limit", "2", "--cursor", cursor, "--json",
     ]));
     assert_eq!(rest["items"][0]["id"], low["id"]);
-    assert_eq!(rest["next_cursor"], Value::Null);
+    assert_eq!(rest["nextCursor"], Value::Null);
     let sms = json(&env.commsctl(&["outbox", "list", "--channel", "sms", "--json"]));
     assert_eq!(sms["items"].as_array().unwrap().len(), 1);
     let text = env.commsctl(&["outbox", "list"]);
@@ -547,7 +547,7 @@ fn attachments_are_copied_at_staging_time() {
     let item = stage_email(&env, &["--attach", file.to_str().unwrap()]);
     let attachment = &item["content"]["attachments"][0];
     assert_eq!(attachment["filename"], "results.pdf");
-    assert_eq!(attachment["mime_type"], "application/pdf");
+    assert_eq!(attachment["mimeType"], "application/pdf");
     assert_eq!(attachment["size"], original.len());
     // Changing the original afterwards changes nothing.
     std::fs::write(&file, b"tampered").unwrap();

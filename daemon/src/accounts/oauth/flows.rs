@@ -31,6 +31,7 @@ pub struct FlowRequest {
 
 /// A started sign-in: what the human opens.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct FlowStarted {
     pub flow_id: String,
     pub auth_url: String,
@@ -48,7 +49,8 @@ pub struct FlowDone {
     pub existed: bool,
 }
 
-type Outcome = Option<std::result::Result<FlowDone, Error>>;
+/// How a sign-in stands: `None` while the human has not finished.
+pub type Outcome = Option<std::result::Result<FlowDone, Error>>;
 
 struct Flow {
     id: String,
