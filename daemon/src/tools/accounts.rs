@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::kit::{nullable, object, out, s, strings};
+use super::kit::{object, out, s, strings};
 use super::{Outcome, ToolDef, ToolProvider, args};
 use crate::accounts::Kind;
 use crate::accounts::oauth::FlowRequest;
@@ -44,7 +44,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_remove_account",
         title: "Remove a Google account",
         toolset: "accounts",
-        description: "Remove a Google account: revoke its token, delete its secrets and cached mail. Needs the admin grant; otherwise ask the human to run `commsctl accounts remove`.",
+        description: "Remove a Google account (revokes its token, deletes its secrets and cached mail). Needs the admin grant; else ask the human to run `commsctl accounts remove`.",
         input: account_input,
         output: removed_output,
         read_only: false,
@@ -56,7 +56,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_set_account_labels",
         title: "Set a Google account's labels",
         toolset: "accounts",
-        description: "Replace a Google account's labels (short tags such as work or personal) that you and the human can name it by.",
+        description: "Replace a Google account's labels (short tags such as work).",
         input: labels_input,
         output: account_output,
         read_only: false,
@@ -66,16 +66,11 @@ pub const TOOLS: &[ToolDef] = &[
     },
 ];
 
+/// An account as these tools answer it (`brief`); more fields may come.
 fn account_schema() -> Value {
-    let int = json!({ "type": "integer" });
     out(
-        json!({
-            "accountId": s(), "email": s(), "labels": strings(), "default": { "type": "boolean" },
-            "scopesTier": int, "modules": strings(), "scopesGranted": strings(),
-            "state": { "enum": ["active", "reauth_required", "domain_blocked"] },
-            "stateReason": nullable(s()), "createdAt": nullable(s()), "lastUsedAt": nullable(s()),
-        }),
-        &["accountId", "email", "labels", "scopesTier", "state"],
+        json!({ "accountId": s(), "email": s(), "labels": strings(), "scopesTier": { "type": "integer" }, "state": s() }),
+        &["accountId", "email", "labels", "scopesGranted", "state"],
     )
 }
 
@@ -92,7 +87,7 @@ fn account_output() -> Value {
 
 fn removed_output() -> Value {
     out(
-        json!({ "account": account_schema(), "revoked": { "type": "boolean" }, "revokeError": nullable(s()) }),
+        json!({ "account": account_schema(), "revoked": { "type": "boolean" } }),
         &["account", "revoked"],
     )
 }
@@ -113,13 +108,13 @@ fn add_input() -> Value {
 
 fn add_output() -> Value {
     out(
-        json!({ "flowId": s(), "authUrl": s(), "expiresAt": s(), "scopes": strings(), "next": s() }),
+        json!({ "flowId": s(), "authUrl": s(), "next": s() }),
         &["flowId", "authUrl", "expiresAt", "scopes", "next"],
     )
 }
 
 fn account_id() -> Value {
-    json!({ "type": "string", "description": "Account id or email." })
+    s()
 }
 
 fn account_input() -> Value {

@@ -8,8 +8,9 @@ use crate::tools::ToolDef;
 
 use crate::tools::kit::{addresses, merge, nullable, object, out, s, strings};
 
+/// A Google account's id or address (google_list_accounts says so).
 fn account() -> Value {
-    json!({ "type": "string", "description": "Google account id or address." })
+    s()
 }
 
 fn ids() -> Value {
@@ -150,10 +151,7 @@ fn untrusted(props: Value, required: &[&str]) -> Value {
     let mut req = vec!["untrusted", "cacheHit"];
     req.extend_from_slice(required);
     out(
-        merge(
-            json!({ "untrusted": { "const": true }, "note": s(), "cacheHit": { "type": "boolean" } }),
-            props,
-        ),
+        merge(json!({ "untrusted": { "const": true } }), props),
         &req,
     )
 }
@@ -176,7 +174,7 @@ fn out_search() -> Value {
 
 fn out_message() -> Value {
     untrusted(
-        json!({ "id": nullable(s()), "threadId": nullable(s()), "labelIds": nullable(strings()), "snippet": nullable(s()),
+        json!({ "id": nullable(s()), "threadId": nullable(s()), "snippet": nullable(s()),
                 "body": { "type": "object", "required": ["content", "truncated"] } }),
         &["id", "threadId"],
     )
@@ -195,25 +193,23 @@ fn out_thread() -> Value {
 
 fn out_attachment() -> Value {
     let a = out(
-        json!({ "path": s(), "filename": s(), "size": { "type": "integer" }, "mimeType": s(), "messageId": s() }),
-        &["path", "filename", "size", "mimeType", "messageId"],
+        json!({ "path": s(), "size": { "type": "integer" } }),
+        &["path", "filename", "mimeType"],
     );
     untrusted(json!({ "attachment": a }), &["attachment"])
 }
 
 fn out_draft() -> Value {
     out(
-        json!({ "draftId": nullable(s()), "messageId": nullable(s()), "threadId": nullable(s()),
-                "from": s(), "preview": s(), "next": s() }),
+        json!({ "draftId": nullable(s()), "messageId": nullable(s()), "threadId": nullable(s()), "preview": s() }),
         &["draftId", "preview", "next"],
     )
 }
 
 fn out_staged() -> Value {
     out(
-        json!({ "item": { "type": "object", "required": ["id", "state"] }, "existing": { "type": "boolean" },
-                "preview": s(), "reviewUrl": s(), "next": s(), "draftId": s(), "threadId": nullable(s()),
-                "confirmed": { "type": "boolean" } }),
+        json!({ "item": { "type": "object", "required": ["id", "state"] }, "preview": s(), "reviewUrl": s(),
+                "next": s(), "draftId": s(), "threadId": nullable(s()) }),
         &[
             "item",
             "existing",
@@ -226,10 +222,7 @@ fn out_staged() -> Value {
 }
 
 fn out_modified() -> Value {
-    out(
-        json!({ "modified": { "type": "integer" }, "added": strings(), "removed": strings() }),
-        &["modified"],
-    )
+    out(json!({ "modified": { "type": "integer" } }), &["modified"])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -276,7 +269,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_get_message",
         "Read a Gmail message",
         "gmail_read",
-        "Read a message: headers, body as text (HTML converted when the text part is a stub; body: both gives both), attachments. A clipped body says truncated: page on with offset.",
+        "Read a message: headers, body as text (HTML converted when the text part is a stub; body: both gives both), attachments. A clipped body is truncated: page on with offset.",
         in_get_message,
         out_message,
         true,
@@ -348,7 +341,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_send_draft",
         "Send a Gmail draft (gated)",
         "gmail_compose",
-        "Send a draft via the outbox. Without confirm: returns the preview, sends nothing. confirm: true after checking it: the send policy decides (may wait for a human).",
+        "Send a draft via the outbox. Without confirm: the preview, nothing sent. confirm: true after checking it: the send policy decides (may wait for a human).",
         in_send_draft,
         out_staged,
         false,
