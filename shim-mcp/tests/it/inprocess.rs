@@ -502,12 +502,12 @@ async fn a_google_sign_in_started_by_the_agent_sends_tools_list_changed() {
         let started = client
             .call_tool(call(
                 "google_add_account",
-                json!({ "tier": 1, "labels": ["work"] }),
+                json!({ "scopesTier": 1, "labels": ["work"] }),
             ))
             .await
             .unwrap();
         assert_ne!(started.is_error, Some(true), "{started:?}");
-        let auth_url = started.structured_content.unwrap()["auth_url"]
+        let auth_url = started.structured_content.unwrap()["authUrl"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -556,7 +556,7 @@ async fn a_google_sign_in_started_by_the_agent_sends_tools_list_changed() {
         let labelled = client
             .call_tool(call(
                 "google_set_account_labels",
-                json!({ "account": login, "labels": ["front-desk", label] }),
+                json!({ "accountId": login, "labels": ["front-desk", label] }),
             ))
             .await
             .unwrap();
