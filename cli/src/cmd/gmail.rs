@@ -264,7 +264,13 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
         }
         Command::Thread(a) => {
             let json = a.json;
-            let v = invoke(socket, "gmail_get_thread", read_args(a)).await?;
+            let mut args = read_args(a);
+            if let Some(map) = args.as_object_mut()
+                && let Some(id) = map.remove("messageId")
+            {
+                map.insert("threadId".to_owned(), id);
+            }
+            let v = invoke(socket, "gmail_get_thread", args).await?;
             print(json, &v, render_thread)
         }
         Command::Attachment(a) => {

@@ -555,10 +555,7 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
         json!({ "accountId": A, "messageId": hid }),
     )
     .await;
-    assert_eq!(
-        r["body"]["source"],
-        "text/html converted to text"
-    );
+    assert_eq!(r["body"]["source"], "text/html converted to text");
     assert!(
         r["body"]["content"]
             .as_str()
