@@ -981,3 +981,80 @@ async fn gmail_counters_reach_the_cache_stats_resource() {
     assert_eq!(g["upstream_requests"], e.fake.counts().http_requests);
     e.fake.assert_no_violations();
 }
+
+#[tokio::test]
+async fn gmail_update_draft_patches_only_the_fields_given() {
+    let e = env().await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
+    let tools = gmail_tools(&e, outbox.clone());
+    let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "accountId": A, "to": "jane@example.org", "cc": ["max@example.org"], "subject": "Dose", "bodyText": "Take 5 mg." })).await;
+    let draft_id = d["draftId"].as_str().unwrap();
+    let patched = tool(
+        &tools,
+        &agent(),
+        "gmail_update_draft",
+        json!({ "accountId": A, "draftId": draft_id, "patch": { "subject": "Dose, corrected" } }),
+    )
+    .await;
+    assert_eq!(patched["draftId"], draft_id);
+    let preview = patched["preview"].as_str().unwrap();
+    assert!(preview.contains("To:      jane@example.org"), "{preview}");
+    assert!(preview.contains("Cc:      max@example.org"), "{preview}");
+    assert!(preview.contains("Subject: Dose, corrected"), "{preview}");
+    assert!(preview.contains("Take 5 mg."), "{preview}");
+    let patched = tool(
+        &tools,
+        &agent(),
+        "gmail_update_draft",
+        json!({ "accountId": A, "draftId": draft_id, "patch": { "bodyText": "Take 10 mg.", "cc": [] } }),
+    )
+    .await;
+    let preview = patched["preview"].as_str().unwrap();
+    assert!(preview.contains("Subject: Dose, corrected"), "{preview}");
+    assert!(
+        preview.contains("Take 10 mg.") && !preview.contains("Cc:"),
+        "{preview}"
+    );
+    // What the send gate stages is what Gmail holds.
+    let staged = tool(
+        &tools,
+        &agent(),
+        "gmail_send_draft",
+        json!({ "accountId": A, "draftId": draft_id }),
+    )
+    .await;
+    assert!(
+        staged["preview"].as_str().unwrap().contains("Take 10 mg."),
+        "{staged}"
+    );
+    e.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn gmail_reply_in_thread_refuses_a_message_of_another_thread() {
+    let e = env().await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
+    let tools = gmail_tools(&e, outbox);
+    let (id, thread) = e.fake.deliver(
+        A_EMAIL,
+        &mail(
+            "Jane Roe <jane@example.org>",
+            A_EMAIL,
+            "Hi",
+            "Question",
+            "<r1@example.org>",
+        ),
+        &[],
+    );
+    let err = tools
+        .call(
+            &agent(),
+            "gmail_reply_in_thread",
+            &json!({ "accountId": A, "threadId": "not-its-thread", "replyToMessageId": id, "bodyText": "Yes" }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.details["field"], "replyToMessageId", "{err:?}");
+    assert_eq!(err.details["threadId"], thread.as_str(), "{err:?}");
+    e.fake.assert_no_violations();
+}
