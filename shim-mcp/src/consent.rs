@@ -227,7 +227,7 @@ impl Consent {
             review_url: open
                 .outcome
                 .structured
-                .get("review_url")
+                .get("reviewUrl")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
@@ -274,16 +274,23 @@ fn accepted(action: &ElicitationAction, content: Option<&Value>) -> bool {
             != Some(false)
 }
 
+/// What became of an approval request that was not accepted. A `cancel`
+/// is the client's (a headless client answers it at once, with nobody
+/// asked); a `decline` is the human saying no in the client, which leaves
+/// the decision to the dashboard rather than rejecting the item.
 fn declined(action: &ElicitationAction, pending: &PendingApproval) -> String {
-    let what = match action {
-        ElicitationAction::Accept => "accepted without ticking approve",
-        ElicitationAction::Decline => "declined",
-        _ => "dismissed",
-    };
-    format!(
-        "The human {what} the approval request: the item stays pending. A human can still approve or reject it at {}.",
-        pending.review_url
-    )
+    let url = &pending.review_url;
+    match action {
+        ElicitationAction::Accept => format!(
+            "The approval request was accepted without ticking approve, so nothing was approved: the item stays pending and waits for a human in the dashboard ({url})."
+        ),
+        ElicitationAction::Decline => format!(
+            "The human declined the approval request in the client: the item is not rejected, it stays pending and waits in the dashboard ({url}), where a human can approve or reject it."
+        ),
+        _ => format!(
+            "The approval request was cancelled by the client (clients without a human at hand cancel at once), so nobody approved it: the item stays pending and waits for a human in the dashboard ({url})."
+        ),
+    }
 }
 
 /// The approval form: the summary as its message, one checkbox.
@@ -365,5 +372,24 @@ mod tests {
             Some(&json!({ "approve": false }))
         ));
         assert!(!accepted(&ElicitationAction::Decline, None));
+    }
+
+    #[test]
+    fn cancel_is_the_clients_and_decline_the_humans() {
+        let pending = PendingApproval {
+            item_id: "it_1".into(),
+            summary: String::new(),
+            review_url: "http://127.0.0.1:3001/review/it_1".into(),
+        };
+        let cancel = declined(&ElicitationAction::Cancel, &pending);
+        assert!(cancel.contains("cancelled by the client"), "{cancel}");
+        assert!(!cancel.contains("human dismissed"), "{cancel}");
+        assert!(cancel.contains("/review/it_1"), "{cancel}");
+        let decline = declined(&ElicitationAction::Decline, &pending);
+        assert!(decline.contains("human declined"), "{decline}");
+        assert!(
+            decline.contains("stays pending") && decline.contains("dashboard"),
+            "{decline}"
+        );
     }
 }

@@ -250,9 +250,9 @@ pub struct LabelsArgs {
 pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Search(a) => {
-            let mut args = json!({ "account": a.account.account, "query": a.query, "max_results": a.max, "label_ids": a.labels });
+            let mut args = json!({ "accountId": a.account.account, "query": a.query, "maxResults": a.max, "labelIds": a.labels });
             if let Some(t) = a.page_token {
-                args["page_token"] = json!(t);
+                args["pageToken"] = json!(t);
             }
             let v = invoke(socket, "gmail_search_messages", args).await?;
             print(a.json, &v, render_search)
@@ -260,15 +260,21 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
         Command::Show(a) => {
             let json = a.json;
             let v = invoke(socket, "gmail_get_message", read_args(a)).await?;
-            print(json, &v, |v| render_message(&v["message"]))
+            print(json, &v, render_message)
         }
         Command::Thread(a) => {
             let json = a.json;
-            let v = invoke(socket, "gmail_get_thread", read_args(a)).await?;
+            let mut args = read_args(a);
+            if let Some(map) = args.as_object_mut()
+                && let Some(id) = map.remove("messageId")
+            {
+                map.insert("threadId".to_owned(), id);
+            }
+            let v = invoke(socket, "gmail_get_thread", args).await?;
             print(json, &v, render_thread)
         }
         Command::Attachment(a) => {
-            let args = json!({ "account": a.account.account, "message_id": a.message_id, "attachment_id": a.attachment });
+            let args = json!({ "accountId": a.account.account, "messageId": a.message_id, "attachmentId": a.attachment });
             let v = invoke(socket, "gmail_get_attachment", args).await?;
             print(a.json, &v, |v| {
                 let at = &v["attachment"];
@@ -296,17 +302,21 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
             print(json, &v, |v| render_draft(v, "updated", &account))
         }
         Command::Draft(DraftCommand::Send(a)) => {
-            let args = json!({ "account": a.account.account, "draft_id": a.draft_id, "confirm": a.confirm });
+            let args = json!({ "accountId": a.account.account, "draftId": a.draft_id, "confirm": a.confirm });
             let v = invoke(socket, "gmail_send_draft", args).await?;
             print(a.json, &v, render_staged)
         }
         Command::Reply(a) => {
             let (text, html, attachments) = body(&a.body)?;
+            // The tool names the thread too; the message says which it is.
+            let read = json!({ "accountId": a.account.account, "messageId": a.message_id, "format": "metadata" });
+            let original = invoke(socket, "gmail_get_message", read).await?;
             let mut args = json!({
-                "account": a.account.account, "message_id": a.message_id, "reply_all": a.all,
+                "accountId": a.account.account, "threadId": original["threadId"],
+                "replyToMessageId": a.message_id, "replyAll": a.all,
                 "cc": a.cc, "bcc": a.bcc, "attachments": attachments, "confirm": a.confirm,
             });
-            for (k, v) in [("from", a.from), ("text", text), ("html", html)] {
+            for (k, v) in [("from", a.from), ("bodyText", text), ("bodyHtml", html)] {
                 if let Some(v) = v {
                     args[k] = json!(v);
                 }
@@ -315,7 +325,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
             print(a.json, &v, render_staged)
         }
         Command::Labels(a) => {
-            let args = json!({ "account": a.account.account, "ids": a.ids, "add": a.add, "remove": a.remove });
+            let args = json!({ "accountId": a.account.account, "messageIds": a.ids, "addLabelIds": a.add, "removeLabelIds": a.remove });
             let v = invoke(socket, "gmail_modify_labels", args).await?;
             print(a.json, &v, |v| {
                 let list = |k: &str| {
@@ -371,14 +381,14 @@ fn print(json: bool, v: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::
 
 fn read_args(a: ReadArgs) -> Value {
     let mut args = json!({
-        "account": a.account.account, "id": a.id, "body": a.body,
+        "accountId": a.account.account, "messageId": a.id, "body": a.body,
         "format": if a.metadata { "metadata" } else { "full" },
     });
     if let Some(o) = a.offset {
         args["offset"] = json!(o);
     }
     if let Some(m) = a.max_chars {
-        args["max_chars"] = json!(m);
+        args["maxChars"] = json!(m);
     }
     args
 }
@@ -410,24 +420,32 @@ fn body(b: &Body) -> anyhow::Result<(Option<String>, Option<String>, Vec<String>
     Ok((text, html, attachments))
 }
 
+/// gmail_create_draft's arguments, or with `draft_id` gmail_update_draft's
+/// (the content as its `patch`: what the command gives replaces the draft's,
+/// the rest is kept).
 fn content_args(account: &str, draft_id: Option<String>, c: Content) -> anyhow::Result<Value> {
     let (text, html, attachments) = body(&c.body)?;
-    let mut args = json!({
-        "account": account, "to": c.to, "cc": c.cc, "bcc": c.bcc, "subject": c.subject,
-        "attachments": attachments,
-    });
-    for (k, v) in [
-        ("draft_id", draft_id),
-        ("from", c.from),
-        ("text", text),
-        ("html", html),
-        ("thread_id", c.thread),
-    ] {
-        if let Some(v) = v {
-            args[k] = json!(v);
+    let mut content = json!({ "to": c.to, "subject": c.subject });
+    for (k, v) in [("cc", c.cc), ("bcc", c.bcc), ("attachments", attachments)] {
+        if !v.is_empty() || draft_id.is_none() {
+            content[k] = json!(v);
         }
     }
-    Ok(args)
+    for (k, v) in [("from", c.from), ("bodyText", text), ("bodyHtml", html)] {
+        if let Some(v) = v {
+            content[k] = json!(v);
+        }
+    }
+    Ok(match draft_id {
+        Some(id) => json!({ "accountId": account, "draftId": id, "patch": content }),
+        None => {
+            content["accountId"] = json!(account);
+            if let Some(t) = c.thread {
+                content["threadId"] = json!(t);
+            }
+            content
+        }
+    })
 }
 
 // ------------------------------------------------------------------ text
@@ -489,7 +507,7 @@ pub fn render_search(v: &Value) -> String {
         ));
     }
     out.push_str(&format!("{} message(s); * unread", messages.len()));
-    if let Some(t) = v["next_page_token"].as_str() {
+    if let Some(t) = v["nextPageToken"].as_str() {
         out.push_str(&format!("; next page: --page-token {t}"));
     }
     out.push('\n');

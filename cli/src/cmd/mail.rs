@@ -53,7 +53,7 @@ pub struct ListArgs {
     /// Messages per page (1 to 100).
     #[arg(long, default_value_t = 20)]
     limit: u32,
-    /// The next_cursor a previous page printed.
+    /// The nextCursor a previous page printed.
     #[arg(long)]
     cursor: Option<String>,
 }
@@ -147,9 +147,9 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                 socket,
                 "email_list_messages",
                 compact(json!({
-                    "account": a.common.account,
+                    "accountId": a.common.account,
                     "folder": a.folder,
-                    "unread_only": a.unread,
+                    "unread": a.unread,
                     "since": a.since,
                     "limit": a.limit,
                     "cursor": a.cursor,
@@ -163,7 +163,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                 socket,
                 "email_search_messages",
                 compact(json!({
-                    "account": a.common.account,
+                    "accountId": a.common.account,
                     "folder": a.folder,
                     "from": a.from,
                     "to": a.to,
@@ -171,7 +171,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                     "text": a.text,
                     "since": a.since,
                     "before": a.before,
-                    "unseen": a.unread,
+                    "unread": a.unread,
                     "limit": a.limit,
                     "cursor": a.cursor,
                 })),
@@ -184,10 +184,10 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                 socket,
                 "email_get_message",
                 compact(json!({
-                    "account": a.common.account,
-                    "id": a.id,
-                    "max_chars": a.max_chars,
-                    "save_attachments": a.save_attachments,
+                    "accountId": a.common.account,
+                    "messageId": a.id,
+                    "maxChars": a.max_chars,
+                    "saveAttachments": a.save_attachments,
                 })),
             )
             .await?;
@@ -247,7 +247,7 @@ pub fn list_text(result: &Value) -> String {
             format!("newest {}", messages.len())
         },
         result["total"],
-        result["account"].as_str().unwrap_or(""),
+        result["accountId"].as_str().unwrap_or(""),
     );
     if !messages.is_empty() {
         out.push_str(&format!(
@@ -270,7 +270,7 @@ pub fn list_text(result: &Value) -> String {
             one_line(m["id"].as_str().unwrap_or("")),
         ));
     }
-    if let Some(c) = result["next_cursor"].as_str() {
+    if let Some(c) = result["nextCursor"].as_str() {
         out.push_str(&format!("more: --cursor {}\n", one_line(c)));
     }
     if !messages.is_empty() {
@@ -287,7 +287,7 @@ pub fn message_text(result: &Value, html: bool) -> String {
         ("From", strings(&m["from"])),
         ("To", strings(&m["to"])),
         ("Cc", strings(&m["cc"])),
-        ("Reply-To", strings(&m["reply_to"])),
+        ("Reply-To", strings(&m["replyTo"])),
         ("Subject", m["subject"].as_str().unwrap_or("").to_owned()),
         ("Date", m["date"].as_str().unwrap_or("").to_owned()),
         ("Folder", m["folder"].as_str().unwrap_or("").to_owned()),
@@ -302,9 +302,9 @@ pub fn message_text(result: &Value, html: bool) -> String {
     }
     out.push('\n');
     let body = if html {
-        m["html"].as_str().unwrap_or("(no HTML body)")
+        m["bodyHtml"].as_str().unwrap_or("(no HTML body)")
     } else {
-        match m["text"].as_str() {
+        match m["bodyText"].as_str() {
             Some(t) if !t.is_empty() => t,
             _ => "(no text body)",
         }
@@ -316,7 +316,7 @@ pub fn message_text(result: &Value, html: bool) -> String {
     if m["truncated"].as_bool() == Some(true) {
         out.push_str("[clipped: --max-chars shows more]\n");
     }
-    if !html && m["text_source"] == "html" {
+    if !html && m["textSource"] == "html" {
         out.push_str("[text converted from the HTML body: --html shows it]\n");
     }
     let empty = Vec::new();
@@ -327,9 +327,9 @@ pub fn message_text(result: &Value, html: bool) -> String {
             out.push_str(&format!(
                 "  {} ({}, {} bytes){}\n",
                 one_line(a["filename"].as_str().unwrap_or("")),
-                one_line(a["content_type"].as_str().unwrap_or("")),
+                one_line(a["contentType"].as_str().unwrap_or("")),
                 a["size"],
-                a["saved_path"]
+                a["savedPath"]
                     .as_str()
                     .map(|p| format!(" saved to {}", one_line(p)))
                     .unwrap_or_default()
@@ -345,20 +345,20 @@ mod tests {
 
     fn page() -> Value {
         json!({
-            "account": "3f2a9c1e-0000-4000-8000-000000000001",
+            "accountId": "3f2a9c1e-0000-4000-8000-000000000001",
             "folder": "INBOX",
             "total": 3,
-            "next_cursor": "1700000000.41",
+            "nextCursor": "1700000000.41",
             "untrusted": true,
             "messages": [
                 { "id": "494e424f58.1700000000.43", "folder": "INBOX", "uid": 43,
                   "from": ["Jane Roe <jane@example.org>"], "to": ["me@example.org"], "cc": [],
                   "subject": "Lab results\u{1b}[2J are in", "date": "2026-11-21T10:00:00+00:00",
-                  "message_id": "<a@example.org>", "unread": true, "flagged": false, "size": 2048 },
+                  "messageId": "<a@example.org>", "unread": true, "flagged": false, "size": 2048 },
                 { "id": "494e424f58.1700000000.42", "folder": "INBOX", "uid": 42,
                   "from": ["billing@example.net"], "to": ["me@example.org"], "cc": [],
                   "subject": "Grüße aus der Praxis — Rechnung November", "date": "2026-11-20T08:30:00+01:00",
-                  "message_id": null, "unread": false, "flagged": false, "size": 512 },
+                  "messageId": null, "unread": false, "flagged": false, "size": 512 },
             ],
         })
     }
@@ -366,22 +366,22 @@ mod tests {
     #[test]
     fn list_text_is_a_table_without_control_characters() {
         insta::assert_snapshot!(list_text(&page()));
-        let empty = json!({ "account": "a", "folder": "Sent", "total": 0, "messages": [], "next_cursor": null });
+        let empty = json!({ "accountId": "a", "folder": "Sent", "total": 0, "messages": [], "nextCursor": null });
         insta::assert_snapshot!(list_text(&empty), @"Sent has no messages to show (0 matching, account a)\n");
     }
 
     #[test]
     fn message_text_shows_headers_body_and_attachments() {
         let result = json!({
-            "account": "a", "untrusted": true, "note": "…",
+            "accountId": "a", "untrusted": true, "note": "…",
             "message": {
                 "id": "494e424f58.1700000000.43", "folder": "INBOX", "uid": 43,
                 "from": ["Jane Roe <jane@example.org>"], "to": ["me@example.org"], "cc": ["Dr. Who <who@example.org>"],
-                "reply_to": [], "subject": "Lab results", "date": "2026-11-21T10:00:00+00:00",
-                "unread": true, "text": "Dear Dr. Smith,\n\nthe results are attached.\u{7}\n", "text_source": "html",
-                "html": "<p>Dear Dr. Smith,</p>", "truncated": true,
-                "attachments": [{ "index": 0, "filename": "results.pdf", "content_type": "application/pdf", "size": 1234,
-                                  "saved_path": "/home/me/.local/share/commsd/mail/attachments/x/0-results.pdf" }],
+                "replyTo": [], "subject": "Lab results", "date": "2026-11-21T10:00:00+00:00",
+                "unread": true, "bodyText": "Dear Dr. Smith,\n\nthe results are attached.\u{7}\n", "textSource": "html",
+                "bodyHtml": "<p>Dear Dr. Smith,</p>", "truncated": true,
+                "attachments": [{ "index": 0, "filename": "results.pdf", "contentType": "application/pdf", "size": 1234,
+                                  "savedPath": "/home/me/.local/share/commsd/mail/attachments/x/0-results.pdf" }],
             }
         });
         insta::assert_snapshot!(message_text(&result, false));

@@ -30,7 +30,7 @@ use crate::events::now_unix_ms;
 use crate::google::Endpoints;
 use crate::vault::{Secret, Vault};
 
-pub use self::flows::{FlowDone, FlowRequest, FlowStarted, Flows};
+pub use self::flows::{FlowDone, FlowRequest, FlowStarted, Flows, Outcome};
 
 /// The vault entry of the OAuth client (JSON: client_id, client_secret).
 pub const CLIENT_ENTRY: &str = "google/client";

@@ -12,7 +12,7 @@ use super::render;
 use crate::error::{Code, Error, Result};
 use crate::outbox::attachments::{AttachFrom, AttachmentStore};
 use crate::outbox::mime::{self, Extra};
-use crate::outbox::model::{EmailContent, bare_address};
+use crate::outbox::model::{Attachment, EmailContent, bare_address};
 use crate::outbox::validate::{self, EmailInput, Limits};
 
 /// Headers a reply needs from the message it answers.
@@ -58,8 +58,20 @@ pub fn build(
     from: AttachFrom,
     now: SystemTime,
 ) -> Result<BuiltDraft> {
+    build_keeping(input, Vec::new(), store, from, now)
+}
+
+/// [`build`] with attachments already in the store (`kept`, a patched
+/// draft's) before those `input` names.
+pub fn build_keeping(
+    input: DraftInput,
+    kept: Vec<Attachment>,
+    store: &AttachmentStore,
+    from: AttachFrom,
+    now: SystemTime,
+) -> Result<BuiltDraft> {
     let limits = Limits::default();
-    if input.attachments.len() > limits.max_attachments {
+    if kept.len() + input.attachments.len() > limits.max_attachments {
         return Err(Error::invalid(
             "attachments",
             format!("at most {} attachments are allowed", limits.max_attachments),
@@ -68,12 +80,10 @@ pub fn build(
     validate::mailboxes("to", &input.to)?;
     validate::mailboxes("cc", &input.cc)?;
     validate::mailboxes("bcc", &input.bcc)?;
-    let stored = input
-        .attachments
-        .iter()
-        .enumerate()
-        .map(|(i, p)| store.import(&format!("attachments[{i}]"), p, from, &limits))
-        .collect::<Result<Vec<_>>>()?;
+    let mut stored = kept;
+    for (i, p) in input.attachments.iter().enumerate() {
+        stored.push(store.import(&format!("attachments[{i}]"), p, from, &limits)?);
+    }
     let content = validate::email(
         EmailInput {
             from: input.from,

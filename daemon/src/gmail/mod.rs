@@ -18,6 +18,7 @@ pub mod cache;
 pub mod client;
 pub mod compose;
 mod config;
+mod patch;
 pub mod provider;
 mod read;
 pub mod render;
@@ -27,6 +28,7 @@ mod stats;
 mod sync;
 pub mod transport;
 pub mod types;
+pub use self::patch::{DraftPatch, PatchDraftInput};
 mod write;
 
 use std::collections::HashMap;

@@ -205,7 +205,7 @@ impl GmailService {
     /// The From of a draft: the account's primary address, or a send-as alias
     /// Gmail lists as verified. An unverified or unknown alias is refused.
     /// Also every address the account sends as (a reply is never to itself).
-    async fn sender(
+    pub(super) async fn sender(
         &self,
         account: &str,
         from: Option<&str>,
@@ -264,7 +264,11 @@ impl GmailService {
 
     /// Validates and builds a draft; callers without `admin` attach only
     /// from `[outbox] attachment_dirs`.
-    async fn build_draft(&self, caller: &Caller, input: DraftInput) -> Result<BuiltDraft, Error> {
+    pub(super) async fn build_draft(
+        &self,
+        caller: &Caller,
+        input: DraftInput,
+    ) -> Result<BuiltDraft, Error> {
         let store = self.outbox.attachments().clone();
         let from = AttachFrom::for_caller(caller);
         tokio::task::spawn_blocking(move || compose::build(input, &store, from, SystemTime::now()))
@@ -274,7 +278,7 @@ impl GmailService {
     }
 }
 
-fn draft_result(r: &Value, built: &BuiltDraft) -> DraftResult {
+pub(super) fn draft_result(r: &Value, built: &BuiltDraft) -> DraftResult {
     let c = &built.content;
     let mut preview = format!("From:    {}\nTo:      {}\n", c.from, c.to.join(", "));
     if !c.cc.is_empty() {

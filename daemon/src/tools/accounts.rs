@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::kit::{object, out, s, strings};
 use super::{Outcome, ToolDef, ToolProvider, args};
 use crate::accounts::Kind;
 use crate::accounts::oauth::FlowRequest;
@@ -19,7 +20,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_list_accounts",
         title: "List Google accounts",
         toolset: "accounts",
-        description: "List the Google accounts commsd can use: id, email, labels, default, Gmail tier (1 read, 2 compose+send, 3 modify), modules (contacts, chat) and state (active, reauth_required, domain_blocked). Use an account's id or email as `account` in other tools. The built-in sandbox account is not listed (see the commsd://accounts resource).",
+        description: "List the Google accounts commsd can use: accountId, email, labels, scopesTier (Gmail: 1 read, 2 compose+send, 3 modify), modules and state. Pass an accountId or email as accountId to other tools. The sandbox account is in the commsd://accounts resource.",
         input: super::schemas::no_arguments,
         output: google_accounts_output,
         read_only: true,
@@ -31,7 +32,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_add_account",
         title: "Add a Google account",
         toolset: "accounts",
-        description: "Start a Google sign-in and return the URL for the human to open. Nothing is granted until they sign in and consent in their browser; the account then appears in google_list_accounts (tools/list_changed is sent). Also the way to grant a higher tier or a module to an existing account (pass its email as login_hint): commsd never escalates access on its own.",
+        description: "Start a Google sign-in: returns authUrl for the human to open. Nothing is granted until they consent; the account then appears in google_list_accounts (tools/list_changed). Also grants a higher tier or a module to an existing account (its email as loginHint).",
         input: add_input,
         output: add_output,
         read_only: false,
@@ -43,7 +44,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_remove_account",
         title: "Remove a Google account",
         toolset: "accounts",
-        description: "Remove a Google account: revoke its token at Google, delete its secrets and cached mail. Needs the admin grant (a human's key); agents get permission_denied and should ask the human to run `commsctl accounts remove`.",
+        description: "Remove a Google account (revokes its token, deletes its secrets and cached mail). Needs the admin grant; else ask the human to run `commsctl accounts remove`.",
         input: account_input,
         output: removed_output,
         read_only: false,
@@ -55,7 +56,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_set_account_labels",
         title: "Set a Google account's labels",
         toolset: "accounts",
-        description: "Replace the labels of a Google account (short tags such as work or personal, a-z 0-9 - _) that you and the human can name it by.",
+        description: "Replace a Google account's labels (short tags such as work).",
         input: labels_input,
         output: account_output,
         read_only: false,
@@ -65,98 +66,67 @@ pub const TOOLS: &[ToolDef] = &[
     },
 ];
 
+/// An account as these tools answer it (`brief`); more fields may come.
 fn account_schema() -> Value {
-    let s = json!({ "type": "string" });
-    json!({
-        "type": "object",
-        "properties": {
-            "id": s, "email": s,
-            "labels": { "type": "array", "items": s },
-            "default": { "type": "boolean" },
-            "tier": { "type": "integer", "minimum": 0, "maximum": 3 },
-            "modules": { "type": "array", "items": s },
-            "state": { "type": "string", "enum": ["active", "reauth_required", "domain_blocked"] },
-            "state_reason": s,
-        },
-        "required": ["id", "email", "labels", "default", "tier", "modules", "state"],
-    })
+    out(
+        json!({ "accountId": s(), "email": s(), "labels": strings(), "scopesTier": { "type": "integer" }, "state": s() }),
+        &["accountId", "email", "labels", "scopesGranted", "state"],
+    )
 }
 
 fn google_accounts_output() -> Value {
-    json!({
-        "type": "object",
-        "properties": { "accounts": { "type": "array", "items": account_schema() } },
-        "required": ["accounts"],
-    })
+    out(
+        json!({ "accounts": { "type": "array", "items": account_schema() } }),
+        &["accounts"],
+    )
 }
 
 fn account_output() -> Value {
-    json!({
-        "type": "object",
-        "properties": { "account": account_schema() },
-        "required": ["account"],
-    })
+    out(json!({ "account": account_schema() }), &["account"])
 }
 
 fn removed_output() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "account": account_schema(),
-            "revoked": { "type": "boolean" },
-            "revoke_error": { "type": "string" },
-        },
-        "required": ["account", "revoked"],
-    })
+    out(
+        json!({ "account": account_schema(), "revoked": { "type": "boolean" } }),
+        &["account", "revoked"],
+    )
 }
 
 fn add_input() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "tier": { "type": "integer", "minimum": 1, "maximum": 3, "default": 1,
-                      "description": "Gmail access: 1 read, 2 compose and send, 3 modify labels. Ask for the least the task needs." },
-            "with": { "type": "array", "items": { "type": "string", "enum": ["contacts", "chat", "mail"] },
-                      "description": "Opt-in modules (mail: IMAP/SMTP with XOAUTH2, full mailbox access)." },
-            "labels": { "type": "array", "items": { "type": "string" } },
-            "login_hint": { "type": "string", "description": "The address to sign in as; an existing account's email to upgrade it." },
-        },
-        "additionalProperties": false,
-    })
+    object(
+        json!({
+            "scopesTier": { "enum": [1, 2, 3], "description": "Gmail access: 1 read, 2 compose and send, 3 modify labels (default 1). Ask for the least the task needs." },
+            "with": { "type": "array", "items": { "enum": ["contacts", "chat", "mail"] },
+                      "description": "Opt-in modules (mail: IMAP/SMTP, full mailbox access)." },
+            "label": s(),
+            "labels": strings(),
+            "loginHint": { "type": "string", "description": "The address to sign in as; an existing account's email to upgrade it." },
+        }),
+        &[],
+    )
 }
 
 fn add_output() -> Value {
-    let s = json!({ "type": "string" });
-    json!({
-        "type": "object",
-        "properties": {
-            "auth_url": s, "flow_id": s, "expires_at": s,
-            "scopes": { "type": "array", "items": s },
-            "next": s,
-        },
-        "required": ["auth_url", "flow_id", "expires_at", "scopes", "next"],
-    })
+    out(
+        json!({ "flowId": s(), "authUrl": s(), "next": s() }),
+        &["flowId", "authUrl", "expiresAt", "scopes", "next"],
+    )
+}
+
+fn account_id() -> Value {
+    s()
 }
 
 fn account_input() -> Value {
-    json!({
-        "type": "object",
-        "properties": { "account": { "type": "string", "description": "Account id or email." } },
-        "required": ["account"],
-        "additionalProperties": false,
-    })
+    object(json!({ "accountId": account_id() }), &["accountId"])
 }
 
 fn labels_input() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "account": { "type": "string", "description": "Account id or email." },
-            "labels": { "type": "array", "items": { "type": "string", "pattern": "^[a-z0-9_-]{1,32}$" } },
-        },
-        "required": ["account", "labels"],
-        "additionalProperties": false,
-    })
+    let label = json!({ "type": "string", "pattern": "^[a-z0-9_-]{1,32}$" });
+    object(
+        json!({ "accountId": account_id(), "labels": { "type": "array", "items": label } }),
+        &["accountId", "labels"],
+    )
 }
 
 #[derive(Deserialize)]
@@ -164,39 +134,43 @@ fn labels_input() -> Value {
 struct NoArguments {}
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AddArgs {
-    tier: Option<u8>,
+    scopes_tier: Option<u8>,
     #[serde(default)]
     with: Vec<String>,
+    label: Option<String>,
     #[serde(default)]
     labels: Vec<String>,
     login_hint: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AccountArgs {
-    account: String,
+    account_id: String,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct LabelsArgs {
-    account: String,
+    account_id: String,
     labels: Vec<String>,
 }
 
 fn brief(a: &crate::accounts::Account) -> Value {
     json!({
-        "id": a.id,
+        "accountId": a.id,
         "email": a.email,
         "labels": a.labels,
         "default": a.default,
-        "tier": a.tier.unwrap_or(0),
+        "scopesTier": a.tier.unwrap_or(0),
         "modules": a.modules,
+        "scopesGranted": a.scopes,
         "state": a.state.as_str(),
-        "state_reason": a.state_reason,
+        "stateReason": a.state_reason,
+        "createdAt": a.created_at,
+        "lastUsedAt": a.last_used_at,
     })
 }
 
@@ -212,7 +186,7 @@ impl AccountTools {
         let a = self.service.accounts.resolve(Some(account))?;
         if a.kind != Kind::Google {
             return Err(Error::invalid(
-                "account",
+                "accountId",
                 format!(
                     "{} is a {} account, not a Google account",
                     a.id,
@@ -231,6 +205,21 @@ impl ToolProvider for AccountTools {
     }
 
     async fn call(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
+        self.run(caller, name, arguments)
+            .await
+            .map_err(|e| e.renaming_field(&FIELDS))
+    }
+}
+
+/// Fields the services name their own way → the tools' names.
+const FIELDS: [(&str, &str); 3] = [
+    ("account", "accountId"),
+    ("tier", "scopesTier"),
+    ("login_hint", "loginHint"),
+];
+
+impl AccountTools {
+    async fn run(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
         match name {
             "google_list_accounts" => {
                 let NoArguments {} = args(arguments)?;
@@ -244,14 +233,15 @@ impl ToolProvider for AccountTools {
                 Ok(Outcome::ok(json!({ "accounts": accounts })))
             }
             "google_add_account" => {
-                let a: AddArgs = args(arguments)?;
+                let mut a: AddArgs = args(arguments)?;
+                a.labels.extend(a.label.take());
                 let started = self
                     .service
                     .add_google(
                         caller,
                         FlowRequest {
                             labels: a.labels,
-                            tier: a.tier.unwrap_or(1),
+                            tier: a.scopes_tier.unwrap_or(1),
                             modules: a.with,
                             login_hint: a.login_hint,
                             timeout: Some(AGENT_FLOW_TIMEOUT),
@@ -259,29 +249,29 @@ impl ToolProvider for AccountTools {
                     )
                     .await?;
                 Ok(Outcome::ok(json!({
-                    "auth_url": started.auth_url,
-                    "flow_id": started.flow_id,
-                    "expires_at": started.expires_at,
+                    "authUrl": started.auth_url,
+                    "flowId": started.flow_id,
+                    "expiresAt": started.expires_at,
                     "scopes": started.scopes,
                     "next": format!("Show the human this URL to open in a browser on the machine running commsd and sign in; the sign-in waits until {}. When it completes, the account appears in google_list_accounts (you get tools/list_changed). Do not call this again while they sign in.", started.expires_at),
                 })))
             }
             "google_remove_account" => {
                 let a: AccountArgs = args(arguments)?;
-                self.google_only(&a.account)?;
-                let removed = self.service.remove(caller, &a.account).await?;
+                self.google_only(&a.account_id)?;
+                let removed = self.service.remove(caller, &a.account_id).await?;
                 Ok(Outcome::ok(json!({
                     "account": brief(&removed.account),
                     "revoked": removed.revoked,
-                    "revoke_error": removed.revoke_error,
+                    "revokeError": removed.revoke_error,
                 })))
             }
             "google_set_account_labels" => {
                 let a: LabelsArgs = args(arguments)?;
-                self.google_only(&a.account)?;
+                self.google_only(&a.account_id)?;
                 let account = self
                     .service
-                    .set_labels(caller, &a.account, a.labels)
+                    .set_labels(caller, &a.account_id, a.labels)
                     .await?;
                 Ok(Outcome::ok(json!({ "account": brief(&account) })))
             }

@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod backend;
 pub mod email;
 pub mod gmail;
+pub mod kit;
 pub mod outbox;
 mod resources;
 mod schemas;

@@ -56,12 +56,12 @@ impl Tools {
                     if account.kind != crate::accounts::Kind::Imap {
                         continue;
                     }
-                    let args = json!({ "account": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });
+                    let args = json!({ "accountId": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });
                     let inbox = match self.invoke(caller, "email_list_messages", args).await {
                         Ok(outcome) if !outcome.is_error => outcome.structured,
                         // One account's server being down does not hide the others.
                         Ok(outcome) => {
-                            json!({ "account": account.id, "error": outcome.structured["error"] })
+                            json!({ "accountId": account.id, "error": outcome.structured["error"] })
                         }
                         Err(UnknownTool(name)) => {
                             return Err(Error::internal(

@@ -170,7 +170,7 @@ async fn gmail_search_returns_triage_fields_from_one_batch() {
         &tools,
         &agent(),
         "gmail_search_messages",
-        json!({ "account": A, "query": "from:jane is:unread", "max_results": 20 }),
+        json!({ "accountId": A, "query": "from:jane is:unread", "maxResults": 20 }),
     )
     .await;
     let msgs = r["messages"].as_array().unwrap();
@@ -180,7 +180,7 @@ async fn gmail_search_returns_triage_fields_from_one_batch() {
     assert!(msgs[0]["threadId"].is_string() && msgs[0]["snippet"].is_string());
     assert_eq!(r["untrusted"], true);
     assert_eq!(r["cacheHit"], false);
-    assert!(r["next_page_token"].is_string());
+    assert!(r["nextPageToken"].is_string());
     let c = e.fake.counts();
     // getProfile (freshness baseline) + messages.list + one batch.
     assert_eq!(c.http_requests, 3, "{c:?}");
@@ -193,7 +193,7 @@ async fn gmail_search_returns_triage_fields_from_one_batch() {
         &tools,
         &agent(),
         "gmail_search_messages",
-        json!({ "account": A, "query": "from:jane  is:unread", "max_results": 20 }),
+        json!({ "accountId": A, "query": "from:jane  is:unread", "maxResults": 20 }),
     )
     .await;
     assert_eq!(again["cacheHit"], true);
@@ -262,9 +262,9 @@ async fn gmail_cache_is_invalidated_after_a_modify() {
     );
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
     let tools = gmail_tools(&e, outbox);
-    let get = json!({ "account": A, "id": id, "format": "metadata" });
+    let get = json!({ "accountId": A, "messageId": id, "format": "metadata" });
     let first = tool(&tools, &agent(), "gmail_get_message", get.clone()).await;
-    assert_eq!(first["message"]["unread"], true);
+    assert_eq!(first["unread"], true);
     let cached = tool(&tools, &agent(), "gmail_get_message", get.clone()).await;
     assert_eq!(cached["cacheHit"], true);
     assert!(cached["ttlRemainingMs"].as_u64().unwrap() > 0);
@@ -272,17 +272,17 @@ async fn gmail_cache_is_invalidated_after_a_modify() {
         &tools,
         &agent(),
         "gmail_mark_read_unread",
-        json!({ "account": A, "ids": [id], "read": true }),
+        json!({ "accountId": A, "messageIds": [id], "read": true }),
     )
     .await;
     let after = tool(&tools, &agent(), "gmail_get_message", get.clone()).await;
     assert_eq!(after["cacheHit"], false);
-    assert_eq!(after["message"]["unread"], false);
+    assert_eq!(after["unread"], false);
     tool(
         &tools,
         &agent(),
         "gmail_archive",
-        json!({ "account": A, "ids": [id] }),
+        json!({ "accountId": A, "messageIds": [id] }),
     )
     .await;
     assert_eq!(e.fake.labels(A_EMAIL, &id).unwrap(), Vec::<String>::new());
@@ -523,10 +523,10 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
         &tools,
         &agent(),
         "gmail_get_message",
-        json!({ "account": A, "id": id, "max_chars": 1000 }),
+        json!({ "accountId": A, "messageId": id, "maxChars": 1000 }),
     )
     .await;
-    let body = &r["message"]["body"];
+    let body = &r["body"];
     assert_eq!(body["truncated"], true);
     assert_eq!(body["content"].as_str().unwrap().chars().count(), 1000);
     let mut text = body["content"].as_str().unwrap().to_owned();
@@ -536,12 +536,12 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
             &tools,
             &agent(),
             "gmail_get_message",
-            json!({ "account": A, "id": id, "max_chars": 50000, "offset": offset }),
+            json!({ "accountId": A, "messageId": id, "maxChars": 50000, "offset": offset }),
         )
         .await;
         assert_eq!(r["cacheHit"], true, "paging reads the cached message");
-        text.push_str(r["message"]["body"]["content"].as_str().unwrap());
-        match r["message"]["body"]["nextOffset"].as_u64() {
+        text.push_str(r["body"]["content"].as_str().unwrap());
+        match r["body"]["nextOffset"].as_u64() {
             Some(n) => offset = n,
             None => break,
         }
@@ -552,35 +552,32 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
         &tools,
         &agent(),
         "gmail_get_message",
-        json!({ "account": A, "id": hid }),
+        json!({ "accountId": A, "messageId": hid }),
     )
     .await;
-    assert_eq!(
-        r["message"]["body"]["source"],
-        "text/html converted to text"
-    );
+    assert_eq!(r["body"]["source"], "text/html converted to text");
     assert!(
-        r["message"]["body"]["content"]
+        r["body"]["content"]
             .as_str()
             .unwrap()
             .contains("flu vaccine arrived")
     );
-    assert_eq!(r["message"]["textPartIsStub"], true);
+    assert_eq!(r["textPartIsStub"], true);
     let both = tool(
         &tools,
         &agent(),
         "gmail_get_message",
-        json!({ "account": A, "id": hid, "body": "both" }),
+        json!({ "accountId": A, "messageId": hid, "body": "both" }),
     )
     .await;
     assert!(
-        both["message"]["body"]["content"]
+        both["body"]["content"]
             .as_str()
             .unwrap()
             .contains("View it in your browser")
     );
     assert!(
-        both["message"]["htmlAsText"]["content"]
+        both["htmlAsText"]["content"]
             .as_str()
             .unwrap()
             .contains("Clinic news")
@@ -663,13 +660,13 @@ async fn gmail_send_gate_follows_each_policy_path() {
         let e = env().await;
         let (outbox, _store) = outbox(e.dir.path(), decision).await;
         let tools = gmail_tools(&e, outbox.clone());
-        let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "to": ["Jane Roe <jane@example.org>"], "subject": "Appointment", "text": "See you Tuesday." })).await;
+        let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "accountId": A, "to": ["Jane Roe <jane@example.org>"], "subject": "Appointment", "bodyText": "See you Tuesday." })).await;
         let draft_id = d["draftId"].as_str().unwrap().to_owned();
         let staged = tool(
             &tools,
             &agent(),
             "gmail_send_draft",
-            json!({ "account": A, "draft_id": draft_id, "confirm": confirm }),
+            json!({ "accountId": A, "draftId": draft_id, "confirm": confirm }),
         )
         .await;
         assert_eq!(
@@ -689,7 +686,7 @@ async fn gmail_send_gate_follows_each_policy_path() {
             &tools,
             &agent(),
             "gmail_send_draft",
-            json!({ "account": A, "draft_id": draft_id }),
+            json!({ "accountId": A, "draftId": draft_id }),
         )
         .await;
         assert_eq!(again["item"]["id"], staged["item"]["id"]);
@@ -718,13 +715,13 @@ async fn gmail_a_draft_edited_after_approval_is_not_sent() {
     let e = env().await;
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
     let tools = gmail_tools(&e, outbox.clone());
-    let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "to": ["jane@example.org"], "subject": "Dose", "text": "Take 5 mg." })).await;
+    let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "accountId": A, "to": ["jane@example.org"], "subject": "Dose", "bodyText": "Take 5 mg." })).await;
     let draft_id = d["draftId"].as_str().unwrap();
     let staged = tool(
         &tools,
         &agent(),
         "gmail_send_draft",
-        json!({ "account": A, "draft_id": draft_id, "confirm": true }),
+        json!({ "accountId": A, "draftId": draft_id, "confirm": true }),
     )
     .await;
     let id = staged["item"]["id"].as_str().unwrap();
@@ -767,12 +764,12 @@ async fn gmail_unverified_alias_is_refused_and_a_verified_one_used() {
     let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
     let tools = gmail_tools(&e, outbox);
     let bad = tools
-        .call(&agent(), "gmail_create_draft", &json!({ "account": A, "from": "ceo@practice.example", "to": ["jane@example.org"], "subject": "x", "text": "y" }))
+        .call(&agent(), "gmail_create_draft", &json!({ "accountId": A, "from": "ceo@practice.example", "to": ["jane@example.org"], "subject": "x", "bodyText": "y" }))
         .await
         .unwrap_err();
     assert_eq!(bad.code, Code::InvalidArgument);
     assert_eq!(bad.details["field"], "from");
-    let ok = tool(&tools, &agent(), "gmail_create_draft", json!({ "account": A, "from": "billing@practice.example", "to": ["jane@example.org"], "subject": "Invoice", "text": "Attached." })).await;
+    let ok = tool(&tools, &agent(), "gmail_create_draft", json!({ "accountId": A, "from": "billing@practice.example", "to": ["jane@example.org"], "subject": "Invoice", "bodyText": "Attached." })).await;
     assert_eq!(ok["from"], "Billing <billing@practice.example>");
     assert_eq!(e.fake.draft_count(A_EMAIL), 1);
     e.fake.assert_no_violations();
@@ -797,7 +794,7 @@ async fn gmail_thread_reply_chain_across_three_replies() {
     );
     let mut chain = vec!["<q0@example.org>".to_owned()];
     for round in 1..=3 {
-        let r = tool(&tools, &agent(), "gmail_reply_in_thread", json!({ "account": A, "message_id": last, "text": format!("Reply {round}"), "confirm": true })).await;
+        let r = tool(&tools, &agent(), "gmail_reply_in_thread", json!({ "accountId": A, "threadId": thread, "replyToMessageId": last, "bodyText": format!("Reply {round}"), "confirm": true })).await;
         assert_eq!(r["item"]["state"], "approved");
         assert_eq!(r["threadId"], thread.as_str());
         let item = outbox
@@ -855,17 +852,17 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
     let tools = gmail_tools(&e, outbox.clone());
     // An agent may attach only from [outbox] attachment_dirs (none here).
     let refused = tools
-        .call(&agent(), "gmail_create_draft", &json!({ "account": A, "to": ["jane@example.org"], "subject": "Befund", "text": "Anbei.", "attachments": [path] }))
+        .call(&agent(), "gmail_create_draft", &json!({ "accountId": A, "to": ["jane@example.org"], "subject": "Befund", "bodyText": "Anbei.", "attachments": [path] }))
         .await
         .unwrap_err();
     assert_eq!(refused.details["field"], "attachments[0]");
     let human = Caller::cli("tester", 1000);
-    let d = tool(&tools, &human, "gmail_create_draft", json!({ "account": A, "to": ["Jürgen Müller <juergen@example.org>"], "subject": "Befund für Sie", "text": "Anbei.", "attachments": [path] })).await;
+    let d = tool(&tools, &human, "gmail_create_draft", json!({ "accountId": A, "to": ["Jürgen Müller <juergen@example.org>"], "subject": "Befund für Sie", "bodyText": "Anbei.", "attachments": [path] })).await;
     let staged = tool(
         &tools,
         &human,
         "gmail_send_draft",
-        json!({ "account": A, "draft_id": d["draftId"], "confirm": true }),
+        json!({ "accountId": A, "draftId": d["draftId"], "confirm": true }),
     )
     .await;
     assert_eq!(staged["item"]["state"], "approved");
@@ -882,16 +879,16 @@ async fn gmail_an_attachment_survives_from_draft_to_sent_message() {
         &tools,
         &human,
         "gmail_get_message",
-        json!({ "account": A, "id": sent_id }),
+        json!({ "accountId": A, "messageId": sent_id }),
     )
     .await;
-    let att = &msg["message"]["attachments"][0];
+    let att = &msg["attachments"][0];
     assert_eq!(att["filename"], "Befund März.pdf");
     let saved = tool(
         &tools,
         &human,
         "gmail_get_attachment",
-        json!({ "account": A, "message_id": sent_id, "attachment_id": att["attachmentId"] }),
+        json!({ "accountId": A, "messageId": sent_id, "attachmentId": att["attachmentId"] }),
     )
     .await;
     let path = saved["attachment"]["path"].as_str().unwrap();
@@ -964,7 +961,7 @@ async fn gmail_counters_reach_the_cache_stats_resource() {
             .call(
                 &agent(),
                 "gmail_get_message",
-                json!({ "account": A, "id": id }),
+                json!({ "accountId": A, "messageId": id }),
             )
             .await
             .unwrap();
@@ -981,5 +978,82 @@ async fn gmail_counters_reach_the_cache_stats_resource() {
     // getProfile (1) + messages.get (5), as the fake counted them.
     assert_eq!(g["quota_units"], e.fake.counts().quota_units);
     assert_eq!(g["upstream_requests"], e.fake.counts().http_requests);
+    e.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn gmail_update_draft_patches_only_the_fields_given() {
+    let e = env().await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
+    let tools = gmail_tools(&e, outbox.clone());
+    let d = tool(&tools, &agent(), "gmail_create_draft", json!({ "accountId": A, "to": "jane@example.org", "cc": ["max@example.org"], "subject": "Dose", "bodyText": "Take 5 mg." })).await;
+    let draft_id = d["draftId"].as_str().unwrap();
+    let patched = tool(
+        &tools,
+        &agent(),
+        "gmail_update_draft",
+        json!({ "accountId": A, "draftId": draft_id, "patch": { "subject": "Dose, corrected" } }),
+    )
+    .await;
+    assert_eq!(patched["draftId"], draft_id);
+    let preview = patched["preview"].as_str().unwrap();
+    assert!(preview.contains("To:      jane@example.org"), "{preview}");
+    assert!(preview.contains("Cc:      max@example.org"), "{preview}");
+    assert!(preview.contains("Subject: Dose, corrected"), "{preview}");
+    assert!(preview.contains("Take 5 mg."), "{preview}");
+    let patched = tool(
+        &tools,
+        &agent(),
+        "gmail_update_draft",
+        json!({ "accountId": A, "draftId": draft_id, "patch": { "bodyText": "Take 10 mg.", "cc": [] } }),
+    )
+    .await;
+    let preview = patched["preview"].as_str().unwrap();
+    assert!(preview.contains("Subject: Dose, corrected"), "{preview}");
+    assert!(
+        preview.contains("Take 10 mg.") && !preview.contains("Cc:"),
+        "{preview}"
+    );
+    // What the send gate stages is what Gmail holds.
+    let staged = tool(
+        &tools,
+        &agent(),
+        "gmail_send_draft",
+        json!({ "accountId": A, "draftId": draft_id }),
+    )
+    .await;
+    assert!(
+        staged["preview"].as_str().unwrap().contains("Take 10 mg."),
+        "{staged}"
+    );
+    e.fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn gmail_reply_in_thread_refuses_a_message_of_another_thread() {
+    let e = env().await;
+    let (outbox, _store) = outbox(e.dir.path(), Decision::Approve).await;
+    let tools = gmail_tools(&e, outbox);
+    let (id, thread) = e.fake.deliver(
+        A_EMAIL,
+        &mail(
+            "Jane Roe <jane@example.org>",
+            A_EMAIL,
+            "Hi",
+            "Question",
+            "<r1@example.org>",
+        ),
+        &[],
+    );
+    let err = tools
+        .call(
+            &agent(),
+            "gmail_reply_in_thread",
+            &json!({ "accountId": A, "threadId": "not-its-thread", "replyToMessageId": id, "bodyText": "Yes" }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.details["field"], "replyToMessageId", "{err:?}");
+    assert_eq!(err.details["threadId"], thread.as_str(), "{err:?}");
     e.fake.assert_no_violations();
 }

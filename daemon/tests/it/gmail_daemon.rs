@@ -268,7 +268,7 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let read = mcp(
         2,
         "tools/call",
-        json!({ "name": "gmail_get_message", "arguments": { "account": ADA, "id": m1 } }),
+        json!({ "name": "gmail_get_message", "arguments": { "accountId": ADA, "messageId": m1 } }),
     );
     assert!(
         read.to_string().contains("can we move my appointment"),

@@ -164,15 +164,6 @@ async fn gmail_errors_name_the_services_fields_and_the_tools_own() {
         .unwrap_err();
     assert_eq!(err.details["field"], "maxResults");
     assert!(err.message.starts_with("maxResults: "), "{}", err.message);
-    assert_eq!(
-        tool_field(
-            "gmail_search_messages",
-            json!({ "account": A, "max_results": 0 })
-        )
-        .await,
-        "max_results"
-    );
-
     let err = service
         .get_messages(
             &agent(),
@@ -186,47 +177,47 @@ async fn gmail_errors_name_the_services_fields_and_the_tools_own() {
         .await
         .unwrap_err();
     assert_eq!(err.details["field"], "messageIds[1]");
-    assert_eq!(
-        tool_field(
+    // The tools name fields as the service does: the contract's names.
+    for (tool, args, field) in [
+        (
+            "gmail_search_messages",
+            json!({ "accountId": A, "maxResults": 0 }),
+            "maxResults",
+        ),
+        (
             "gmail_get_messages_batch",
-            json!({ "account": A, "ids": ["m1", "not an id"] })
-        )
-        .await,
-        "ids[1]"
-    );
-    // A message id is `id` in gmail_get_message, `message_id` in the others.
-    assert_eq!(
-        tool_field(
+            json!({ "accountId": A, "messageIds": ["m1", "not an id"] }),
+            "messageIds[1]",
+        ),
+        (
             "gmail_get_message",
-            json!({ "account": A, "id": "not an id" })
-        )
-        .await,
-        "id"
-    );
-    assert_eq!(
-        tool_field(
+            json!({ "accountId": A, "messageId": "not an id" }),
+            "messageId",
+        ),
+        (
             "gmail_get_attachment",
-            json!({ "account": A, "message_id": "not an id", "attachment_id": "1" })
-        )
-        .await,
-        "message_id"
-    );
-    assert_eq!(
-        tool_field(
+            json!({ "accountId": A, "messageId": "not an id", "attachmentId": "1" }),
+            "messageId",
+        ),
+        (
             "gmail_reply_in_thread",
-            json!({ "account": A, "message_id": "not an id", "text": "Hi" })
-        )
-        .await,
-        "message_id"
-    );
-    assert_eq!(
-        tool_field(
+            json!({ "accountId": A, "threadId": "t1", "replyToMessageId": "not an id", "bodyText": "Hi" }),
+            "replyToMessageId",
+        ),
+        (
             "gmail_get_message",
-            json!({ "account": A, "id": "m1", "max_chars": 5 })
-        )
-        .await,
-        "max_chars"
-    );
+            json!({ "accountId": A, "messageId": "m1", "maxChars": 5 }),
+            "maxChars",
+        ),
+        (
+            "gmail_update_draft",
+            json!({ "accountId": A, "draftId": "r1", "patch": { "bogus": 1 } }),
+            "patch.bogus",
+        ),
+        ("gmail_search_messages", json!({ "account": A }), "account"),
+    ] {
+        assert_eq!(tool_field(tool, args).await, field, "{tool}");
+    }
     e.fake.assert_no_violations();
 }
 

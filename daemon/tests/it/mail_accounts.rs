@@ -377,7 +377,7 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let shown = ok(&env, &["mail", "show", &id, "--account", &bob, "--json"]);
     assert_eq!(shown["untrusted"], true);
     assert!(
-        shown["message"]["text"]
+        shown["message"]["bodyText"]
             .as_str()
             .unwrap()
             .contains("your results are ready."),
@@ -529,7 +529,7 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     assert_eq!(accounts.len(), 2, "both IMAP accounts: {resource}");
     let bobs = accounts
         .iter()
-        .find(|a| a["account"] == bob.as_str())
+        .find(|a| a["accountId"] == bob.as_str())
         .unwrap();
     assert_eq!(bobs["folder"], "INBOX");
     assert_eq!(bobs["total"], pings, "{bobs}");
@@ -647,7 +647,7 @@ fn dovecot_xoauth2_with_a_linked_google_account_sends_and_reads() {
         ],
     );
     assert!(
-        shown["message"]["text"]
+        shown["message"]["bodyText"]
             .as_str()
             .unwrap()
             .contains("Signed in with a token."),

@@ -1,8 +1,8 @@
 //! The Gmail tools (design.md §11: toolsets gmail_read, gmail_compose,
 //! gmail_modify): a thin adapter over [`GmailService`], which checks grants,
-//! validates, renders and owns the send gate. This file converts: today's
-//! wire arguments into the service's typed inputs, its outputs back into
-//! today's results ([`wire`], shared with `/api/v1/gmail`), and staged
+//! validates, renders and owns the send gate. This file converts: the
+//! arguments (the contract's names) into the service's typed inputs, its
+//! outputs into results ([`wire`], shared with `/api/v1/gmail`), and staged
 //! items into MCP outcomes (approval requests included). `commsctl gmail`
 //! runs these tools through `Tools.Invoke`.
 
@@ -15,13 +15,15 @@ use serde_json::Value;
 
 pub use self::schemas::TOOLS;
 use self::wire::{
-    ArchiveArgs, AttachmentArgs, BatchArgs, DraftArgs, GetArgs, MarkArgs, ModifyArgs, ReplyArgs,
-    SearchArgs, SendArgs,
+    BatchArgs, CreateDraftArgs, GetMessageArgs, GetThreadArgs, ReplyArgs, UpdateDraftArgs,
 };
 use super::{Outcome, ToolDef, ToolProvider, args};
 use crate::auth::Caller;
 use crate::error::{Code, Error};
 use crate::gmail::GmailService;
+use crate::gmail::types::{
+    ArchiveInput, AttachmentInput, MarkInput, ModifyInput, SearchInput, SendDraftInput,
+};
 
 pub struct GmailTools {
     service: Arc<GmailService>,
@@ -41,54 +43,55 @@ impl GmailTools {
         let ok = |v: Value| Outcome::ok(v);
         match name {
             "gmail_search_messages" => {
-                let a: SearchArgs = args(arguments)?;
-                wire::search(&s.search(caller, a.into()).await?).map(ok)
+                let a: SearchInput = args(arguments)?;
+                wire::search(&s.search(caller, a).await?).map(ok)
             }
             "gmail_get_message" => {
-                let a: GetArgs = args(arguments)?;
-                wire::json(&s.get_message(caller, a.message()?).await?).map(ok)
+                let a: GetMessageArgs = args(arguments)?;
+                wire::message(&s.get_message(caller, a.try_into()?).await?).map(ok)
             }
             "gmail_get_messages_batch" => {
                 let a: BatchArgs = args(arguments)?;
                 wire::json(&s.get_messages(caller, a.try_into()?).await?).map(ok)
             }
             "gmail_get_thread" => {
-                let a: GetArgs = args(arguments)?;
-                wire::json(&s.get_thread(caller, a.thread()?).await?).map(ok)
+                let a: GetThreadArgs = args(arguments)?;
+                wire::json(&s.get_thread(caller, a.try_into()?).await?).map(ok)
             }
             "gmail_get_attachment" => {
-                let a: AttachmentArgs = args(arguments)?;
-                wire::json(&s.save_attachment(caller, a.into()).await?).map(ok)
+                let a: AttachmentInput = args(arguments)?;
+                wire::json(&s.save_attachment(caller, a).await?).map(ok)
             }
             "gmail_create_draft" => {
-                let a: DraftArgs = args(arguments)?;
-                wire::draft(&s.create_draft(caller, a.create()?).await?).map(ok)
+                let a: CreateDraftArgs = args(arguments)?;
+                wire::draft(&s.create_draft(caller, a.into()).await?).map(ok)
             }
             "gmail_update_draft" => {
-                let a: DraftArgs = args(arguments)?;
-                wire::draft(&s.update_draft(caller, a.update()).await?).map(ok)
+                let a: UpdateDraftArgs = args(arguments)?;
+                wire::draft(&s.patch_draft(caller, a.into()).await?).map(ok)
             }
             "gmail_send_draft" => {
-                let a: SendArgs = args(arguments)?;
-                let sent = s.send_draft(caller, a.into()).await?;
+                let a: SendDraftInput = args(arguments)?;
+                let sent = s.send_draft(caller, a).await?;
                 Ok(wire::staged(s.dashboard_url(), caller, &sent))
             }
             "gmail_reply_in_thread" => {
                 let a: ReplyArgs = args(arguments)?;
-                let replied = s.reply(caller, a.into()).await?;
+                let (thread_id, input) = a.split();
+                let replied = s.reply_in_thread(caller, &thread_id, input).await?;
                 Ok(wire::reply(s.dashboard_url(), caller, &replied))
             }
             "gmail_modify_labels" => {
-                let a: ModifyArgs = args(arguments)?;
-                wire::json(&s.modify_labels(caller, a.into()).await?).map(ok)
+                let a: ModifyInput = args(arguments)?;
+                wire::json(&s.modify_labels(caller, a).await?).map(ok)
             }
             "gmail_mark_read_unread" => {
-                let a: MarkArgs = args(arguments)?;
-                wire::json(&s.mark(caller, a.into()).await?).map(ok)
+                let a: MarkInput = args(arguments)?;
+                wire::json(&s.mark(caller, a).await?).map(ok)
             }
             "gmail_archive" => {
-                let a: ArchiveArgs = args(arguments)?;
-                wire::json(&s.archive(caller, a.into()).await?).map(ok)
+                let a: ArchiveInput = args(arguments)?;
+                wire::json(&s.archive(caller, a).await?).map(ok)
             }
             other => Err(Error::new(
                 Code::NotFound,

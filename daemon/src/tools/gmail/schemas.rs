@@ -6,177 +6,223 @@ use serde_json::{Value, json};
 
 use crate::tools::ToolDef;
 
-fn s() -> Value {
-    json!({ "type": "string" })
-}
+use crate::tools::kit::{addresses, merge, nullable, object, out, s, strings};
 
+/// A Google account's id or address (google_list_accounts says so).
 fn account() -> Value {
-    json!({ "type": "string", "description": "Google account id or address." })
-}
-
-fn strings() -> Value {
-    json!({ "type": "array", "items": { "type": "string" } })
+    s()
 }
 
 fn ids() -> Value {
-    json!({ "type": "array", "items": { "type": "string" }, "minItems": 1 })
+    json!({ "type": "array", "items": s(), "minItems": 1 })
 }
 
-fn body_props() -> Value {
+fn view_props() -> Value {
     json!({
+        "format": { "enum": ["metadata", "full"] },
         "body": { "enum": ["auto", "text", "html", "both"] },
         "offset": { "type": "integer", "minimum": 0 },
-        "max_chars": { "type": "integer", "minimum": 100 },
+        "maxChars": { "type": "integer", "minimum": 100 },
     })
-}
-
-fn merge(mut a: Value, b: Value) -> Value {
-    if let (Some(a), Some(b)) = (a.as_object_mut(), b.as_object()) {
-        for (k, v) in b {
-            a.insert(k.clone(), v.clone());
-        }
-    }
-    a
-}
-
-fn object(props: Value, required: &[&str]) -> Value {
-    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
-}
-
-fn format_prop() -> Value {
-    json!({ "enum": ["metadata", "full"] })
 }
 
 fn in_search() -> Value {
     object(
-        json!({ "account": account(), "query": { "type": "string", "description": "Gmail search syntax." },
-                "max_results": { "type": "integer", "minimum": 1, "maximum": 100 },
-                "page_token": s(), "label_ids": strings() }),
-        &["account"],
+        json!({ "accountId": account(), "query": { "type": "string", "description": "Gmail search syntax." },
+                "maxResults": { "type": "integer", "minimum": 1, "maximum": 100 },
+                "pageToken": s(), "labelIds": strings() }),
+        &["accountId"],
     )
 }
 
 fn in_get_message() -> Value {
     object(
         merge(
-            json!({ "account": account(), "id": s(), "format": format_prop() }),
-            body_props(),
+            json!({ "accountId": account(), "messageId": s() }),
+            view_props(),
         ),
-        &["account", "id"],
+        &["accountId", "messageId"],
     )
 }
 
 fn in_get_batch() -> Value {
     object(
         merge(
-            json!({ "account": account(), "ids": ids(), "format": format_prop() }),
-            body_props(),
+            json!({ "accountId": account(), "messageIds": ids() }),
+            view_props(),
         ),
-        &["account", "ids"],
+        &["accountId", "messageIds"],
     )
 }
 
 fn in_get_thread() -> Value {
     object(
         merge(
-            json!({ "account": account(), "id": s(), "format": format_prop() }),
-            body_props(),
+            json!({ "accountId": account(), "threadId": s() }),
+            view_props(),
         ),
-        &["account", "id"],
+        &["accountId", "threadId"],
     )
 }
 
 fn in_attachment() -> Value {
     object(
-        json!({ "account": account(), "message_id": s(), "attachment_id": s() }),
-        &["account", "message_id", "attachment_id"],
+        json!({ "accountId": account(), "messageId": s(), "attachmentId": s() }),
+        &["accountId", "messageId", "attachmentId"],
     )
 }
 
-fn draft_props() -> Value {
+fn content_props() -> Value {
     json!({
-        "account": account(), "from": s(), "to": strings(), "cc": strings(), "bcc": strings(),
-        "subject": s(), "text": s(), "html": s(),
-        "attachments": { "type": "array", "items": { "type": "string" }, "description": "Absolute file paths." },
-        "thread_id": s(),
+        "from": s(), "to": addresses(), "cc": addresses(), "bcc": addresses(),
+        "subject": s(), "bodyText": s(), "bodyHtml": s(),
+        "attachments": { "type": "array", "items": s(), "description": "Absolute file paths." },
     })
 }
 
 fn in_create_draft() -> Value {
-    object(draft_props(), &["account", "to", "subject"])
+    object(
+        merge(
+            json!({ "accountId": account(), "threadId": s() }),
+            content_props(),
+        ),
+        &["accountId", "to", "subject"],
+    )
 }
 
 fn in_update_draft() -> Value {
+    let patch = json!({ "type": "object", "properties": content_props(), "additionalProperties": false,
+                        "description": "Only the fields to change." });
     object(
-        merge(draft_props(), json!({ "draft_id": s() })),
-        &["account", "draft_id", "to", "subject"],
+        json!({ "accountId": account(), "draftId": s(), "patch": patch }),
+        &["accountId", "draftId", "patch"],
     )
 }
 
 fn gate_props() -> Value {
-    json!({ "confirm": { "type": "boolean" }, "client_request_id": s() })
+    json!({ "confirm": { "type": "boolean" }, "clientRequestId": s() })
 }
 
 fn in_send_draft() -> Value {
     object(
         merge(
-            json!({ "account": account(), "draft_id": s() }),
+            json!({ "accountId": account(), "draftId": s() }),
             gate_props(),
         ),
-        &["account", "draft_id"],
+        &["accountId", "draftId"],
     )
 }
 
 fn in_reply() -> Value {
     object(
         merge(
-            json!({ "account": account(), "message_id": s(), "reply_all": { "type": "boolean" }, "from": s(),
-                    "cc": strings(), "bcc": strings(), "text": s(), "html": s(), "attachments": strings(), "draft_id": s() }),
+            json!({ "accountId": account(), "threadId": s(), "replyToMessageId": s(),
+                    "replyAll": { "type": "boolean" }, "from": s(), "cc": addresses(), "bcc": addresses(),
+                    "bodyText": s(), "bodyHtml": s(), "attachments": strings(), "draftId": s() }),
             gate_props(),
         ),
-        &["account", "message_id"],
+        &["accountId", "threadId", "replyToMessageId"],
     )
 }
 
 fn in_modify() -> Value {
     object(
-        json!({ "account": account(), "ids": ids(), "add": strings(), "remove": strings() }),
-        &["account", "ids"],
+        json!({ "accountId": account(), "messageIds": ids(), "addLabelIds": strings(), "removeLabelIds": strings() }),
+        &["accountId", "messageIds"],
     )
 }
 
 fn in_mark() -> Value {
     object(
-        json!({ "account": account(), "ids": ids(), "read": { "type": "boolean" } }),
-        &["account", "ids", "read"],
+        json!({ "accountId": account(), "messageIds": ids(), "read": { "type": "boolean" } }),
+        &["accountId", "messageIds", "read"],
     )
 }
 
 fn in_archive() -> Value {
     object(
-        json!({ "account": account(), "ids": ids() }),
-        &["account", "ids"],
+        json!({ "accountId": account(), "messageIds": ids() }),
+        &["accountId", "messageIds"],
     )
 }
 
-fn out(required: &[&str]) -> Value {
-    json!({ "type": "object", "required": required })
+/// The fields every result with mail content carries.
+fn untrusted(props: Value, required: &[&str]) -> Value {
+    let mut req = vec!["untrusted", "cacheHit"];
+    req.extend_from_slice(required);
+    out(
+        merge(json!({ "untrusted": { "const": true } }), props),
+        &req,
+    )
 }
 
-fn out_read() -> Value {
-    out(&["untrusted", "cacheHit"])
+/// A message (or a failed one): `id`, `threadId`, headers, `snippet`, `body`.
+fn message() -> Value {
+    json!({ "type": "object", "required": ["id"] })
+}
+
+fn messages() -> Value {
+    json!({ "type": "array", "items": message() })
+}
+
+fn out_search() -> Value {
+    untrusted(
+        json!({ "messages": messages(), "nextPageToken": nullable(s()) }),
+        &["messages"],
+    )
+}
+
+fn out_message() -> Value {
+    untrusted(
+        json!({ "id": nullable(s()), "threadId": nullable(s()), "snippet": nullable(s()),
+                "body": { "type": "object", "required": ["content", "truncated"] } }),
+        &["id", "threadId"],
+    )
+}
+
+fn out_batch() -> Value {
+    untrusted(json!({ "results": messages() }), &["results"])
+}
+
+fn out_thread() -> Value {
+    untrusted(
+        json!({ "threadId": nullable(s()), "messages": messages() }),
+        &["threadId", "messages"],
+    )
+}
+
+fn out_attachment() -> Value {
+    let a = out(
+        json!({ "path": s(), "size": { "type": "integer" } }),
+        &["path", "filename", "mimeType"],
+    );
+    untrusted(json!({ "attachment": a }), &["attachment"])
 }
 
 fn out_draft() -> Value {
-    out(&["draftId", "preview"])
+    out(
+        json!({ "draftId": nullable(s()), "messageId": nullable(s()), "threadId": nullable(s()), "preview": s() }),
+        &["draftId", "preview", "next"],
+    )
 }
 
 fn out_staged() -> Value {
-    out(&["item", "preview", "draftId"])
+    out(
+        json!({ "item": { "type": "object", "required": ["id", "state"] }, "preview": s(), "reviewUrl": s(),
+                "next": s(), "draftId": s(), "threadId": nullable(s()) }),
+        &[
+            "item",
+            "existing",
+            "preview",
+            "reviewUrl",
+            "next",
+            "draftId",
+        ],
+    )
 }
 
 fn out_modified() -> Value {
-    out(&["modified"])
+    out(json!({ "modified": { "type": "integer" } }), &["modified"])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -211,9 +257,9 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_search_messages",
         "Search Gmail",
         "gmail_read",
-        "Search mail (Gmail query syntax). Returns ids, thread ids, From, To, Subject, Date and snippet per message. Page with next_page_token.",
+        "Search mail (Gmail query syntax): id, threadId, From, To, Subject, Date, snippet per message. Page with nextPageToken.",
         in_search,
-        out_read,
+        out_search,
         true,
         false,
         true,
@@ -223,9 +269,9 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_get_message",
         "Read a Gmail message",
         "gmail_read",
-        "Read a message: headers, body as text (HTML converted when the text part is a stub; body: both gives both), attachments. Long bodies: truncated: true, page on with offset.",
+        "Read a message: headers, body as text (HTML converted when the text part is a stub; body: both gives both), attachments. A clipped body is truncated: page on with offset.",
         in_get_message,
-        out_read,
+        out_message,
         true,
         false,
         true,
@@ -237,7 +283,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_read",
         "Read up to 100 messages in one call (metadata by default). Each result succeeds or fails alone.",
         in_get_batch,
-        out_read,
+        out_batch,
         true,
         false,
         true,
@@ -249,7 +295,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_read",
         "Read a thread's messages in order, bodies as in gmail_get_message.",
         in_get_thread,
-        out_read,
+        out_thread,
         true,
         false,
         true,
@@ -261,7 +307,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_read",
         "Save an attachment under commsd's data directory; returns path, size and type.",
         in_attachment,
-        out_read,
+        out_attachment,
         false,
         false,
         true,
@@ -283,7 +329,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_update_draft",
         "Update a Gmail draft",
         "gmail_compose",
-        "Replace a draft's content. Nothing is sent.",
+        "Change the fields given in patch; the others keep their value. Nothing is sent.",
         in_update_draft,
         out_draft,
         false,
@@ -295,7 +341,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_send_draft",
         "Send a Gmail draft (gated)",
         "gmail_compose",
-        "Send a draft via the outbox. Without confirm: returns the preview, sends nothing. confirm: true after checking it: the send policy decides (may wait for a human).",
+        "Send a draft via the outbox. Without confirm: the preview, nothing sent. confirm: true after checking it: the send policy decides (may wait for a human).",
         in_send_draft,
         out_staged,
         false,
@@ -307,7 +353,7 @@ pub const TOOLS: &[ToolDef] = &[
         "gmail_reply_in_thread",
         "Reply in a Gmail thread (gated)",
         "gmail_compose",
-        "Reply in the message's thread (threading headers and Re: set for you), gated like gmail_send_draft.",
+        "Reply to replyToMessageId in threadId (threading headers and Re: set for you), gated like gmail_send_draft.",
         in_reply,
         out_staged,
         false,

@@ -1,9 +1,9 @@
-//! Today's wire names of the Gmail tools, which `/api/v1/gmail` and
-//! `/api/v1/email` share: the tools' arguments (snake_case), the result
-//! keys that are not the service's (`next_page_token`,
-//! `result_size_estimate`, `next`), and the fields errors name. The
-//! service speaks the contract's names (`gmail::types`), so renaming the
-//! tool contract is a change here.
+//! The Gmail tools' wire, which `/api/v1/gmail` and `/api/v1/email` share:
+//! the tools' arguments in the contract's names (camelCase, `accountId`,
+//! `messageId`, `threadId`, `draftId`, `bodyText`, `maxResults`, ...; `to`,
+//! `cc`, `bcc` one address or a list) read into the service's typed inputs
+//! (`gmail::types`, which already use those names, as do its errors), and
+//! the results, which are the service's plus what to do next.
 
 use serde::Deserialize;
 use serde::Serialize;
@@ -11,73 +11,35 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::error::Error;
-use crate::gmail::Format;
 use crate::gmail::types::{
-    ArchiveInput, AttachmentInput, BodyChoice, BodyView, CreateDraftInput, DraftContent,
-    DraftResult, GetMessageInput, GetMessagesInput, GetThreadInput, MarkInput, ModifyInput,
-    ReplyInput, ReplyResult, SearchInput, SearchResult, SendDraftInput, SendResult, Untrusted,
-    UpdateDraftInput,
+    BodyChoice, BodyView, CreateDraftInput, DraftContent, DraftResult, GetMessageInput,
+    GetMessagesInput, GetThreadInput, ReplyInput, ReplyResult, SearchResult, SendResult, Untrusted,
 };
+use crate::gmail::{DraftPatch, Format, PatchDraftInput};
 use crate::tools::{Outcome, staged_outcome};
 
 // ------------------------------------------------------------------ errors
 
-/// The service's field names → the wire's, for every Gmail tool.
-const FIELDS: [(&str, &str); 15] = [
-    ("accountId", "account"),
-    ("maxResults", "max_results"),
-    ("pageToken", "page_token"),
-    ("labelIds", "label_ids"),
-    ("maxChars", "max_chars"),
-    ("draftId", "draft_id"),
-    ("bodyText", "text"),
-    ("bodyHtml", "html"),
-    ("clientRequestId", "client_request_id"),
-    ("replyAll", "reply_all"),
-    ("attachmentId", "attachment_id"),
-    ("replyToMessageId", "message_id"),
-    ("messageIds", "ids"),
-    ("addLabelIds", "add"),
-    ("removeLabelIds", "remove"),
-];
-
-/// A service error as `tool`'s caller knows its fields: a message or
-/// thread id is `id` in the read tools and `message_id`/`thread_id` elsewhere.
+/// A service error as the tool's caller knows its fields. The service
+/// names fields as the contract does, except in compose, which knows a
+/// reply's or patch's bodies by their own names.
 pub fn error(tool: &str, e: Error) -> Error {
-    let ids: [(&str, &str); 2] = match tool {
-        "gmail_get_message" => [("messageId", "id"), ("threadId", "thread_id")],
-        "gmail_get_thread" => [("threadId", "id"), ("messageId", "message_id")],
-        _ => [("messageId", "message_id"), ("threadId", "thread_id")],
-    };
-    let names: Vec<(&str, &str)> = ids.iter().chain(FIELDS.iter()).copied().collect();
-    e.renaming_field(&names)
+    match tool {
+        "gmail_update_draft" => e.renaming_field(&[
+            ("to", "patch.to"),
+            ("cc", "patch.cc"),
+            ("bcc", "patch.bcc"),
+            ("subject", "patch.subject"),
+            ("from", "patch.from"),
+            ("attachments", "patch.attachments"),
+            ("bodyText", "patch.bodyText"),
+            ("bodyHtml", "patch.bodyHtml"),
+        ]),
+        _ => e,
+    }
 }
 
 // ------------------------------------------------------------------ arguments
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    pub account: String,
-    #[serde(default)]
-    pub query: String,
-    pub max_results: Option<u32>,
-    pub page_token: Option<String>,
-    #[serde(default)]
-    pub label_ids: Vec<String>,
-}
-
-impl From<SearchArgs> for SearchInput {
-    fn from(a: SearchArgs) -> SearchInput {
-        SearchInput {
-            account_id: a.account,
-            query: a.query,
-            max_results: a.max_results,
-            page_token: a.page_token,
-            label_ids: a.label_ids,
-        }
-    }
-}
 
 /// `format` as the wire spells it.
 pub fn format(s: Option<&str>) -> Result<Option<Format>, Error> {
@@ -94,7 +56,7 @@ pub fn body(s: Option<&str>) -> Result<BodyChoice, Error> {
     }
 }
 
-/// A read's `format`, `body`, `offset` and `max_chars`, checked.
+/// A read's `format`, `body`, `offset` and `maxChars`, checked.
 pub fn view(
     f: Option<&str>,
     b: Option<&str>,
@@ -110,43 +72,44 @@ pub fn view(
     Ok((format, view))
 }
 
+/// How a read returns bodies: `format`, `body`, `offset`, `maxChars`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GetArgs {
-    pub account: String,
-    pub id: String,
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ViewArgs {
     pub format: Option<String>,
     pub body: Option<String>,
     pub offset: Option<usize>,
     pub max_chars: Option<usize>,
 }
 
-impl GetArgs {
-    pub fn message(self) -> Result<GetMessageInput, Error> {
-        let (format, view) = view(
+impl ViewArgs {
+    fn checked(&self) -> Result<(Option<Format>, BodyView), Error> {
+        view(
             self.format.as_deref(),
             self.body.as_deref(),
             self.offset,
             self.max_chars,
-        )?;
+        )
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetMessageArgs {
+    pub account_id: String,
+    pub message_id: String,
+    #[serde(flatten)]
+    pub view: ViewArgs,
+}
+
+impl TryFrom<GetMessageArgs> for GetMessageInput {
+    type Error = Error;
+
+    fn try_from(a: GetMessageArgs) -> Result<GetMessageInput, Error> {
+        let (format, view) = a.view.checked()?;
         Ok(GetMessageInput {
-            account_id: self.account,
-            message_id: self.id,
-            format,
-            view,
-        })
-    }
-
-    pub fn thread(self) -> Result<GetThreadInput, Error> {
-        let (format, view) = view(
-            self.format.as_deref(),
-            self.body.as_deref(),
-            self.offset,
-            self.max_chars,
-        )?;
-        Ok(GetThreadInput {
-            account_id: self.account,
-            thread_id: self.id,
+            account_id: a.account_id,
+            message_id: a.message_id,
             format,
             view,
         })
@@ -154,149 +117,127 @@ impl GetArgs {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GetThreadArgs {
+    pub account_id: String,
+    pub thread_id: String,
+    #[serde(flatten)]
+    pub view: ViewArgs,
+}
+
+impl TryFrom<GetThreadArgs> for GetThreadInput {
+    type Error = Error;
+
+    fn try_from(a: GetThreadArgs) -> Result<GetThreadInput, Error> {
+        let (format, view) = a.view.checked()?;
+        Ok(GetThreadInput {
+            account_id: a.account_id,
+            thread_id: a.thread_id,
+            format,
+            view,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BatchArgs {
-    pub account: String,
-    pub ids: Vec<String>,
-    pub format: Option<String>,
-    pub body: Option<String>,
-    pub offset: Option<usize>,
-    pub max_chars: Option<usize>,
+    pub account_id: String,
+    pub message_ids: Vec<String>,
+    #[serde(flatten)]
+    pub view: ViewArgs,
 }
 
 impl TryFrom<BatchArgs> for GetMessagesInput {
     type Error = Error;
 
     fn try_from(a: BatchArgs) -> Result<GetMessagesInput, Error> {
-        let (format, view) = view(
-            a.format.as_deref(),
-            a.body.as_deref(),
-            a.offset,
-            a.max_chars,
-        )?;
+        let (format, view) = a.view.checked()?;
         Ok(GetMessagesInput {
-            account_id: a.account,
-            message_ids: a.ids,
+            account_id: a.account_id,
+            message_ids: a.message_ids,
             format,
             view,
         })
     }
 }
 
+/// gmail_create_draft's arguments.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttachmentArgs {
-    pub account: String,
-    pub message_id: String,
-    pub attachment_id: String,
-}
-
-impl From<AttachmentArgs> for AttachmentInput {
-    fn from(a: AttachmentArgs) -> AttachmentInput {
-        AttachmentInput {
-            account_id: a.account,
-            message_id: a.message_id,
-            attachment_id: a.attachment_id,
-        }
-    }
-}
-
-/// The arguments of gmail_create_draft and gmail_update_draft.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DraftArgs {
-    pub account: String,
-    pub draft_id: Option<String>,
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateDraftArgs {
+    pub account_id: String,
     pub from: Option<String>,
+    #[serde(deserialize_with = "crate::de::one_or_many")]
     pub to: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
     pub cc: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
     pub bcc: Vec<String>,
     #[serde(default)]
     pub subject: String,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
     #[serde(default)]
     pub attachments: Vec<String>,
     pub thread_id: Option<String>,
 }
 
-impl DraftArgs {
-    fn content(self) -> (String, Option<String>, DraftContent) {
-        let content = DraftContent {
-            from: self.from,
-            to: self.to,
-            cc: self.cc,
-            bcc: self.bcc,
-            subject: self.subject,
-            body_text: self.text,
-            body_html: self.html,
-            attachments: self.attachments,
-            thread_id: self.thread_id,
-        };
-        (self.account, self.draft_id, content)
-    }
-
-    pub fn create(self) -> Result<CreateDraftInput, Error> {
-        let (account_id, draft_id, content) = self.content();
-        if draft_id.is_some() {
-            return Err(Error::invalid(
-                "draft_id",
-                "gmail_create_draft makes a new draft; use gmail_update_draft",
-            ));
-        }
-        Ok(CreateDraftInput {
-            account_id,
-            content,
-        })
-    }
-
-    pub fn update(self) -> UpdateDraftInput {
-        let (account_id, draft_id, content) = self.content();
-        UpdateDraftInput {
-            account_id,
-            draft_id: draft_id.unwrap_or_default(),
-            content,
+impl From<CreateDraftArgs> for CreateDraftInput {
+    fn from(a: CreateDraftArgs) -> CreateDraftInput {
+        CreateDraftInput {
+            account_id: a.account_id,
+            content: DraftContent {
+                from: a.from,
+                to: a.to,
+                cc: a.cc,
+                bcc: a.bcc,
+                subject: a.subject,
+                body_text: a.body_text,
+                body_html: a.body_html,
+                attachments: a.attachments,
+                thread_id: a.thread_id,
+            },
         }
     }
 }
 
+/// gmail_update_draft's arguments: the fields to change under `patch`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendArgs {
-    pub account: String,
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateDraftArgs {
+    pub account_id: String,
     pub draft_id: String,
-    #[serde(default)]
-    pub confirm: bool,
-    pub client_request_id: Option<String>,
+    pub patch: DraftPatch,
 }
 
-impl From<SendArgs> for SendDraftInput {
-    fn from(a: SendArgs) -> SendDraftInput {
-        SendDraftInput {
-            account_id: a.account,
+impl From<UpdateDraftArgs> for PatchDraftInput {
+    fn from(a: UpdateDraftArgs) -> PatchDraftInput {
+        PatchDraftInput {
+            account_id: a.account_id,
             draft_id: a.draft_id,
-            confirm: a.confirm,
-            client_request_id: a.client_request_id,
+            patch: a.patch,
         }
     }
 }
 
+/// gmail_reply_in_thread's arguments: the thread, and the message in it
+/// replied to.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReplyArgs {
-    pub account: String,
-    pub message_id: String,
+    pub account_id: String,
+    pub thread_id: String,
+    pub reply_to_message_id: String,
     #[serde(default)]
     pub reply_all: bool,
     pub from: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
     pub cc: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::one_or_many")]
     pub bcc: Vec<String>,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub body_text: Option<String>,
+    pub body_html: Option<String>,
     #[serde(default)]
     pub attachments: Vec<String>,
     pub draft_id: Option<String>,
@@ -305,78 +246,24 @@ pub struct ReplyArgs {
     pub client_request_id: Option<String>,
 }
 
-impl From<ReplyArgs> for ReplyInput {
-    fn from(a: ReplyArgs) -> ReplyInput {
-        ReplyInput {
-            account_id: a.account,
-            reply_to_message_id: a.message_id,
-            reply_all: a.reply_all,
-            from: a.from,
-            cc: a.cc,
-            bcc: a.bcc,
-            body_text: a.text,
-            body_html: a.html,
-            attachments: a.attachments,
-            draft_id: a.draft_id,
-            confirm: a.confirm,
-            client_request_id: a.client_request_id,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModifyArgs {
-    pub account: String,
-    pub ids: Vec<String>,
-    #[serde(default)]
-    pub add: Vec<String>,
-    #[serde(default)]
-    pub remove: Vec<String>,
-}
-
-impl From<ModifyArgs> for ModifyInput {
-    fn from(a: ModifyArgs) -> ModifyInput {
-        ModifyInput {
-            account_id: a.account,
-            message_ids: a.ids,
-            add_label_ids: a.add,
-            remove_label_ids: a.remove,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MarkArgs {
-    pub account: String,
-    pub ids: Vec<String>,
-    pub read: bool,
-}
-
-impl From<MarkArgs> for MarkInput {
-    fn from(a: MarkArgs) -> MarkInput {
-        MarkInput {
-            account_id: a.account,
-            message_ids: a.ids,
-            read: a.read,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArchiveArgs {
-    pub account: String,
-    pub ids: Vec<String>,
-}
-
-impl From<ArchiveArgs> for ArchiveInput {
-    fn from(a: ArchiveArgs) -> ArchiveInput {
-        ArchiveInput {
-            account_id: a.account,
-            message_ids: a.ids,
-        }
+impl ReplyArgs {
+    /// The thread named, and the service's input.
+    pub fn split(self) -> (String, ReplyInput) {
+        let input = ReplyInput {
+            account_id: self.account_id,
+            reply_to_message_id: self.reply_to_message_id,
+            reply_all: self.reply_all,
+            from: self.from,
+            cc: self.cc,
+            bcc: self.bcc,
+            body_text: self.body_text,
+            body_html: self.body_html,
+            attachments: self.attachments,
+            draft_id: self.draft_id,
+            confirm: self.confirm,
+            client_request_id: self.client_request_id,
+        };
+        (self.thread_id, input)
     }
 }
 
@@ -387,19 +274,20 @@ pub fn json<T: Serialize>(v: &T) -> Result<Value, Error> {
     serde_json::to_value(v).map_err(|e| Error::internal("cannot serialise a Gmail result", e))
 }
 
-fn rename_key(v: &mut Value, from: &str, to: &str) {
-    if let Some(map) = v.as_object_mut()
-        && let Some(x) = map.remove(from)
-    {
-        map.insert(to.to_owned(), x);
-    }
+/// A search page, as the service answers it (`messages`, `nextPageToken`).
+pub fn search(r: &Untrusted<SearchResult>) -> Result<Value, Error> {
+    json(r)
 }
 
-/// A search page: `next_page_token` and `result_size_estimate` on the wire.
-pub fn search(r: &Untrusted<SearchResult>) -> Result<Value, Error> {
+/// One message, its fields at the top (`id`, `threadId`, `snippet`, ...)
+/// beside `untrusted`, `note` and the cache's fields.
+pub fn message<T: Serialize>(r: &T) -> Result<Value, Error> {
     let mut v = json(r)?;
-    rename_key(&mut v, "nextPageToken", "next_page_token");
-    rename_key(&mut v, "resultSizeEstimate", "result_size_estimate");
+    if let Some(map) = v.as_object_mut()
+        && let Some(Value::Object(message)) = map.remove("message")
+    {
+        map.extend(message);
+    }
     Ok(v)
 }
 
