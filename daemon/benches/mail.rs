@@ -50,6 +50,7 @@ fn client(d: &Dovecot, user: &str, data: &std::path::Path) -> Arc<MailClient> {
         security: Security::Tls,
         username: user.to_owned(),
         ca_file: Some(d.ca_file.clone()),
+        pin_sha256: None,
         auth: AuthMethod::Password,
         save_sent: Some(false),
     };
@@ -169,7 +170,7 @@ async fn main() {
     let alice = client(&d, ALICE, data.path());
     let store = AttachmentStore::new(data.path().join("attachments"));
     let raw = message(0);
-    let reused = SmtpTransport::new(alice.clone(), store.clone()).unwrap();
+    let reused = SmtpTransport::new(alice.clone(), store.clone());
     reused
         .send_raw(ALICE, &[BOB.to_owned()], &raw)
         .await
@@ -184,7 +185,7 @@ async fn main() {
     let with_reuse = t.elapsed();
     let t = Instant::now();
     for _ in 0..SENDS {
-        let fresh = SmtpTransport::new(alice.clone(), store.clone()).unwrap();
+        let fresh = SmtpTransport::new(alice.clone(), store.clone());
         fresh
             .send_raw(ALICE, &[BOB.to_owned()], &raw)
             .await

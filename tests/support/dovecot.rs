@@ -1,7 +1,8 @@
 //! Real mail servers for the integration tests: Dovecot (IMAP with implicit
 //! TLS and STARTTLS, submission with both, LMTP) and the SMTP→LMTP relay
 //! of `tests/peers/`, on free loopback ports, with a test CA that signs the
-//! server certificate (subjectAltName localhost and 127.0.0.1).
+//! server certificate (subjectAltName localhost and 127.0.0.1), or
+//! (`start_self_signed`) a self-signed certificate for localhost alone.
 //!
 //! Dovecot refuses to run as root: as root the servers run as `nobody`
 //! through setpriv(1). The tests that use this are `#[ignore]`d and named
@@ -42,6 +43,12 @@ pub struct Dovecot {
     pub ca_file: PathBuf,
     /// A CA that did not.
     pub other_ca_file: PathBuf,
+    /// A self-signed certificate for localhost (not 127.0.0.1), made as
+    /// `openssl req -x509` makes one (so marked CA:TRUE); the servers'
+    /// certificate when started with `start_self_signed`.
+    pub self_signed_file: PathBuf,
+    /// The certificate the servers present: `server` or `self-signed`.
+    cert: &'static str,
     dovecot: Option<Child>,
     relay: Option<Child>,
     extra_env: Vec<(String, String)>,
@@ -114,6 +121,26 @@ fn make_certificates(dir: &Path) {
         dir,
         &[
             "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            "self-signed.key",
+            "-out",
+            "self-signed.pem",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
             "-newkey",
             "rsa:2048",
             "-nodes",
@@ -170,6 +197,15 @@ impl Dovecot {
     /// Starts with extra environment for start-dovecot.sh (such as
     /// OAUTH2_INTROSPECTION_URL).
     pub fn start_with_env(env: &[(&str, &str)]) -> Dovecot {
+        Dovecot::start_with(env, "server")
+    }
+
+    /// Starts with the servers presenting `self_signed_file`.
+    pub fn start_self_signed() -> Dovecot {
+        Dovecot::start_with(&[], "self-signed")
+    }
+
+    fn start_with(env: &[(&str, &str)], cert: &'static str) -> Dovecot {
         assert!(
             Path::new("/usr/sbin/dovecot").exists(),
             "Dovecot is not installed (Debian packages dovecot-imapd dovecot-submissiond dovecot-lmtpd); scripts/test installs them"
@@ -190,7 +226,13 @@ impl Dovecot {
         std::fs::write(root.path().join("users"), users).expect("users");
         let dir = root.path().join("dovecot");
         std::fs::create_dir(&dir).expect("dovecot dir");
-        for f in ["certs/server.pem", "certs/server.key", "users"] {
+        for f in [
+            "certs/server.pem",
+            "certs/server.key",
+            "certs/self-signed.pem",
+            "certs/self-signed.key",
+            "users",
+        ] {
             std::fs::set_permissions(root.path().join(f), std::fs::Permissions::from_mode(0o644))
                 .expect("chmod");
         }
@@ -214,6 +256,8 @@ impl Dovecot {
         let mut d = Dovecot {
             ca_file: certs.join("ca.pem"),
             other_ca_file: certs.join("other-ca.pem"),
+            self_signed_file: certs.join("self-signed.pem"),
+            cert,
             dir,
             root,
             ports,
@@ -252,8 +296,14 @@ impl Dovecot {
             .env("SUBMISSIONS_PORT", self.ports.submissions.to_string())
             .env("LMTP_PORT", self.ports.lmtp.to_string())
             .env("RELAY_PORT", self.ports.relay.to_string())
-            .env("CERT_FILE", self.root.path().join("certs/server.pem"))
-            .env("KEY_FILE", self.root.path().join("certs/server.key"))
+            .env(
+                "CERT_FILE",
+                self.root.path().join(format!("certs/{}.pem", self.cert)),
+            )
+            .env(
+                "KEY_FILE",
+                self.root.path().join(format!("certs/{}.key", self.cert)),
+            )
             .env("USERS_FILE", self.root.path().join("users"))
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             // Dovecot logs to dovecot.log; inheriting the test's stderr would

@@ -47,7 +47,7 @@ for an IMAP account linked with --oauth-account). Nothing more is ever asked for
     Google(GoogleArgs),
     /// Add an IMAP/SMTP account (any provider): both servers are tested before it is saved.
     #[command(
-        after_help = "Examples:\n  commsctl accounts add imap --email me@example.org --imap-host imap.example.org --smtp-host smtp.example.org\n  commsctl accounts add imap --email me@example.org --imap-host mail.example.org --smtp-host mail.example.org \\\n      --security starttls --ca-file /etc/ssl/my-ca.pem --label clinic\n  printf %s \"$APP_PASSWORD\" | commsctl accounts add imap --email me@example.org --imap-host ... --smtp-host ... --password-stdin\n  commsctl accounts add imap --email me@gmail.com --imap-host imap.gmail.com --smtp-host smtp.gmail.com \\\n      --oauth-account me@gmail.com   # XOAUTH2 with a Google account added with --with mail\n\nThe password (an app password for providers with two-factor sign-in) is read from a prompt,\nor from stdin with --password-stdin; it goes to the vault, never to the database. Ports default\nto 993/465 (tls) or 143/587 (starttls). A failed test says which server, which step (dns,\ntcp_connect, tls_certificate, tls, greeting, starttls, authentication) and why; nothing is saved."
+        after_help = "Examples:\n  commsctl accounts add imap --email me@example.org --imap-host imap.example.org --smtp-host smtp.example.org\n  commsctl accounts add imap --email me@example.org --imap-host mail.example.org --smtp-host mail.example.org \\\n      --security starttls --ca-file /etc/ssl/my-ca.pem --label clinic\n  commsctl accounts add imap ... --ca-file server-cert.pem   # its own self-signed certificate\n  # or its SHA-256 fingerprint, once checked with the server's administrator:\n  commsctl accounts add imap ... --pin-sha256 \\\n      83:79:55:E2:EA:7E:B2:62:22:51:44:9A:3B:BC:12:BE:D5:40:41:AA:05:60:0F:16:52:1C:E2:B9:F1:87:2A:65\n  printf %s \"$APP_PASSWORD\" | commsctl accounts add imap --email me@example.org --imap-host ... --smtp-host ... --password-stdin\n  commsctl accounts add imap --email me@gmail.com --imap-host imap.gmail.com --smtp-host smtp.gmail.com \\\n      --oauth-account me@gmail.com   # XOAUTH2 with a Google account added with --with mail\n\nThe password (an app password for providers with two-factor sign-in) is read from a prompt,\nor from stdin with --password-stdin; it goes to the vault, never to the database. Ports default\nto 993/465 (tls) or 143/587 (starttls). A failed test says which server, which step (dns,\ntcp_connect, tls_certificate, tls, greeting, starttls, authentication) and why; nothing is saved.\nAn untrusted certificate's error shows its SHA-256 fingerprint (as `openssl x509 -noout\n-fingerprint -sha256` prints it on the server): compare, then pass it with --pin-sha256."
     )]
     Imap(ImapArgs),
 }
@@ -73,9 +73,14 @@ pub struct ImapArgs {
     /// The login name [default: the address].
     #[arg(long)]
     username: Option<String>,
-    /// A PEM file with the CA that signed the servers' certificates (self-hosted servers); only it is trusted.
+    /// A PEM file with the CA that signed the servers' certificates, or with a server's own
+    /// self-signed certificate (self-hosted servers); only its certificates are trusted.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<std::path::PathBuf>,
+    /// Trust only the server certificate with this SHA-256 fingerprint (hex, colons optional),
+    /// still for its host name. Check it with the server's administrator first.
+    #[arg(long, value_name = "FINGERPRINT", conflicts_with = "ca_file")]
+    pin_sha256: Option<String>,
     /// Sign in with XOAUTH2 using this Google account's token (id or address) instead of a password.
     #[arg(long, value_name = "GOOGLE_ACCOUNT_ID")]
     oauth_account: Option<String>,
@@ -511,6 +516,7 @@ async fn add_imap(socket: &Socket, accounts: &mut Client, a: ImapArgs) -> anyhow
             security: a.security,
             username: a.username,
             ca_file,
+            pin_sha256: a.pin_sha256,
             oauth_account: a.oauth_account,
             labels: a.labels,
             password,

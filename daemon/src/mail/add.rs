@@ -31,8 +31,12 @@ pub struct AddImap {
     pub security: Option<String>,
     /// Default: the address.
     pub username: Option<String>,
-    /// An absolute path to a PEM file.
+    /// An absolute path to a PEM file: CA certificates, or the servers' own
+    /// self-signed certificate.
     pub ca_file: Option<String>,
+    /// The SHA-256 fingerprint of the servers' certificate (hex, colons
+    /// optional): only that certificate is trusted.
+    pub pin_sha256: Option<String>,
     /// The id (or address) of a Google account whose token signs in (XOAUTH2).
     pub oauth_account: Option<String>,
     pub labels: Vec<String>,
@@ -88,6 +92,9 @@ pub fn settings(request: &AddImap, google_account: Option<String>) -> Result<Mai
         username: non_empty(request.username.clone()).unwrap_or_else(|| email.clone()),
         email,
         ca_file: non_empty(request.ca_file.clone()).map(PathBuf::from),
+        pin_sha256: non_empty(request.pin_sha256.clone())
+            .map(|pin| super::trust::normalize_pin(&pin))
+            .transpose()?,
         auth: match google_account {
             Some(g) => AuthMethod::Xoauth2 { google_account: g },
             None => AuthMethod::Password,
@@ -97,7 +104,7 @@ pub fn settings(request: &AddImap, google_account: Option<String>) -> Result<Mai
     settings.validate()?;
     if let Some(ca) = &settings.ca_file {
         // Readable PEM with a certificate, or the error names ca_file.
-        super::net::ca_certificates(ca)?;
+        super::trust::ca_certificates(ca)?;
     }
     Ok(settings)
 }
@@ -246,5 +253,16 @@ mod tests {
         let mut r = request();
         r.ca_file = Some("/nonexistent/ca.pem".into());
         assert_eq!(field(r), "ca_file");
+        let mut r = request();
+        r.pin_sha256 = Some("not hex".into());
+        assert_eq!(field(r), "pin_sha256");
+    }
+
+    #[test]
+    fn a_pin_is_stored_as_openssl_prints_it() {
+        let mut r = request();
+        r.pin_sha256 = Some(format!(" {} ", "ab".repeat(32)));
+        let s = settings(&r, None).unwrap();
+        assert_eq!(s.pin_sha256, Some(vec!["AB"; 32].join(":")));
     }
 }

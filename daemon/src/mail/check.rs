@@ -4,8 +4,9 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::net::{self, Role, Timeouts};
-use super::settings::{Credential, MailSettings};
+use super::net::{Role, Timeouts};
+use super::settings::{Credential, MailSettings, Server};
+use super::trust::{self, Seen};
 use super::{imap, smtp};
 use crate::error::{Error, Result};
 
@@ -25,28 +26,25 @@ pub async fn test(
     timeouts: Timeouts,
 ) -> Result<Report> {
     settings.validate()?;
-    let tls = net::tls_config(settings.ca_file.as_deref())?;
-    let smtp_tls = smtp::tls_parameters(settings)?;
+    // One configuration per server, each saying which certificate it saw.
+    let config =
+        || trust::tls_config_seen(settings.ca_file.as_deref(), settings.pin_sha256.as_deref());
+    let (imap_tls, imap_seen) = config()?;
+    let (smtp_tls, smtp_seen) = config()?;
     let oauth = credential.is_oauth();
     let imap_test = async {
-        let mut session = imap::connect(settings, &tls, credential, timeouts)
+        let mut session = imap::connect(settings, &imap_tls, credential, timeouts)
             .await
             .map_err(|e| e.to_error(Role::Imap, &settings.imap.host, settings.imap.port, oauth))?;
         let _ = session.logout().await;
-        Ok::<_, Error>(format!(
-            "signed in to {}:{}",
-            settings.imap.host, settings.imap.port
-        ))
+        Ok::<_, Error>(signed_in(&settings.imap, &imap_seen))
     };
     let smtp_test = async {
         let mut conn = smtp::connect(settings, &smtp_tls, credential, timeouts)
             .await
             .map_err(|e| e.to_error(Role::Smtp, &settings.smtp.host, settings.smtp.port, oauth))?;
         let _ = conn.quit().await;
-        Ok::<_, Error>(format!(
-            "signed in to {}:{}",
-            settings.smtp.host, settings.smtp.port
-        ))
+        Ok::<_, Error>(signed_in(&settings.smtp, &smtp_seen))
     };
     match tokio::join!(imap_test, smtp_test) {
         (Ok(imap), Ok(smtp)) => Ok(Report { imap, smtp }),
@@ -58,5 +56,17 @@ pub async fn test(
             }
             Err(imap)
         }
+    }
+}
+
+/// "signed in to host:port", and the certificate the server presented.
+fn signed_in(server: &Server, seen: &Seen) -> String {
+    let certificate = seen.lock().ok().and_then(|s| s.clone());
+    match certificate {
+        Some(f) => format!(
+            "signed in to {}:{} (certificate SHA-256 {f})",
+            server.host, server.port
+        ),
+        None => format!("signed in to {}:{}", server.host, server.port),
     }
 }

@@ -225,7 +225,8 @@ impl MailClient {
         data_dir: &std::path::Path,
     ) -> Result<MailClient> {
         settings.validate()?;
-        let tls = net::tls_config(settings.ca_file.as_deref())?;
+        let tls =
+            super::trust::tls_config(settings.ca_file.as_deref(), settings.pin_sha256.as_deref())?;
         let attachments_dir = data_dir
             .join("mail")
             .join("attachments")

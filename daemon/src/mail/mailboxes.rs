@@ -163,10 +163,7 @@ impl Mailboxes {
             MailClient::new(account.id.clone(), settings, credentials, &self.data_dir)?
                 .with_timeouts(self.timeouts),
         );
-        let smtp = Arc::new(SmtpTransport::new(
-            client.clone(),
-            self.attachments.clone(),
-        )?);
+        let smtp = Arc::new(SmtpTransport::new(client.clone(), self.attachments.clone()));
         let open = Arc::new(Open {
             settings: account.settings.clone(),
             client,

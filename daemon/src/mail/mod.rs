@@ -13,6 +13,8 @@ pub mod provider;
 pub mod read;
 pub mod settings;
 pub mod smtp;
+mod smtp_stream;
+pub mod trust;
 pub mod utf7;
 
 pub use client::{Criteria, Destination, MailClient, Page};

@@ -3,12 +3,10 @@
 //! error that says which server, which step and why.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::net::TcpStream;
 
@@ -66,6 +64,9 @@ pub struct StepError {
     pub reason: String,
     /// Network trouble, a timeout or a 4xx: worth another attempt.
     pub transient: bool,
+    /// A refused certificate: the SHA-256 fingerprint of the one the server
+    /// presented, for the user to check and pin.
+    pub fingerprint: Option<String>,
 }
 
 impl StepError {
@@ -74,6 +75,7 @@ impl StepError {
             step,
             reason: reason.into(),
             transient,
+            fingerprint: None,
         }
     }
 
@@ -104,7 +106,7 @@ impl StepError {
                 "check the username and password; providers with two-factor sign-in need an app password"
             }
             (Step::TlsCertificate, _) => {
-                "for a self-hosted server, pass the CA that signed its certificate with --ca-file"
+                "for a self-hosted server, pass the CA that signed its certificate, or the server's own self-signed certificate, with --ca-file; or check the fingerprint with the server's administrator (`openssl x509 -noout -fingerprint -sha256` on the server) and pin it with --pin-sha256"
             }
             (Step::TcpConnect, _) => {
                 "check the host and port, and the security setting (tls: 993/465, starttls: 143/587)"
@@ -113,11 +115,12 @@ impl StepError {
             _ => "",
         };
         let server = role.as_str().to_uppercase();
-        Error::new(
-            code,
-            format!("{server} server {host}:{port}: {what}: {}", self.reason),
-        )
-        .with_details(json!({
+        let presented = self
+            .fingerprint
+            .as_ref()
+            .map(|f| format!("; the server presented the certificate with SHA-256 fingerprint {f}"))
+            .unwrap_or_default();
+        let mut details = json!({
             "server": role.as_str(),
             "step": self.step.as_str(),
             "host": host,
@@ -125,7 +128,18 @@ impl StepError {
             "reason": self.reason,
             "transient": self.transient,
             "hint": hint,
-        }))
+        });
+        if let (Some(f), Some(d)) = (&self.fingerprint, details.as_object_mut()) {
+            d.insert("fingerprint".to_owned(), json!(f));
+        }
+        Error::new(
+            code,
+            format!(
+                "{server} server {host}:{port}: {what}: {}{presented}",
+                self.reason
+            ),
+        )
+        .with_details(details)
     }
 }
 
@@ -216,53 +230,6 @@ pub async fn resolve(host: &str, port: u16, limit: Duration) -> Result<Vec<Socke
     }
 }
 
-/// The TLS client configuration: only the CA in `ca_file` when one is
-/// given, else the Mozilla roots (webpki-roots).
-pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            for cert in ca_certificates(path)? {
-                roots.add(cert).map_err(|e| {
-                    Error::invalid(
-                        "ca_file",
-                        format!("{}: not a usable CA certificate: {e}", path.display()),
-                    )
-                })?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::internal("TLS setup", e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// The certificates of a PEM file; an error names `ca_file`.
-pub fn ca_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::invalid("ca_file", format!("cannot read {}: {e}", path.display())))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            Error::invalid(
-                "ca_file",
-                format!("{}: not PEM certificates: {e}", path.display()),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(Error::invalid(
-            "ca_file",
-            format!("{} holds no CERTIFICATE block", path.display()),
-        ));
-    }
-    Ok(certs)
-}
-
 /// The TLS handshake over `tcp`.
 pub async fn tls<S>(
     config: Arc<rustls::ClientConfig>,
@@ -296,11 +263,21 @@ where
 /// anything else about TLS.
 pub fn classify_tls(error: &(dyn std::error::Error + 'static)) -> StepError {
     match rustls_cause(error) {
-        Some(rustls::Error::InvalidCertificate(why)) => StepError::new(
-            Step::TlsCertificate,
-            format!("invalid peer certificate: {why:?}"),
-            false,
-        ),
+        Some(e @ rustls::Error::InvalidCertificate(why)) => match super::trust::untrusted(e) {
+            Some(refused) => StepError {
+                fingerprint: Some(refused.fingerprint.clone()),
+                ..StepError::new(
+                    Step::TlsCertificate,
+                    format!("invalid peer certificate: {}", refused.why),
+                    false,
+                )
+            },
+            None => StepError::new(
+                Step::TlsCertificate,
+                format!("invalid peer certificate: {why:?}"),
+                false,
+            ),
+        },
         Some(other) => StepError::new(Step::Tls, other.to_string(), false),
         None => StepError::new(Step::Tls, error.to_string(), true),
     }
@@ -368,22 +345,47 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_certificate_shows_its_fingerprint_and_how_to_trust_it() {
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(Arc::new(super::super::trust::Untrusted {
+                fingerprint: "AB:CD".into(),
+                why: "UnknownIssuer: not signed by a trusted certificate authority".into(),
+            })),
+        ));
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, refused);
+        let step = classify_tls(&io);
+        assert_eq!(step.fingerprint.as_deref(), Some("AB:CD"));
+        let e = step.to_error(Role::Imap, "mail.example.org", 993, false);
+        assert_eq!(e.details["step"], "tls_certificate");
+        assert_eq!(e.details["fingerprint"], "AB:CD");
+        assert!(
+            e.message.ends_with(
+                "invalid peer certificate: UnknownIssuer: not signed by a trusted certificate authority; the server presented the certificate with SHA-256 fingerprint AB:CD"
+            ),
+            "{}",
+            e.message
+        );
+        let hint = e.details["hint"].as_str().unwrap();
+        assert!(
+            hint.contains("--ca-file") && hint.contains("--pin-sha256"),
+            "{hint}"
+        );
+        // Other failures carry no fingerprint.
+        let e = StepError::new(Step::Tls, "handshake failure", false).to_error(
+            Role::Smtp,
+            "h",
+            465,
+            false,
+        );
+        assert!(e.details.get("fingerprint").is_none(), "{e:?}");
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap() {
         let base = Duration::from_millis(100);
         let max = Duration::from_secs(1);
         assert!(backoff(0, base, max) >= base && backoff(0, base, max) <= base.mul_f64(1.25));
         assert!(backoff(2, base, max) >= base * 4);
         assert!(backoff(20, base, max) <= max.mul_f64(1.25));
-    }
-
-    #[test]
-    fn a_ca_file_without_certificates_names_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ca.pem");
-        std::fs::write(&path, "not a certificate").unwrap();
-        assert_eq!(
-            tls_config(Some(&path)).unwrap_err().details["field"],
-            "ca_file"
-        );
     }
 }

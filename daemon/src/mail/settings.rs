@@ -84,10 +84,15 @@ pub struct MailSettings {
     pub security: Security,
     /// The login name; usually the address.
     pub username: String,
-    /// A PEM file with the CA that signs the servers' certificates (a
-    /// self-hosted server). When set, only this CA is trusted.
+    /// A PEM file with the CA that signs the servers' certificates, or with
+    /// a server's own self-signed certificate (a self-hosted server). When
+    /// set, only its certificates are trusted (`mail::trust`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// The SHA-256 fingerprint of the servers' certificate (`AB:CD:...`):
+    /// when set, only that certificate is trusted, for its host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_sha256: Option<String>,
     pub auth: AuthMethod,
     /// Append a copy of each sent message to the Sent folder. Unset: yes,
     /// unless the SMTP server is known to do it itself (Gmail, Microsoft 365).
@@ -145,6 +150,15 @@ impl MailSettings {
                 "ca_file",
                 "expected an absolute path to a PEM file",
             ));
+        }
+        if let Some(pin) = &self.pin_sha256 {
+            super::trust::parse_pin(pin)?;
+            if self.ca_file.is_some() {
+                return Err(Error::invalid(
+                    "pin_sha256",
+                    "give either ca_file or pin_sha256, not both",
+                ));
+            }
         }
         if matches!(&self.auth, AuthMethod::Xoauth2 { google_account } if google_account.is_empty())
         {
@@ -266,6 +280,7 @@ mod tests {
             security: Security::Tls,
             username: "me@example.org".into(),
             ca_file: None,
+            pin_sha256: None,
             auth: AuthMethod::Password,
             save_sent: None,
         }
@@ -283,6 +298,13 @@ mod tests {
         let mut s = settings();
         s.ca_file = Some("ca.pem".into());
         assert_eq!(s.validate().unwrap_err().details["field"], "ca_file");
+        let mut s = settings();
+        s.pin_sha256 = Some("12:34".into());
+        assert_eq!(s.validate().unwrap_err().details["field"], "pin_sha256");
+        s.pin_sha256 = Some("ab".repeat(32));
+        assert!(s.validate().is_ok());
+        s.ca_file = Some("/etc/ssl/ca.pem".into());
+        assert_eq!(s.validate().unwrap_err().details["field"], "pin_sha256");
     }
 
     #[test]

@@ -13,9 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters,
-};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::sync::Mutex;
@@ -23,32 +21,12 @@ use tokio::sync::Mutex;
 use super::client::MailClient;
 use super::net::{self, Role, Step, StepError, Timeouts};
 use super::settings::{Credential, MailSettings, Security};
-use crate::error::{Error, Result};
+use super::smtp_stream;
 use crate::outbox::attachments::AttachmentStore;
 use crate::outbox::item::Item;
 use crate::outbox::mime;
 use crate::outbox::model::Content;
 use crate::outbox::transport::{DeliveryError, Transport, message_id};
-
-/// lettre's TLS parameters matching [`net::tls_config`]: only the CA file
-/// when one is given, else the Mozilla roots.
-pub fn tls_parameters(settings: &MailSettings) -> Result<TlsParameters> {
-    let mut builder = TlsParameters::builder(settings.smtp.host.clone());
-    if let Some(path) = &settings.ca_file {
-        builder = builder.certificate_store(CertificateStore::None);
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::invalid("ca_file", format!("cannot read {}: {e}", path.display()))
-        })?;
-        let cert = Certificate::from_pem(&pem)
-            .map_err(|e| Error::invalid("ca_file", format!("{}: {e}", path.display())))?;
-        builder = builder.add_root_certificate(cert);
-    } else {
-        builder = builder.certificate_store(CertificateStore::WebpkiRoots);
-    }
-    builder
-        .build_rustls()
-        .map_err(|e| Error::internal("SMTP TLS setup", e))
-}
 
 fn hello_name(settings: &MailSettings) -> ClientId {
     let domain = settings
@@ -59,51 +37,36 @@ fn hello_name(settings: &MailSettings) -> ClientId {
     ClientId::Domain(domain.to_owned())
 }
 
-/// DNS, TCP, TLS (or STARTTLS), greeting and sign-in.
+/// DNS, TCP, TLS (or STARTTLS), greeting and sign-in. TLS is the
+/// account's rustls configuration, the one IMAP uses (`smtp_stream`).
 pub async fn connect(
     settings: &MailSettings,
-    tls: &TlsParameters,
+    tls: &Arc<rustls::ClientConfig>,
     credential: &Credential,
     timeouts: Timeouts,
 ) -> std::result::Result<AsyncSmtpConnection, StepError> {
     let host = settings.smtp.host.as_str();
-    let addrs = net::resolve(host, settings.smtp.port, timeouts.connect).await?;
     let hello = hello_name(settings);
-    let implicit = (settings.security == Security::Tls).then(|| tls.clone());
-    let connected = AsyncSmtpConnection::connect_tokio1(
-        addrs.as_slice(),
-        Some(timeouts.connect),
-        &hello,
-        implicit,
-        None,
-    )
-    .await;
-    let mut conn = connected.map_err(|e| classify_connect(&e))?;
-    match settings.security {
+    let tcp = net::tcp(host, settings.smtp.port, timeouts.connect).await?;
+    let stream: Box<dyn AsyncTokioStream> = match settings.security {
+        Security::Tls => Box::new(smtp_stream::implicit(tls, host, tcp, timeouts.connect).await?),
         Security::Starttls => {
-            if !conn.can_starttls() {
-                return Err(StepError::new(
-                    Step::Starttls,
-                    "the server does not offer STARTTLS; refusing to send the password unencrypted",
-                    false,
-                ));
-            }
-            net::step(Step::Starttls, timeouts.connect, async {
-                conn.starttls(tls.clone(), &hello)
-                    .await
-                    .map_err(|e| match net::rustls_cause(&e) {
-                        Some(_) => net::classify_tls(&e),
-                        None => StepError::new(Step::Starttls, e.to_string(), e.is_transient()),
-                    })
-            })
-            .await?;
+            Box::new(smtp_stream::starttls(tls, host, tcp, &hello, timeouts.connect).await?)
         }
-        Security::Plain => tracing::warn!(
-            host,
-            "SMTP without TLS: the password and mail cross the network unencrypted (security = plain)"
-        ),
-        Security::Tls => {}
-    }
+        Security::Plain => {
+            tracing::warn!(
+                host,
+                "SMTP without TLS: the password and mail cross the network unencrypted (security = plain)"
+            );
+            Box::new(tcp)
+        }
+    };
+    let mut conn = net::step(Step::Greeting, timeouts.connect, async {
+        AsyncSmtpConnection::connect_with_transport(stream, &hello)
+            .await
+            .map_err(|e| classify_connect(&e))
+    })
+    .await?;
     let (mechanism, credentials) = match credential {
         Credential::Password(p) => (
             Mechanism::Plain,
@@ -132,12 +95,10 @@ pub async fn connect(
     Ok(conn)
 }
 
+/// The greeting or EHLO failed (TCP and TLS are done by then).
 fn classify_connect(e: &lettre::transport::smtp::Error) -> StepError {
     if net::rustls_cause(e).is_some() {
         return net::classify_tls(e);
-    }
-    if e.is_response() || e.is_permanent() || e.is_transient() {
-        return StepError::new(Step::Greeting, e.to_string(), !e.is_permanent());
     }
     let mut reason = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -145,7 +106,7 @@ fn classify_connect(e: &lettre::transport::smtp::Error) -> StepError {
         reason = format!("{reason}: {s}");
         source = s.source();
     }
-    StepError::new(Step::TcpConnect, reason, true)
+    StepError::new(Step::Greeting, reason, !e.is_permanent())
 }
 
 /// How often and how patiently transient failures are retried.
@@ -179,21 +140,18 @@ enum Failure {
 pub struct SmtpTransport {
     client: Arc<MailClient>,
     attachments: AttachmentStore,
-    tls: TlsParameters,
     conn: Mutex<Option<AsyncSmtpConnection>>,
     retry: Retry,
 }
 
 impl SmtpTransport {
-    pub fn new(client: Arc<MailClient>, attachments: AttachmentStore) -> Result<SmtpTransport> {
-        let tls = tls_parameters(&client.settings)?;
-        Ok(SmtpTransport {
+    pub fn new(client: Arc<MailClient>, attachments: AttachmentStore) -> SmtpTransport {
+        SmtpTransport {
             client,
             attachments,
-            tls,
             conn: Mutex::new(None),
             retry: Retry::default(),
-        })
+        }
     }
 
     pub fn with_retry(mut self, retry: Retry) -> SmtpTransport {
@@ -296,7 +254,7 @@ impl SmtpTransport {
                     .map_err(|e| refused(e.message, false))?;
                 match connect(
                     &self.client.settings,
-                    &self.tls,
+                    &self.client.tls,
                     &credential,
                     self.client.timeouts,
                 )

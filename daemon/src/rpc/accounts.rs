@@ -148,6 +148,7 @@ impl accounts_server::Accounts for AccountsService {
                     security: Some(r.security),
                     username: r.username,
                     ca_file: r.ca_file,
+                    pin_sha256: r.pin_sha256,
                     oauth_account: r.oauth_account,
                     labels: r.labels,
                     password: Some(crate::vault::Secret::from(r.password)),

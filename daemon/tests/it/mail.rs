@@ -47,6 +47,7 @@ fn settings(d: &Dovecot, user: &str, security: Security) -> MailSettings {
         security,
         username: user.to_owned(),
         ca_file: Some(d.ca_file.clone()),
+        pin_sha256: None,
         auth: AuthMethod::Password,
         save_sent: None,
     }
@@ -238,7 +239,7 @@ async fn dovecot_smtp_transport_delivers_files_a_copy_in_sent_and_reads_back() {
             &Limits::default(),
         )
         .unwrap();
-    let transport = SmtpTransport::new(alice.clone(), store).unwrap();
+    let transport = SmtpTransport::new(alice.clone(), store);
 
     let content = EmailContent {
         from: format!("Praxis Müller <{ALICE}>"),
@@ -319,15 +320,11 @@ async fn dovecot_refusals_fail_with_the_servers_text_and_temporary_failures_are_
     let data = tempfile::tempdir().unwrap();
     let alice = client(&d, ALICE, data.path());
     let store = AttachmentStore::new(data.path().join("attachments"));
-    let transport = Arc::new(
-        SmtpTransport::new(alice.clone(), store)
-            .unwrap()
-            .with_retry(Retry {
-                attempts: 8,
-                base: Duration::from_millis(200),
-                max: Duration::from_millis(800),
-            }),
-    );
+    let transport = Arc::new(SmtpTransport::new(alice.clone(), store).with_retry(Retry {
+        attempts: 8,
+        base: Duration::from_millis(200),
+        max: Duration::from_millis(800),
+    }));
     let email = |to: &str| EmailContent {
         from: ALICE.to_owned(),
         to: vec![to.to_owned()],
@@ -797,6 +794,7 @@ async fn smtp_a_message_handed_over_without_an_answer_is_unknown_and_never_resen
         security: Security::Plain,
         username: ALICE.to_owned(),
         ca_file: None,
+        pin_sha256: None,
         auth: AuthMethod::Password,
         save_sent: Some(false),
     };
@@ -811,13 +809,11 @@ async fn smtp_a_message_handed_over_without_an_answer_is_unknown_and_never_resen
         .with_timeouts(fast()),
     );
     let store = AttachmentStore::new(data.path().join("attachments"));
-    let transport = SmtpTransport::new(client, store)
-        .unwrap()
-        .with_retry(Retry {
-            attempts: 5,
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(20),
-        });
+    let transport = SmtpTransport::new(client, store).with_retry(Retry {
+        attempts: 5,
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+    });
     let content = EmailContent {
         from: ALICE.to_owned(),
         to: vec![BOB.to_owned()],

@@ -26,6 +26,7 @@ mod lifecycle;
 mod listeners;
 mod mail;
 mod mail_accounts;
+mod mail_trust;
 mod outbox;
 mod tokens;
 mod vault;
