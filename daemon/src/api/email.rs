@@ -1,6 +1,6 @@
 //! `/api/v1/email/inbox` and `/api/v1/email/read/{id}`: reading mail, for
 //! every kind of account that has a mailbox. Each route dispatches on the
-//! account's kind: IMAP accounts read through `mail::read` (the functions
+//! account's kind: IMAP accounts and the sandbox read through `mail::read` (the functions
 //! the MCP tools and `commsctl mail` use), Google accounts through the Gmail
 //! service (a search of `in:inbox`, a full message, results spelled as the
 //! Gmail tools spell them), so the cache, quota limiter and grants are the
@@ -66,14 +66,6 @@ fn boolean(field: &str, value: Option<&str>) -> Result<bool> {
     }
 }
 
-/// The error for an account without a mailbox (the sandbox only sends).
-fn unsupported(state: &ApiState, account: &str) -> Error {
-    match state.daemon.mail.account(Some(account)) {
-        Err(e) => e,
-        Ok(_) => Error::invalid("account", "expected an account with a mailbox"),
-    }
-}
-
 /// An INBOX page: IMAP accounts answer with `messages` and `next_cursor`;
 /// Google accounts with what `gmail_search_messages` answers (`messages`,
 /// `next_page_token`, `cacheHit`, ...). Both are marked `untrusted`.
@@ -114,7 +106,7 @@ pub async fn inbox(
         .accounts
         .resolve(q.account.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(InboxPage::Imap(
+        Kind::Imap | Kind::Sandbox => Ok(Json(InboxPage::Imap(
             state
                 .daemon
                 .mail
@@ -148,7 +140,6 @@ pub async fn inbox(
                 .map_err(|e| wire::error("gmail_search_messages", e))?;
             Ok(Json(InboxPage::Gmail(page)))
         }
-        Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
 }
 
@@ -171,7 +162,7 @@ pub async fn read_message(
         .accounts
         .resolve(q.account.as_deref())?;
     match account.kind {
-        Kind::Imap => Ok(Json(Message::Imap(Box::new(
+        Kind::Imap | Kind::Sandbox => Ok(Json(Message::Imap(Box::new(
             state
                 .daemon
                 .mail
@@ -200,6 +191,5 @@ pub async fn read_message(
             let message = run.await.map_err(|e| wire::error("gmail_get_message", e))?;
             Ok(Json(Message::Gmail(message)))
         }
-        Kind::Sandbox => Err(unsupported(&state, &account.id)),
     }
 }

@@ -13,9 +13,11 @@ pub mod provider;
 pub mod read;
 pub mod settings;
 pub mod smtp;
+pub mod store;
 pub mod utf7;
 
 pub use client::{Criteria, Destination, MailClient, Page};
 pub use mailboxes::{ImapTransport, Mailboxes};
 pub use settings::{AuthMethod, Credential, CredentialSource, MailSettings, Security, Server};
 pub use smtp::SmtpTransport;
+pub use store::MailStore;
