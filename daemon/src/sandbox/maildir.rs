@@ -406,7 +406,7 @@ mod tests {
         }
         let entry = maildir.find(INBOX, &name).unwrap().unwrap();
         assert!(!entry.seen() && entry.flags.is_empty());
-        assert_eq!(entry.size, 19);
+        assert_eq!(entry.size, 18);
 
         let read = maildir.set_seen(INBOX, &entry, true).unwrap();
         assert_eq!(

@@ -27,5 +27,6 @@ mod listeners;
 mod mail;
 mod mail_accounts;
 mod outbox;
+mod sandbox;
 mod tokens;
 mod vault;
