@@ -44,6 +44,7 @@ pub struct Common {
     /// The text; `-` reads it from stdin.
     #[arg(long)]
     body: String,
+    /// Print the receipt as JSON (`channel`, `accountId`, `id`, `receivedAt`).
     #[arg(long)]
     json: bool,
 }
@@ -56,6 +57,7 @@ pub struct EmailArgs {
     /// The recipient [default: the sandbox's own address].
     #[arg(long)]
     to: Option<String>,
+    /// The subject line.
     #[arg(long)]
     subject: String,
     #[command(flatten)]

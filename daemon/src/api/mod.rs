@@ -115,7 +115,7 @@ impl ListCache {
     // every `$ref` resolves.
     components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName, gmail::ReadFormat, gmail::BodyPart)),
     tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
-         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts)"), (name = "gmail", description = "Gmail: search, read, drafts, gated sends, labels"),
+         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts, the sandbox, Google)"), (name = "gmail", description = "Gmail: search, read, drafts, gated sends, labels"),
          (name = "sandbox", description = "The sandbox account's inbox"), (name = "daemon"))
 )]
 struct ApiDoc;

@@ -442,6 +442,17 @@ fn sandbox_inbox_is_read_by_every_email_tool_route_and_the_cli() {
     );
     assert_eq!(chat_lines[1]["text"], "ok");
 
+    let counts = &s.env.status_json()["counts"];
+    assert_eq!(
+        (
+            &counts["sandbox_received_email"],
+            &counts["sandbox_received_sms"],
+            &counts["sandbox_received_chat"]
+        ),
+        (&json!(2), &json!(1), &json!(2)),
+        "{counts}"
+    );
+
     // The OpenAPI document describes the route.
     let (_, doc) = s.get("/api/v1/openapi.json", &agent);
     assert!(doc["paths"]["/api/v1/sandbox/receive"]["post"].is_object());
