@@ -68,6 +68,8 @@ enum Command {
     Mail(cmd::mail::Command),
     #[command(subcommand)]
     Gmail(cmd::gmail::Command),
+    #[command(subcommand)]
+    Sandbox(cmd::sandbox::Command),
     Events(cmd::events::Args),
     #[command(subcommand)]
     Vault(cmd::vault::Command),
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
             Command::Vault(command) => cmd::vault::execute(&socket, command).await,
             Command::Mail(command) => cmd::mail::execute(&socket, command).await,
             Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
+            Command::Sandbox(command) => cmd::sandbox::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

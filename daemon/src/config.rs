@@ -14,7 +14,7 @@ use serde::Deserialize;
 pub use crate::google::GoogleConfig;
 pub use crate::http::{HttpConfig, Listen};
 pub use crate::outbox::config::{Allowlist, Cap, OutboxConfig, PolicyConfig, Rule};
-pub use crate::outbox::sandbox::SandboxConfig;
+pub use crate::sandbox::SandboxConfig;
 pub use crate::vault::VaultConfig;
 
 /// The whole configuration file.

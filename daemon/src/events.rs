@@ -36,6 +36,14 @@ pub enum Event {
         folder: String,
         new_messages: u32,
     },
+    /// A message arrived in a sandbox inbox (`commsctl sandbox receive`).
+    /// `id` reads it: an email's message id, an SMS's or chat message's
+    /// record id. No content.
+    MessageReceived {
+        channel: Channel,
+        account: String,
+        id: String,
+    },
     /// A row was appended to the audit log.
     AuditAppended {
         seq: i64,
@@ -133,6 +141,15 @@ impl From<&Envelope> for v1::Event {
                 account: account.clone(),
                 folder: folder.clone(),
                 new_messages: *new_messages,
+            }),
+            Event::MessageReceived {
+                channel,
+                account,
+                id,
+            } => v1::event::Kind::MessageReceived(v1::MessageReceived {
+                channel: channel.as_str().to_owned(),
+                account: account.clone(),
+                id: id.clone(),
             }),
             Event::AuditAppended {
                 seq,

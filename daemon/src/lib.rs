@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod providers;
 pub mod rpc;
 pub mod runs;
+pub mod sandbox;
 pub mod socket;
 pub mod status;
 pub mod store;
@@ -38,7 +39,8 @@ use anyhow::Context as _;
 use commsd_proto::v1::{
     accounts_server::AccountsServer, audit_server::AuditServer, control_server::ControlServer,
     dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer, tools_server::ToolsServer, vault_server::VaultServer,
+    outbox_server::OutboxServer, sandbox_server::SandboxServer, tools_server::ToolsServer,
+    vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +81,8 @@ pub struct Daemon {
     pub mail: Arc<mail::Mailboxes>,
     /// The Gmail service: the tools, `/api/v1/gmail` and `/api/v1/email` call it.
     pub gmail: Arc<gmail::GmailService>,
+    /// The sandbox's inbox: `Sandbox.Receive` and `/api/v1/sandbox/receive` call it.
+    pub sandbox: Arc<sandbox::SandboxInbox>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -277,6 +281,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }));
     let gmail_service = gmail::provider::register(&ctx, &mut registry)?;
     let mailboxes = mail::provider::register(&ctx, &mut registry);
+    let sandbox_inbox = sandbox::provider::register(&ctx, &mut registry);
     let registered = registry.finish();
 
     let tools = Arc::new(tools::Tools::new(
@@ -301,6 +306,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         accounts: account_service.clone(),
         mail: mailboxes.clone(),
         gmail: gmail_service,
+        sandbox: sandbox_inbox.clone(),
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -333,6 +339,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         )))
         .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
         .add_service(VaultServer::new(rpc::vault::VaultService(vault.clone())))
+        .add_service(SandboxServer::new(rpc::sandbox::SandboxService(
+            sandbox_inbox,
+        )))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),

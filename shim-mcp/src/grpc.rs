@@ -279,6 +279,11 @@ pub fn translate(event: &v1::Event) -> Vec<BackendEvent> {
         Some(Kind::MailReceived(_)) => vec![BackendEvent::ResourceUpdated(
             "commsd://mail/inbox".to_owned(),
         )],
+        Some(Kind::MessageReceived(m)) if m.channel == "email" => {
+            vec![BackendEvent::ResourceUpdated(
+                "commsd://mail/inbox".to_owned(),
+            )]
+        }
         // After a gap, anything may have changed.
         Some(Kind::Lagged(_)) => vec![
             BackendEvent::ToolsChanged,

@@ -48,6 +48,10 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
             "mail_received",
             json!({ "accountId": m.account, "folder": m.folder, "newMessages": m.new_messages }),
         ),
+        Some(Kind::MessageReceived(m)) => (
+            "message_received",
+            json!({ "channel": m.channel, "account": m.account, "id": m.id }),
+        ),
         Some(Kind::AuditAppended(a)) => (
             "audit_appended",
             json!({ "seq": a.seq, "action": a.action, "itemId": a.item_id }),

@@ -1,4 +1,4 @@
-//! `commsctl mail list|search|show`: reading an IMAP account's mail. Runs
+//! `commsctl mail list|search|show`: reading an IMAP account's (or the sandbox's) mail. Runs
 //! the `email_*` tools through `Tools.Invoke`, as the human at the CLI.
 
 use anyhow::Context;
@@ -9,7 +9,7 @@ use crate::client::{self, Socket, UserHeader, rpc_error};
 use crate::output;
 use crate::render::clip;
 
-/// Read mail of IMAP accounts (the same tools agents use; reading never marks mail read).
+/// Read mail of IMAP accounts and the sandbox (the same tools agents use; reading never marks mail read).
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// List a folder, newest first.

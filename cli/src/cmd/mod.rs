@@ -11,6 +11,7 @@ pub mod gmail;
 pub mod keys;
 pub mod mail;
 pub mod outbox;
+pub mod sandbox;
 pub mod service;
 pub mod status;
 pub mod vault;

@@ -15,6 +15,7 @@ mod idempotency;
 pub mod keys;
 mod limits;
 pub mod routes;
+pub mod sandbox;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,7 +115,8 @@ impl ListCache {
     // every `$ref` resolves.
     components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName, gmail::ReadFormat, gmail::BodyPart)),
     tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
-         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts)"), (name = "gmail", description = "Gmail: search, read, drafts, gated sends, labels"), (name = "daemon"))
+         (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts, the sandbox, Google)"), (name = "gmail", description = "Gmail: search, read, drafts, gated sends, labels"),
+         (name = "sandbox", description = "The sandbox account's inbox"), (name = "daemon"))
 )]
 struct ApiDoc;
 
@@ -146,6 +148,7 @@ pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::google_client))
         .routes(routes!(email::inbox))
         .routes(routes!(email::read_message))
+        .routes(routes!(sandbox::receive))
         .routes(routes!(gmail::search))
         .routes(routes!(gmail::message))
         .routes(routes!(gmail::thread))

@@ -503,6 +503,9 @@ pub fn event_stream(
                     Event::MailReceived { account, folder, new_messages } => SseEvent::default()
                         .event("mail")
                         .data(json!({ "accountId": account, "folder": folder, "newMessages": new_messages }).to_string()),
+                    Event::MessageReceived { channel, account, id } => SseEvent::default()
+                        .event("received")
+                        .data(json!({ "channel": channel, "accountId": account, "id": id }).to_string()),
                     Event::ShutdownStarted { .. } => return None,
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

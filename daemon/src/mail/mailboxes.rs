@@ -16,6 +16,7 @@ use super::idle;
 use super::net::Timeouts;
 use super::settings::{AuthMethod, Credential, CredentialSource, GoogleToken, MailSettings};
 use super::smtp::SmtpTransport;
+use super::store::MailStore;
 use crate::accounts::service::AccountData;
 use crate::accounts::{Account, Accounts, Kind};
 use crate::error::{Code, Error, Result};
@@ -24,6 +25,7 @@ use crate::google::AccessTokens;
 use crate::outbox::attachments::AttachmentStore;
 use crate::outbox::item::Item;
 use crate::outbox::transport::{DeliveryError, Transport};
+use crate::sandbox::SandboxMailbox;
 use crate::vault::Vault;
 
 /// The vault entry holding an IMAP account's password.
@@ -101,8 +103,9 @@ impl Mailboxes {
         }
     }
 
-    /// The IMAP account `id` names (or the default), usable now. Other kinds
-    /// get an error that says what to do instead.
+    /// The account `id` names (or the default) if it has a mailbox to read
+    /// here, usable now: IMAP accounts and the sandbox. Google accounts get
+    /// an error that says what to do instead.
     pub fn account(&self, id: Option<&str>) -> Result<Account> {
         let account = self.accounts.resolve(id)?;
         match account.kind {
@@ -120,13 +123,7 @@ impl Mailboxes {
                 ),
             )
             .with_details(json!({ "field": "account", "account": account.id, "kind": "google" }))),
-            Kind::Sandbox => Err(Error::invalid(
-                "account",
-                format!(
-                    "account {} is the built-in sandbox, which has no mailbox to read; name an IMAP account (see `commsctl accounts list`)",
-                    account.id
-                ),
-            )),
+            Kind::Sandbox => Ok(account),
         }
     }
 
@@ -175,10 +172,14 @@ impl Mailboxes {
         Ok(open)
     }
 
-    /// The reading client of an IMAP account (`None`: the default account).
-    pub fn client(&self, id: Option<&str>) -> Result<Arc<MailClient>> {
+    /// The mailbox of an account (`None`: the default account): an IMAP
+    /// account's client, or the sandbox's Maildir.
+    pub fn client(&self, id: Option<&str>) -> Result<Arc<dyn MailStore>> {
         let account = self.account(id)?;
         self.accounts.touch(&account.id);
+        if account.kind == Kind::Sandbox {
+            return Ok(Arc::new(SandboxMailbox::new(&account.id, &self.data_dir)));
+        }
         Ok(self.open(&account)?.client.clone())
     }
 

@@ -14,6 +14,7 @@ pub mod read;
 pub mod settings;
 pub mod smtp;
 mod smtp_stream;
+pub mod store;
 pub mod trust;
 pub mod utf7;
 
@@ -21,3 +22,4 @@ pub use client::{Criteria, Destination, MailClient, Page};
 pub use mailboxes::{ImapTransport, Mailboxes};
 pub use settings::{AuthMethod, Credential, CredentialSource, MailSettings, Security, Server};
 pub use smtp::SmtpTransport;
+pub use store::MailStore;

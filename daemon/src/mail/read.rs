@@ -1,5 +1,6 @@
-//! Reading and filing mail in IMAP accounts: the one implementation the MCP
-//! tools, the HTTP API and `commsctl mail` share. Grants are checked here.
+//! Reading and filing mail in IMAP accounts and the sandbox's mailbox (any
+//! `MailStore`): the one implementation the MCP tools, the HTTP API and
+//! `commsctl mail` share. Grants are checked here.
 //!
 //! Everything read comes from outside commsd (addresses, subjects, bodies,
 //! attachment names): results carry `untrusted: true` so that an agent
@@ -113,7 +114,7 @@ impl Mailboxes {
         let client = self.client(account)?;
         let page = client.list(&folder, criteria, limit, cursor).await?;
         Ok(Listed {
-            account: client.account.clone(),
+            account: client.account().to_owned(),
             page,
             untrusted: true,
         })
@@ -133,7 +134,7 @@ impl Mailboxes {
         let client = self.client(account)?;
         let message = client.get(id, max_chars, save_attachments).await?;
         Ok(Read {
-            account: client.account.clone(),
+            account: client.account().to_owned(),
             message,
             untrusted: true,
             note: UNTRUSTED_NOTE.to_owned(),
@@ -158,7 +159,7 @@ impl Mailboxes {
         }
         let client = self.client(account)?;
         let n = client.mark(ids, read).await?;
-        Ok((client.account.clone(), n))
+        Ok((client.account().to_owned(), n))
     }
 
     /// Moves a message; returns the folder it went to. Needs `draft`.
@@ -172,7 +173,7 @@ impl Mailboxes {
         caller.require(Grant::Draft, "move mail")?;
         let client = self.client(account)?;
         let folder = client.move_to(id, to).await?;
-        Ok((client.account.clone(), folder))
+        Ok((client.account().to_owned(), folder))
     }
 }
 

@@ -10,7 +10,6 @@ pub mod mime;
 pub mod model;
 pub mod policy;
 pub mod request;
-pub mod sandbox;
 pub mod service;
 pub mod transport;
 pub mod validate;

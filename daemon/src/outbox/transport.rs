@@ -8,8 +8,8 @@ use super::attachments::AttachmentStore;
 use super::item::Item;
 use super::mime;
 use super::model::{Channel, Content};
-use super::sandbox::Sandbox;
 use crate::accounts::{self, Account};
+use crate::sandbox::outgoing::Sandbox;
 
 /// Why a delivery did not succeed; the text is recorded with the item.
 #[derive(Debug, Clone, PartialEq, Eq)]

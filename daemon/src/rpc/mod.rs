@@ -8,6 +8,7 @@ pub mod convert;
 pub mod dashboard;
 pub mod keys;
 pub mod outbox;
+pub mod sandbox;
 pub mod tools;
 pub mod vault;
 

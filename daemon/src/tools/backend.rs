@@ -67,7 +67,16 @@ pub fn translate(event: &Event) -> Vec<BackendEvent> {
         Event::MailReceived { .. } => vec![BackendEvent::ResourceUpdated(
             super::RESOURCE_MAIL_INBOX.to_owned(),
         )],
-        Event::AuditAppended { .. } | Event::ShutdownStarted { .. } => Vec::new(),
+        Event::MessageReceived { channel, .. }
+            if *channel == crate::outbox::model::Channel::Email =>
+        {
+            vec![BackendEvent::ResourceUpdated(
+                super::RESOURCE_MAIL_INBOX.to_owned(),
+            )]
+        }
+        Event::MessageReceived { .. }
+        | Event::AuditAppended { .. }
+        | Event::ShutdownStarted { .. } => Vec::new(),
     }
 }
 

@@ -53,7 +53,10 @@ impl Tools {
                 caller.require(crate::auth::Grant::Read, "read mail")?;
                 let mut accounts = Vec::new();
                 for account in self.outbox.accounts().list() {
-                    if account.kind != crate::accounts::Kind::Imap {
+                    if !matches!(
+                        account.kind,
+                        crate::accounts::Kind::Imap | crate::accounts::Kind::Sandbox
+                    ) {
                         continue;
                     }
                     let args = json!({ "accountId": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });

@@ -577,6 +577,7 @@ fn openapi_document_covers_every_route() {
         ("post", "/api/v1/chat/stage"),
         ("get", "/api/v1/email/inbox"),
         ("get", "/api/v1/email/read/{messageId}"),
+        ("post", "/api/v1/sandbox/receive"),
         ("get", "/api/v1/staged"),
         ("get", "/api/v1/staged/{id}"),
         ("post", "/api/v1/staged/{id}/approve"),

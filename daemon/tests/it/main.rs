@@ -28,5 +28,6 @@ mod mail;
 mod mail_accounts;
 mod mail_trust;
 mod outbox;
+mod sandbox;
 mod tokens;
 mod vault;

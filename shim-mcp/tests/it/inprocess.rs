@@ -394,7 +394,7 @@ async fn prompts_resources_and_resource_updates() {
             "commsd://mail/inbox"
         ]
     );
-    // No IMAP account yet: an empty list, not an error.
+    // No account yet: the sandbox's INBOX, empty.
     let inbox = client
         .read_resource(rmcp::model::ReadResourceRequestParams::new(
             "commsd://mail/inbox",
@@ -406,7 +406,9 @@ async fn prompts_resources_and_resource_updates() {
         .unwrap()
         .to_owned();
     let inbox: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(inbox["accounts"], json!([]), "{inbox}");
+    assert_eq!(inbox["accounts"][0]["accountId"], "sandbox", "{inbox}");
+    assert_eq!(inbox["accounts"][0]["messages"], json!([]), "{inbox}");
+    assert_eq!(inbox["accounts"].as_array().unwrap().len(), 1, "{inbox}");
     assert_eq!(inbox["untrusted"], true, "{inbox}");
     let stats = client
         .read_resource(rmcp::model::ReadResourceRequestParams::new(
