@@ -25,6 +25,7 @@ pub mod runs;
 pub mod socket;
 pub mod store;
 pub mod tools;
+pub mod twilio;
 pub mod util;
 pub mod vault;
 
