@@ -9,4 +9,11 @@
 //! - `client`: the REST client (credential check, send, lookup, media).
 //! - `config`: `[twilio]`.
 
+pub mod client;
+pub mod config;
+pub mod errors;
+pub mod keywords;
+pub mod segments;
 pub mod signature;
+
+pub use config::TwilioConfig;
