@@ -352,6 +352,11 @@ impl TwilioClient {
         #[derive(Deserialize)]
         struct Number {
             phone_number: Option<String>,
+            capabilities: Option<Capabilities>,
+        }
+        #[derive(Deserialize)]
+        struct Capabilities {
+            sms: Option<bool>,
         }
         let numbers: Numbers = self
             .get_json(
@@ -359,21 +364,26 @@ impl TwilioClient {
                 &[("PhoneNumber", number.to_owned())],
             )
             .await?;
-        if numbers
+        let Some(found) = numbers
             .incoming_phone_numbers
             .iter()
-            .any(|n| n.phone_number.as_deref() == Some(number))
-        {
-            Ok(())
-        } else {
-            Err(Error::invalid(
+            .find(|n| n.phone_number.as_deref() == Some(number))
+        else {
+            return Err(Error::invalid(
                 "from",
                 format!(
                     "{number} is not a phone number of Twilio account {}; use one listed under Phone Numbers in the Twilio console, or a Messaging Service",
                     self.auth.account_sid
                 ),
-            ))
+            ));
+        };
+        if found.capabilities.as_ref().and_then(|c| c.sms) == Some(false) {
+            return Err(Error::invalid(
+                "from",
+                format!("{number} is a number of this Twilio account, but it cannot send SMS"),
+            ));
         }
+        Ok(())
     }
 
     /// Sends one message (`POST .../Messages.json`), once.

@@ -8,6 +8,8 @@ mod dovecot;
 mod harness;
 #[path = "../../../tests/support/oauth.rs"]
 mod oauth;
+#[path = "../../../tests/support/twilio.rs"]
+mod twilio_peers;
 
 #[path = "../../../tests/support/google_fake/mod.rs"]
 mod google_fake;
@@ -28,4 +30,5 @@ mod mail;
 mod mail_accounts;
 mod outbox;
 mod tokens;
+mod twilio;
 mod vault;
