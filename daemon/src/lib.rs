@@ -27,6 +27,7 @@ pub mod socket;
 pub mod status;
 pub mod store;
 pub mod tools;
+pub mod twilio;
 pub mod util;
 pub mod vault;
 

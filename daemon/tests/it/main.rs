@@ -8,6 +8,8 @@ mod dovecot;
 mod harness;
 #[path = "../../../tests/support/oauth.rs"]
 mod oauth;
+#[path = "../../../tests/support/twilio.rs"]
+mod twilio_peers;
 
 #[path = "../../../tests/support/google_fake/mod.rs"]
 mod google_fake;
@@ -30,4 +32,5 @@ mod mail_trust;
 mod outbox;
 mod sandbox;
 mod tokens;
+mod twilio;
 mod vault;

@@ -1,0 +1,19 @@
+//! SMS through Twilio: the provider's self-contained parts, each a pure
+//! function or a typed client, which the webhook handlers, the outbox
+//! transport and the tools are built on.
+//!
+//! - `signature`: `X-Twilio-Signature` checks of webhooks (form and JSON).
+//! - `segments`: GSM-7 / UCS-2 encoding, segment count and cost, body limit.
+//! - `keywords`: opt-out, opt-in and help keywords of an inbound body.
+//! - `errors`: Twilio's error codes explained for humans.
+//! - `client`: the REST client (credential check, send, lookup, media).
+//! - `config`: `[twilio]`.
+
+pub mod client;
+pub mod config;
+pub mod errors;
+pub mod keywords;
+pub mod segments;
+pub mod signature;
+
+pub use config::TwilioConfig;
