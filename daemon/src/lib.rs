@@ -363,6 +363,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 config.api.requests_per_minute,
                 config.api.max_body_bytes,
                 mcp::service(&daemon, tools.clone(), consent, config.api.max_body_bytes),
+                registered.api,
             ),
         ),
         (webhooks, registered.webhooks),
