@@ -279,6 +279,15 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
             .next()
             .unwrap_or(&message)
             .to_owned();
+        naming_the_field(path, message, "body")
+    })
+}
+
+/// A deserialisation error as `invalid_argument` naming the field: at
+/// `path`, or the missing or unknown field the message names; `whole` when
+/// the input as a whole was wrong.
+pub fn naming_the_field(path: String, message: String, whole: &str) -> Error {
+    {
         let top = path.is_empty() || path == ".";
         // A missing field is reported at its parent: name the field itself.
         // So is an unknown one, where the path may stop at its parent.
@@ -287,18 +296,20 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
                 .strip_prefix(prefix)
                 .and_then(|rest| rest.split('`').next())
         };
-        let missing = named("missing field `").or_else(|| {
-            named("unknown field `")
-                .filter(|name| path != *name && !path.ends_with(&format!(".{name}")))
-        });
+        let missing = named("missing field `")
+            .or_else(|| named("duplicate field `"))
+            .or_else(|| {
+                named("unknown field `")
+                    .filter(|name| path != *name && !path.ends_with(&format!(".{name}")))
+            });
         let field = match (top, missing) {
             (true, Some(name)) => name.to_owned(),
             (false, Some(name)) => format!("{path}.{name}"),
-            (true, None) => "body".to_owned(),
+            (true, None) => whole.to_owned(),
             (false, None) => path,
         };
         Error::invalid(field, message)
-    })
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod de;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod fsprivate;
 pub mod gmail;
 pub mod google;

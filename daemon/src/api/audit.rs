@@ -1,7 +1,8 @@
 //! `/api/v1/audit`: the audit trail, thin over `audit::AuditLog`.
 
+use crate::extract::Query;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,7 +14,7 @@ use super::routes::Errors;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(rename_all = "camelCase")]
 pub struct AuditQuery {
     /// Only events at or after this RFC 3339 time.

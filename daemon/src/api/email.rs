@@ -10,8 +10,9 @@
 //! `bodyText`/`bodyHtml`, and `limit`/`cursor` → `nextCursor` paging (a
 //! Google account's page token travels as the cursor).
 
+use crate::extract::Query;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -26,7 +27,7 @@ use crate::mail::read;
 use crate::util::camel_keys;
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct InboxQuery {
     /// Account id or address; the default account when absent.
@@ -42,7 +43,7 @@ pub struct InboxQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct ReadQuery {
     /// Account id or address; the default account when absent.

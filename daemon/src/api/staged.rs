@@ -1,9 +1,10 @@
 //! The staged items: list, read, approve, reject and cancel
 //! (`/api/v1/staged...`), thin over the outbox service.
 
+use crate::extract::Query;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +19,7 @@ use crate::outbox::view::ItemView;
 use super::routes::{ChannelName, Errors, StateName};
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Comma-separated states (`pending` is `pending_approval`); all when absent.

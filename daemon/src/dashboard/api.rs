@@ -7,8 +7,9 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::extract::Query;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -263,7 +264,7 @@ async fn session_info(axum::Extension(session): axum::Extension<Session>) -> Jso
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ListQuery {
     state: Option<String>,
     channel: Option<String>,
@@ -406,7 +407,7 @@ fn batch_json(results: Vec<BatchResult>) -> Vec<Value> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AuditQuery {
     limit: Option<String>,
     before_seq: Option<String>,

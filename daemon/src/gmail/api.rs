@@ -11,8 +11,9 @@ use axum::Json;
 use axum::body::Bytes;
 use std::sync::Arc;
 
+use crate::extract::Query;
 use axum::Extension;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,7 @@ fn json<T: Serialize>(v: &T) -> Result<Value> {
 // ------------------------------------------------------------------ reads
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct SearchQuery {
     /// Gmail search syntax, e.g. `from:jane@example.org is:unread newer_than:7d`.
@@ -102,7 +103,7 @@ pub async fn search(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct ReadQuery {
     /// `full` (default): headers, body and attachments; `metadata`: headers and snippet.

@@ -226,7 +226,7 @@ fn only_admin_keys_approve_and_the_whole_path_delivers() {
     );
 
     let audit: Value = api
-        .get(&format!("/api/v1/audit?item_id={id}"), Some(&agent))
+        .get(&format!("/api/v1/audit?itemId={id}"), Some(&agent))
         .send()
         .unwrap()
         .json()
@@ -370,6 +370,18 @@ fn json_errors_name_the_field_and_store_nothing() {
         .send()
         .unwrap();
     assert_eq!(envelope(bad_query, 400)["details"]["field"], "limit");
+    // A misspelt parameter is refused by name, never silently ignored.
+    for (path, field) in [
+        ("/api/v1/staged?acount=x", "acount"),
+        ("/api/v1/audit?before_seq=3", "before_seq"),
+        ("/api/v1/email/inbox?unreadOnly=true", "unreadOnly"),
+        ("/api/v1/email/inbox?unread=maybe", "unread"),
+    ] {
+        let refused = api.get(path, Some(&key)).send().unwrap();
+        let e = envelope(refused, 400);
+        assert_eq!(e["details"]["field"], field, "{path}: {e}");
+        assert_eq!(e["code"], "invalid_argument", "{path}: {e}");
+    }
     let nothing = api
         .get("/api/v1/staged/ob_doesnotexist", Some(&key))
         .send()
