@@ -132,7 +132,7 @@ pub struct FullMessage {
 #[serde(untagged)]
 pub enum Message {
     Summary(Summary),
-    Full(FullMessage),
+    Full(Box<FullMessage>),
 }
 
 /// A Gmail message resource in brief.
