@@ -65,8 +65,6 @@ pub struct ToolSpec {
     pub name: String,
     pub title: Option<String>,
     pub description: String,
-    /// The design.md §11 toolset it belongs to.
-    pub toolset: String,
     pub input_schema: Value,
     pub output_schema: Option<Value>,
     /// MCP `annotations` (readOnlyHint, destructiveHint, ...).
@@ -82,7 +80,6 @@ impl ToolSpec {
         Ok(ToolSpec {
             title: text("title"),
             description: text("description").unwrap_or_default(),
-            toolset: text("toolset").unwrap_or_default(),
             input_schema: v
                 .get("inputSchema")
                 .cloned()

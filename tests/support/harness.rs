@@ -133,13 +133,18 @@ impl Env {
     /// Spawns `cmd` (a commsd command) with `COMMSD_LOG=trace`, appending
     /// its log to [`Env::log_path`] (a file: a trace log would fill a pipe
     /// nobody reads), and waits until its socket answers.
-    pub fn spawn_traced(&self, mut cmd: Command) -> Daemon {
+    pub fn spawn_traced(&self, cmd: Command) -> Daemon {
+        self.spawn_logged(cmd, "trace")
+    }
+
+    /// [`Env::spawn_traced`] at `COMMSD_LOG=level`.
+    pub fn spawn_logged(&self, mut cmd: Command, level: &str) -> Daemon {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("open the trace log");
-        self.launch(cmd.env("COMMSD_LOG", "trace").stderr(log))
+        self.launch(cmd.env("COMMSD_LOG", level).stderr(log))
     }
 
     fn launch(&self, cmd: &mut Command) -> Daemon {

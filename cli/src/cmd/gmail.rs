@@ -501,9 +501,9 @@ pub fn render_search(v: &Value) -> String {
             "{:<18} {:<1} {:<31} {:<28} {}\n",
             str_of(&m["id"]),
             if m["unread"] == true { "*" } else { "" },
-            cell(str_of(&m["date"]), 31),
-            cell(str_of(&m["from"]), 28),
-            cell(str_of(&m["subject"]), 60)
+            cell(str_of(&m["headers"]["Date"]), 31),
+            cell(str_of(&m["headers"]["From"]), 28),
+            cell(str_of(&m["headers"]["Subject"]), 60)
         ));
     }
     out.push_str(&format!("{} message(s); * unread", messages.len()));
@@ -520,14 +520,8 @@ pub fn render_message(m: &Value) -> String {
         str_of(&m["id"]),
         str_of(&m["threadId"])
     );
-    for (name, key) in [
-        ("From", "from"),
-        ("To", "to"),
-        ("Cc", "cc"),
-        ("Subject", "subject"),
-        ("Date", "date"),
-    ] {
-        if let Some(s) = m[key].as_str() {
+    for name in ["From", "To", "Cc", "Subject", "Date"] {
+        if let Some(s) = m["headers"][name].as_str() {
             out.push_str(&format!("{:<9}{}\n", format!("{name}:"), cell(s, 500)));
         }
     }
@@ -546,7 +540,7 @@ pub fn render_message(m: &Value) -> String {
             "\n----- body ({}) -----\n",
             str_of(&body["source"])
         ));
-        let text = safe_text(str_of(&body["content"]));
+        let text = safe_text(str_of(&m["bodyText"]));
         out.push_str(&text);
         if !text.ends_with('\n') {
             out.push('\n');

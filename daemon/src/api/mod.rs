@@ -204,7 +204,11 @@ pub fn router(
         }),
     };
     routes
-        .route_service("/mcp", mcp)
+        .merge(
+            Router::new()
+                .route_service("/mcp", mcp)
+                .layer(middleware::from_fn(crate::mcp::summarize)),
+        )
         .fallback(|| async {
             Error::new(Code::NotFound, "no such route; see /api/v1/openapi.json")
         })
@@ -260,7 +264,12 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         .get::<Caller>()
         .map(|c| c.actor.clone())
         .unwrap_or_default();
-    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), actor, elapsed_ms = started.elapsed().as_millis() as u64, "api request");
+    // /mcp: the JSON-RPC method, the tool and the outcome (crate::mcp::summarize).
+    let rpc = response.extensions().get::<crate::mcp::Summary>();
+    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), actor,
+        rpc_method = rpc.map(|r| r.method.as_str()), tool = rpc.and_then(|r| r.tool.as_deref()),
+        outcome = rpc.map(|r| r.outcome.as_str()),
+        elapsed_ms = started.elapsed().as_millis() as u64, "api request");
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -21,7 +21,7 @@ pub struct ErrorBody {
     /// Stable snake_case code, e.g. `invalid_argument`, `unauthenticated`, `permission_denied`.
     pub code: String,
     pub message: String,
-    /// Structured details: `field` for bad input, `grant` for a missing grant, `retry_after_ms`.
+    /// Structured details: `field` for bad input, `grant` for a missing grant, `retryAfterMs`.
     #[schema(value_type = Object)]
     pub details: Value,
 }

@@ -119,7 +119,12 @@ impl GmailService {
         })
         .await
         .map_err(|e| Error::internal("draft task failed", e))?
-        .map_err(|e| e.renaming_field(&[("text", "patch.bodyText"), ("html", "patch.bodyHtml")]))?;
+        .map_err(|e| {
+            e.renaming_field(&[
+                ("bodyText", "patch.bodyText"),
+                ("bodyHtml", "patch.bodyHtml"),
+            ])
+        })?;
         let r = self
             .gmail()
             .put_draft(

@@ -3,6 +3,8 @@
 //! or a stub, both on request), clipped at a limit with a way to page on,
 //! and the attachments listed. All of it is mail content: untrusted.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
@@ -64,7 +66,9 @@ fn string(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
 
-/// A message in brief: ids, labels, triage headers and snippet.
+/// A message in brief: ids, labels, Gmail's `internalDate` (epoch
+/// milliseconds, as Gmail spells it: a string), the triage headers (of
+/// [`TRIAGE_HEADERS`], those present, by their names) and the snippet.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
@@ -72,13 +76,8 @@ pub struct Summary {
     pub thread_id: Option<String>,
     pub label_ids: Option<Vec<String>>,
     pub unread: bool,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub cc: Option<String>,
-    pub subject: Option<String>,
-    pub date: Option<String>,
-    /// The RFC 5322 Message-ID header.
-    pub message_id: Option<String>,
+    pub internal_date: Option<String>,
+    pub headers: BTreeMap<&'static str, String>,
     pub snippet: Option<String>,
 }
 
@@ -86,6 +85,8 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Clip {
+    /// Empty in a message's `body`: the text is its `bodyText`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub content: String,
     pub offset: usize,
     pub total_chars: usize,
@@ -114,6 +115,9 @@ pub struct AttachmentInfo {
 pub struct FullMessage {
     #[serde(flatten)]
     pub summary: Summary,
+    /// The body as text (the clip of `body`'s bounds).
+    pub body_text: String,
+    /// Where `bodyText` comes from and how to page on; no content.
     pub body: Clip,
     /// With `body: both`: the HTML part converted to text.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,13 +132,12 @@ pub struct FullMessage {
 #[serde(untagged)]
 pub enum Message {
     Summary(Summary),
-    Full(FullMessage),
+    Full(Box<FullMessage>),
 }
 
 /// A Gmail message resource in brief.
 pub fn summary(msg: &Value) -> Summary {
     let p = &msg["payload"];
-    let h = |name: &str| header(p, name).map(str::to_owned);
     Summary {
         id: string(&msg["id"]),
         thread_id: string(&msg["threadId"]),
@@ -146,12 +149,15 @@ pub fn summary(msg: &Value) -> Summary {
         unread: msg["labelIds"]
             .as_array()
             .is_some_and(|l| l.iter().any(|x| x == "UNREAD")),
-        from: h("From"),
-        to: h("To"),
-        cc: h("Cc"),
-        subject: h("Subject"),
-        date: h("Date"),
-        message_id: h("Message-ID"),
+        internal_date: match &msg["internalDate"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        },
+        headers: TRIAGE_HEADERS
+            .iter()
+            .filter_map(|name| Some((*name, header(p, name)?.to_owned())))
+            .collect(),
         snippet: string(&msg["snippet"]),
     }
 }
@@ -263,11 +269,13 @@ pub fn full(msg: &Value, choice: BodyChoice, offset: usize, limit: usize) -> Ful
             html_text.clone().unwrap_or_default(),
         ),
     };
+    let mut body = clip(&chosen, offset, limit);
     FullMessage {
         summary: summary(msg),
+        body_text: std::mem::take(&mut body.content),
         body: Clip {
             source: Some(source),
-            ..clip(&chosen, offset, limit)
+            ..body
         },
         html_as_text: (choice == BodyChoice::Both)
             .then(|| clip(html_text.as_deref().unwrap_or_default(), offset, limit)),
@@ -318,9 +326,9 @@ mod tests {
         });
         let r = serde_json::to_value(full(&msg, BodyChoice::Auto, 0, 1000)).unwrap();
         assert_eq!(r["body"]["source"], "text/html converted to text");
-        assert!(r["body"]["content"].as_str().unwrap().contains("Dear Jane"));
+        assert!(r["bodyText"].as_str().unwrap().contains("Dear Jane"));
         assert_eq!(r["textPartIsStub"], true);
-        assert_eq!(r["subject"], "Hi");
+        assert_eq!(r["headers"]["Subject"], "Hi");
         assert!(r.get("htmlAsText").is_none());
         let r = serde_json::to_value(full(&msg, BodyChoice::Text, 0, 8)).unwrap();
         assert_eq!(r["body"]["truncated"], true);
@@ -331,8 +339,8 @@ mod tests {
         assert_eq!(
             format!(
                 "{}{}",
-                r["body"]["content"].as_str().unwrap(),
-                r2["body"]["content"].as_str().unwrap()
+                r["bodyText"].as_str().unwrap(),
+                r2["bodyText"].as_str().unwrap()
             ),
             "This message contains HTML; open it in a browser."
         );
@@ -342,15 +350,15 @@ mod tests {
     fn a_summary_and_a_full_message_keep_their_keys() {
         let msg = json!({
             "id": "m1", "threadId": "t1", "labelIds": ["INBOX", "UNREAD"], "snippet": "s",
-            "payload": { "mimeType": "text/plain", "headers": [
+            "internalDate": "1700000000000", "payload": { "mimeType": "text/plain", "headers": [
                 {"name": "From", "value": "a@example.org"}, {"name": "Subject", "value": "Hi"}],
                 "body": { "size": 2, "data": b64("Hi") } }
         });
         assert_eq!(
             serde_json::to_value(summary(&msg)).unwrap(),
             json!({ "id": "m1", "threadId": "t1", "labelIds": ["INBOX", "UNREAD"], "unread": true,
-                    "from": "a@example.org", "to": null, "cc": null, "subject": "Hi", "date": null,
-                    "messageId": null, "snippet": "s" })
+                    "internalDate": "1700000000000",
+                    "headers": { "From": "a@example.org", "Subject": "Hi" }, "snippet": "s" })
         );
         let f = serde_json::to_value(full(&msg, BodyChoice::Both, 0, 100)).unwrap();
         let keys: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
@@ -359,27 +367,25 @@ mod tests {
             [
                 "attachments",
                 "body",
-                "cc",
-                "date",
-                "from",
+                "bodyText",
                 "hasHtml",
+                "headers",
                 "htmlAsText",
                 "id",
+                "internalDate",
                 "labelIds",
-                "messageId",
                 "snippet",
-                "subject",
                 "textPartIsStub",
                 "threadId",
-                "to",
                 "unread"
             ]
         );
         assert_eq!(
             f["body"],
-            json!({ "content": "Hi", "offset": 0, "totalChars": 2, "truncated": false,
+            json!({ "offset": 0, "totalChars": 2, "truncated": false,
                     "nextOffset": null, "source": "text/plain" })
         );
+        assert_eq!(f["bodyText"], "Hi");
     }
 
     #[test]

@@ -23,10 +23,6 @@ use crate::error::Error;
 use crate::outbox::attachments::AttachFrom;
 use crate::outbox::model::{Content, Priority, State, bare_address};
 
-/// Compose names the body fields as the outbox does; the service's types
-/// call them `bodyText` and `bodyHtml`.
-const BODY_FIELDS: [(&str, &str); 2] = [("text", "bodyText"), ("html", "bodyHtml")];
-
 impl GmailService {
     /// A new draft in Gmail; nothing is sent.
     pub async fn create_draft(
@@ -274,7 +270,6 @@ impl GmailService {
         tokio::task::spawn_blocking(move || compose::build(input, &store, from, SystemTime::now()))
             .await
             .map_err(|e| Error::internal("draft task failed", e))?
-            .map_err(|e| e.renaming_field(&BODY_FIELDS))
     }
 }
 

@@ -37,7 +37,12 @@ impl View {
     fn render(&self, msg: &serde_json::Value) -> Message {
         match self.format {
             Format::Metadata => Message::Summary(render::summary(msg)),
-            Format::Full => Message::Full(render::full(msg, self.body, self.offset, self.limit)),
+            Format::Full => Message::Full(Box::new(render::full(
+                msg,
+                self.body,
+                self.offset,
+                self.limit,
+            ))),
         }
     }
 }

@@ -20,7 +20,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_list_accounts",
         title: "List Google accounts",
         toolset: "accounts",
-        description: "List the Google accounts commsd can use: accountId, email, labels, scopesTier (Gmail: 1 read, 2 compose+send, 3 modify), modules and state. Pass an accountId or email as accountId to other tools. The sandbox account is in the commsd://accounts resource.",
+        description: "The Google accounts: accountId, email, labels, scopesTier (Gmail: 1 read, 2 send, 3 modify), state. Other tools take an accountId or email as accountId. All accounts: commsd://accounts.",
         input: super::schemas::no_arguments,
         output: google_accounts_output,
         read_only: true,
@@ -32,7 +32,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_add_account",
         title: "Add a Google account",
         toolset: "accounts",
-        description: "Start a Google sign-in: returns authUrl for the human to open. Nothing is granted until they consent; the account then appears in google_list_accounts (tools/list_changed). Also grants a higher tier or a module to an existing account (its email as loginHint).",
+        description: "Start a Google sign-in: show the human authUrl. Nothing is granted until they consent. Call again with flowId alone to get { accountId, email } once they have. Also upgrades an account (its email as loginHint).",
         input: add_input,
         output: add_output,
         read_only: false,
@@ -44,7 +44,7 @@ pub const TOOLS: &[ToolDef] = &[
         name: "google_remove_account",
         title: "Remove a Google account",
         toolset: "accounts",
-        description: "Remove a Google account (revokes its token, deletes its secrets and cached mail). Needs the admin grant; else ask the human to run `commsctl accounts remove`.",
+        description: "Remove a Google account: revokes its token, deletes its secrets and cached mail. Needs the admin grant; else ask the human to run `commsctl accounts remove`.",
         input: account_input,
         output: removed_output,
         read_only: false,
@@ -68,10 +68,7 @@ pub const TOOLS: &[ToolDef] = &[
 
 /// An account as these tools answer it (`brief`); more fields may come.
 fn account_schema() -> Value {
-    out(
-        json!({ "accountId": s(), "email": s(), "labels": strings(), "scopesTier": { "type": "integer" }, "state": s() }),
-        &["accountId", "email", "labels", "scopesGranted", "state"],
-    )
+    json!({ "type": "object", "required": ["accountId", "email", "labels", "scopesGranted", "state"] })
 }
 
 fn google_accounts_output() -> Value {
@@ -95,21 +92,24 @@ fn removed_output() -> Value {
 fn add_input() -> Value {
     object(
         json!({
-            "scopesTier": { "enum": [1, 2, 3], "description": "Gmail access: 1 read, 2 compose and send, 3 modify labels (default 1). Ask for the least the task needs." },
+            "scopesTier": { "enum": [1, 2, 3], "description": "Gmail: 1 read (default), 2 send, 3 modify labels. The least the task needs." },
             "with": { "type": "array", "items": { "enum": ["contacts", "chat", "mail"] },
-                      "description": "Opt-in modules (mail: IMAP/SMTP, full mailbox access)." },
+                      "description": "Modules (mail: IMAP/SMTP, full mailbox)." },
             "label": s(),
             "labels": strings(),
-            "loginHint": { "type": "string", "description": "The address to sign in as; an existing account's email to upgrade it." },
+            "loginHint": s(),
+            "flowId": s(),
         }),
         &[],
     )
 }
 
+/// Signed in: `accountId`, `email`; while the human signs in: `flowId`,
+/// `authUrl`, `expiresAt`. `next` either way.
 fn add_output() -> Value {
     out(
-        json!({ "flowId": s(), "authUrl": s(), "next": s() }),
-        &["flowId", "authUrl", "expiresAt", "scopes", "next"],
+        json!({ "accountId": s(), "email": s(), "flowId": s(), "authUrl": s(), "next": s() }),
+        &["next"],
     )
 }
 
@@ -143,6 +143,8 @@ struct AddArgs {
     #[serde(default)]
     labels: Vec<String>,
     login_hint: Option<String>,
+    /// Follow a sign-in this tool started.
+    flow_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +178,21 @@ fn brief(a: &crate::accounts::Account) -> Value {
 
 /// How long an agent-started sign-in waits for the human.
 const AGENT_FLOW_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// How long a call with `flowId` waits for the human before it answers
+/// that the sign-in still runs.
+const FOLLOW_WAIT: Duration = Duration::from_secs(20);
+
+/// A finished sign-in: the account, in the contract's `{ accountId, email }`.
+fn signed_in(done: &crate::accounts::oauth::FlowDone) -> Value {
+    json!({
+        "accountId": done.account.id,
+        "email": done.account.email,
+        "existed": done.existed,
+        "account": brief(&done.account),
+        "next": "Signed in: pass accountId to the Gmail tools.",
+    })
+}
 
 pub struct AccountTools {
     pub service: Arc<AccountService>,
@@ -212,13 +229,34 @@ impl ToolProvider for AccountTools {
 }
 
 /// Fields the services name their own way → the tools' names.
-const FIELDS: [(&str, &str); 3] = [
+const FIELDS: [(&str, &str); 4] = [
     ("account", "accountId"),
     ("tier", "scopesTier"),
     ("login_hint", "loginHint"),
+    ("flow_id", "flowId"),
 ];
 
 impl AccountTools {
+    /// A sign-in this tool started: the account once the human has signed
+    /// in, else (after [`FOLLOW_WAIT`]) that it still runs.
+    async fn follow(&self, caller: &Caller, flow_id: &str) -> Result<Outcome, Error> {
+        let done = match self.service.google_flow(caller, flow_id)? {
+            Some(outcome) => outcome?,
+            None => {
+                match tokio::time::timeout(FOLLOW_WAIT, self.service.wait_google(flow_id)).await {
+                    Ok(outcome) => outcome?,
+                    Err(_) => {
+                        return Ok(Outcome::ok(json!({
+                            "flowId": flow_id,
+                            "next": "The human has not finished signing in: call again with this flowId later.",
+                        })));
+                    }
+                }
+            }
+        };
+        Ok(Outcome::ok(signed_in(&done)))
+    }
+
     async fn run(&self, caller: &Caller, name: &str, arguments: &Value) -> Result<Outcome, Error> {
         match name {
             "google_list_accounts" => {
@@ -234,6 +272,9 @@ impl AccountTools {
             }
             "google_add_account" => {
                 let mut a: AddArgs = args(arguments)?;
+                if let Some(flow_id) = a.flow_id {
+                    return self.follow(caller, &flow_id).await;
+                }
                 a.labels.extend(a.label.take());
                 let started = self
                     .service
@@ -253,7 +294,7 @@ impl AccountTools {
                     "flowId": started.flow_id,
                     "expiresAt": started.expires_at,
                     "scopes": started.scopes,
-                    "next": format!("Show the human this URL to open in a browser on the machine running commsd and sign in; the sign-in waits until {}. When it completes, the account appears in google_list_accounts (you get tools/list_changed). Do not call this again while they sign in.", started.expires_at),
+                    "next": format!("Show the human authUrl to open in a browser on the machine running commsd; the sign-in waits until {}. Then call google_add_account with only this flowId: it answers accountId and email once they have signed in.", started.expires_at),
                 })))
             }
             "google_remove_account" => {

@@ -36,7 +36,11 @@ pub fn merge(mut a: Value, b: Value) -> Value {
 
 /// An input: these properties and no others.
 pub fn object(props: Value, required: &[&str]) -> Value {
-    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
+    let mut o = json!({ "type": "object", "properties": props, "additionalProperties": false });
+    if !required.is_empty() {
+        o["required"] = json!(required);
+    }
+    o
 }
 
 /// An output: these properties (more may come), the required ones always there.

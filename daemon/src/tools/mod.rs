@@ -75,24 +75,39 @@ pub struct ToolDef {
 }
 
 impl ToolDef {
-    /// The tool as MCP lists it, plus the `toolset` it belongs to.
+    /// The tool as MCP lists it. `toolset` stays in the catalog: it decides
+    /// what is enabled, and no client reads it.
     pub fn to_json(&self) -> Value {
         json!({
             "name": self.name,
             "title": self.title,
-            "toolset": self.toolset,
             "description": self.description,
             "inputSchema": (self.input)(),
             "outputSchema": (self.output)(),
-            // No `annotations.title`: it would repeat `title`, which MCP
-            // clients prefer anyway.
-            "annotations": {
-                "readOnlyHint": self.read_only,
-                "destructiveHint": self.destructive,
-                "idempotentHint": self.idempotent,
-                "openWorldHint": self.open_world,
-            },
+            "annotations": self.annotations(),
         })
+    }
+
+    /// The hints that differ from MCP's defaults for an absent hint
+    /// (readOnlyHint false, destructiveHint true, idempotentHint false,
+    /// openWorldHint true); destructive and idempotent mean something only
+    /// for a tool that writes. No `title`: it would repeat the tool's.
+    pub fn annotations(&self) -> Value {
+        let mut hints = serde_json::Map::new();
+        if self.read_only {
+            hints.insert("readOnlyHint".to_owned(), Value::Bool(true));
+        } else {
+            if !self.destructive {
+                hints.insert("destructiveHint".to_owned(), Value::Bool(false));
+            }
+            if self.idempotent {
+                hints.insert("idempotentHint".to_owned(), Value::Bool(true));
+            }
+        }
+        if !self.open_world {
+            hints.insert("openWorldHint".to_owned(), Value::Bool(false));
+        }
+        Value::Object(hints)
     }
 }
 

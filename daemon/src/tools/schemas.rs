@@ -8,17 +8,20 @@ fn string(description: &str) -> Value {
     json!({ "type": "string", "description": description })
 }
 
+fn s() -> Value {
+    json!({ "type": "string" })
+}
+
 fn account() -> Value {
-    string("Account id to send from (see commsd://accounts); the default account when absent.")
+    string("Account to send from; the default when absent.")
 }
 
 fn priority() -> Value {
-    json!({ "type": "string", "enum": ["high", "normal", "low"], "default": "normal" })
+    json!({ "enum": ["high", "normal", "low"] })
 }
 
 fn client_request_id() -> Value {
-    json!({ "type": "string", "minLength": 1, "maxLength": 200,
-            "description": "Your id for this request: repeating it returns the first item instead of a duplicate." })
+    string("Repeating it returns the first item, not a duplicate.")
 }
 
 pub fn no_arguments() -> Value {
@@ -26,76 +29,57 @@ pub fn no_arguments() -> Value {
 }
 
 /// One address or a list: `"a@x.org"` or `["a@x.org", "b@x.org"]`.
-fn addresses(description: &str) -> Value {
-    json!({ "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }],
-            "description": description })
+fn addresses() -> Value {
+    json!({ "anyOf": [s(), { "type": "array", "items": s() }] })
+}
+
+/// The fields every stage tool takes beside its content.
+fn stage(mut props: Value, required: &[&str]) -> Value {
+    props["accountId"] = account();
+    props["priority"] = priority();
+    props["clientRequestId"] = client_request_id();
+    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
 }
 
 pub fn email_stage() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "accountId": account(),
-            "to": addresses("Recipient(s), e.g. \"Jane Roe <jane@example.org>\"."),
-            "cc": addresses("Copy recipients."),
-            "bcc": addresses("Hidden recipients."),
-            "subject": { "type": "string", "maxLength": 998 },
-            "bodyText": string("Plain-text body; derived from bodyHtml when absent."),
-            "bodyHtml": string("HTML body (optional)."),
-            "attachments": { "type": "array", "items": { "type": "string" },
-                             "description": "Absolute paths of files on the commsd machine, copied when staged." },
-            "priority": priority(),
-            "clientRequestId": client_request_id(),
-        },
-        "required": ["to", "subject"],
-        "additionalProperties": false,
-    })
+    stage(
+        json!({
+            "to": addresses(), "cc": addresses(), "bcc": addresses(), "subject": s(),
+            "bodyText": string("Derived from bodyHtml when absent."), "bodyHtml": s(),
+            "attachments": { "type": "array", "items": s(),
+                             "description": "Absolute paths on the commsd machine." },
+        }),
+        &["to", "subject"],
+    )
 }
 
 pub fn sms_send() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "accountId": account(),
-            "to": string("E.164 number, e.g. +14155550100."),
-            "body": { "type": "string", "minLength": 1, "maxLength": 1600 },
-            "priority": priority(),
-            "clientRequestId": client_request_id(),
-        },
-        "required": ["to", "body"],
-        "additionalProperties": false,
-    })
+    stage(
+        json!({ "to": string("E.164, e.g. +14155550100."), "body": s() }),
+        &["to", "body"],
+    )
 }
 
 pub fn chat_send_message() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "accountId": account(),
-            "space": string("spaces/<id>, e.g. spaces/AAAA1234."),
-            "text": { "type": "string", "minLength": 1, "maxLength": 4096 },
-            "thread": string("spaces/<id>/threads/<id> of the same space, to reply in a thread."),
-            "priority": priority(),
-            "clientRequestId": client_request_id(),
-        },
-        "required": ["space", "text"],
-        "additionalProperties": false,
-    })
+    stage(
+        json!({ "space": string("spaces/<id>"), "text": s(),
+                "thread": string("spaces/<id>/threads/<id>, to reply in a thread.") }),
+        &["space", "text"],
+    )
 }
 
 pub fn outbox_list() -> Value {
     json!({
         "type": "object",
         "properties": {
-            "state": { "type": "array", "items": { "type": "string", "enum": [
+            "state": { "type": "array", "items": { "enum": [
                 "draft", "pending_approval", "approved", "sending", "sent",
-                "rejected", "expired", "failed", "cancelled", "unknown"] },
-                "description": "Only these states; all when absent." },
-            "channel": { "type": "string", "enum": ["email", "sms", "chat"] },
-            "accountId": { "type": "string" },
+                "rejected", "expired", "failed", "cancelled", "unknown"] } },
+            "channel": { "enum": ["email", "sms", "chat"] },
+            "accountId": s(),
             "mine": { "type": "boolean", "description": "Only items you staged." },
-            "limit": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 },
-            "cursor": string("nextCursor of the previous page."),
+            "limit": { "type": "integer", "minimum": 1, "maximum": 500 },
+            "cursor": s(),
         },
         "additionalProperties": false,
     })
@@ -104,7 +88,7 @@ pub fn outbox_list() -> Value {
 pub fn item_id() -> Value {
     json!({
         "type": "object",
-        "properties": { "itemId": string("Item id, ob_ and 10 characters.") },
+        "properties": { "itemId": s() },
         "required": ["itemId"],
         "additionalProperties": false,
     })
@@ -114,72 +98,44 @@ pub fn item_id() -> Value {
 /// map tool schemas onto a one-`type` dialect (Gemini's function
 /// declarations) reject or drop a `type` array.
 fn nullable_string() -> Value {
-    json!({ "anyOf": [{ "type": "string" }, { "type": "null" }] })
+    json!({ "anyOf": [s(), { "type": "null" }] })
+}
+
+/// An output object: the required keys and their types (more keys come;
+/// the agent reads them from the result).
+fn out(props: Value) -> Value {
+    let required: Vec<String> = props
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({ "type": "object", "properties": props, "required": required })
 }
 
 /// An item in brief (list results and stage results).
 fn brief() -> Value {
-    let s = json!({ "type": "string" });
-    json!({
-        "type": "object",
-        "properties": {
-            "id": s, "state": s, "channel": s, "accountId": s,
-            "recipients": { "type": "array", "items": s },
-            "summary": s, "priority": s, "requester": s,
-            "decision": { "type": "string", "description": "approve (a human decides), confirm or auto." },
-            "rule": s, "createdAt": s, "expiresAt": nullable_string(),
-        },
-        "required": ["id", "state", "channel", "accountId", "recipients", "summary", "decision"],
-    })
+    out(
+        json!({ "id": s(), "state": s(), "channel": s(), "summary": s(),
+                "decision": s() }),
+    )
 }
 
 pub fn staged() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "item": brief(),
-            "existing": { "type": "boolean", "description": "True when clientRequestId matched an earlier item." },
-            "preview": string("What will be sent, rendered as text."),
-            "reviewUrl": string("Where a human reviews it (dashboard)."),
-            "next": string("What happens next, and what you may do."),
-        },
-        "required": ["item", "existing", "preview", "reviewUrl", "next"],
-    })
+    out(json!({
+        "item": brief(), "existing": { "type": "boolean" }, "preview": s(), "reviewUrl": s(),
+        "next": string("What happens next: read it."),
+    }))
 }
 
 pub fn item_page() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "items": { "type": "array", "items": brief() },
-            "nextCursor": nullable_string(),
-        },
-        "required": ["items", "nextCursor"],
-    })
+    out(json!({ "items": { "type": "array", "items": brief() }, "nextCursor": nullable_string() }))
 }
 
 /// A full item: the view every frontend shows (HTTP API, dashboard, CLI --json).
 pub fn item_result() -> Value {
-    let s = json!({ "type": "string" });
     let o = json!({ "type": "object" });
-    let maybe_o = json!({ "anyOf": [{ "type": "object" }, { "type": "null" }] });
-    json!({
-        "type": "object",
-        "properties": {
-            "item": {
-                "type": "object",
-                "properties": {
-                    "id": s, "channel": s, "accountId": s, "state": s, "priority": s,
-                    "requester": s, "recipients": { "type": "array", "items": s },
-                    "summary": s, "content": o, "contentHash": s, "policy": o,
-                    "approval": maybe_o, "rejection": maybe_o, "delivery": maybe_o,
-                    "createdAt": s, "updatedAt": s, "error": nullable_string(),
-                },
-                "required": ["id", "channel", "accountId", "state", "requester", "content", "policy"],
-            },
-        },
-        "required": ["item"],
-    })
+    out(json!({
+        "item": out(json!({ "id": s(), "state": s(), "channel": s(), "content": o, "policy": o })),
+    }))
 }
 
 #[cfg(test)]

@@ -22,12 +22,16 @@ impl Api {
 
     /// With `traced`, the daemon logs at `COMMSD_LOG=trace` into `env.log_path()`.
     fn start_with(extra_config: &str, traced: bool) -> Api {
+        Api::start_logging(extra_config, traced.then_some("trace"))
+    }
+
+    /// With a `level`, the daemon logs at `COMMSD_LOG=level` into `env.log_path()`.
+    fn start_logging(extra_config: &str, level: Option<&str>) -> Api {
         let env = Env::new();
         std::fs::write(&env.config, format!("{PORT_ZERO_CONFIG}{extra_config}")).unwrap();
-        let daemon = if traced {
-            env.spawn_traced(env.commsd())
-        } else {
-            env.start()
+        let daemon = match level {
+            Some(level) => env.spawn_logged(env.commsd(), level),
+            None => env.start(),
         };
         let url = env.status_json()["api_url"].as_str().unwrap().to_owned();
         Api {
@@ -961,6 +965,93 @@ fn at_trace_the_api_and_mcp_over_http_log_no_key_and_no_body() {
             ("message body sent through /mcp", mcp_body),
         ],
     );
+}
+
+/// The default log (`info`) has one line per `/mcp` request, commsd's own:
+/// the JSON-RPC method, the tool, the caller, the outcome and the time it
+/// took; rmcp's own lines are not there, nor arguments or results.
+#[test]
+fn the_default_log_has_one_line_per_mcp_request_and_no_content() {
+    let api = Api::start_logging("", Some("info"));
+    let key = api.key("agent", "read,stage", &[]);
+    let mcp = |id: u64, method: &str, params: Value| {
+        api.http
+            .post(format!("{}/mcp", api.url))
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .header("x-request-id", format!("mcp-log-{id}"))
+            .json(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .send()
+            .unwrap()
+    };
+    let init = mcp(
+        1,
+        "initialize",
+        json!({ "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": { "name": "log-test", "version": "1" } }),
+    );
+    assert_eq!(init.status(), 200);
+    let body = "Dear Joe, the cast comes off on Friday.";
+    let called: Value = mcp(
+        2,
+        "tools/call",
+        json!({ "name": "email_stage", "arguments": {
+            "to": "joe@example.org", "subject": "Cast", "bodyText": body } }),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(called["result"]["isError"], false, "{called}");
+    let refused: Value = mcp(
+        3,
+        "tools/call",
+        json!({ "name": "outbox_get", "arguments": { "itemId": "ob_nonexistent" } }),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    let unknown: Value = mcp(4, "tools/call", json!({ "name": "no_such_tool" }))
+        .json()
+        .unwrap();
+    assert!(unknown["error"].is_object(), "{unknown}");
+    assert_eq!(mcp(5, "tools/list", json!({})).status(), 200);
+
+    let log = std::fs::read_to_string(api.env.log_path()).unwrap();
+    let line = |id: u64| {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&format!("mcp-log-{id}")))
+            .collect();
+        assert_eq!(lines.len(), 1, "one line for request {id}:\n{log}");
+        lines[0].to_owned()
+    };
+    let l = line(1);
+    assert!(
+        l.contains("rpc_method=\"initialize\"") && l.contains("outcome=\"ok\""),
+        "{l}"
+    );
+    let l = line(2);
+    for part in [
+        "rpc_method=\"tools/call\"",
+        "tool=\"email_stage\"",
+        "actor=\"key:agent\"",
+        "outcome=\"ok\"",
+        "elapsed_ms=",
+        "status=200",
+    ] {
+        assert!(l.contains(part), "{part} in {l}");
+    }
+    assert!(
+        line(3).contains("outcome=\"tool_error:not_found\""),
+        "{log}"
+    );
+    assert!(line(4).contains("outcome=\"rpc_error:-32602\""), "{log}");
+    assert!(line(5).contains("rpc_method=\"tools/list\""), "{log}");
+    // Only commsd's own line: rmcp says nothing at the default level.
+    assert!(!log.contains("rmcp"), "{log}");
+    for secret in [body, "Cast", "joe@example.org", &key] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
 }
 
 #[test]

@@ -175,9 +175,10 @@ async fn gmail_search_returns_triage_fields_from_one_batch() {
     .await;
     let msgs = r["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 20);
-    assert_eq!(msgs[0]["subject"], "Results 29");
-    assert_eq!(msgs[0]["from"], "Jane Roe <jane@example.org>");
+    assert_eq!(msgs[0]["headers"]["Subject"], "Results 29");
+    assert_eq!(msgs[0]["headers"]["From"], "Jane Roe <jane@example.org>");
     assert!(msgs[0]["threadId"].is_string() && msgs[0]["snippet"].is_string());
+    assert!(msgs[0]["internalDate"].is_string(), "{}", msgs[0]);
     assert_eq!(r["untrusted"], true);
     assert_eq!(r["cacheHit"], false);
     assert!(r["nextPageToken"].is_string());
@@ -528,8 +529,8 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
     .await;
     let body = &r["body"];
     assert_eq!(body["truncated"], true);
-    assert_eq!(body["content"].as_str().unwrap().chars().count(), 1000);
-    let mut text = body["content"].as_str().unwrap().to_owned();
+    assert_eq!(r["bodyText"].as_str().unwrap().chars().count(), 1000);
+    let mut text = r["bodyText"].as_str().unwrap().to_owned();
     let mut offset = body["nextOffset"].as_u64().unwrap();
     loop {
         let r = tool(
@@ -540,7 +541,7 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
         )
         .await;
         assert_eq!(r["cacheHit"], true, "paging reads the cached message");
-        text.push_str(r["body"]["content"].as_str().unwrap());
+        text.push_str(r["bodyText"].as_str().unwrap());
         match r["body"]["nextOffset"].as_u64() {
             Some(n) => offset = n,
             None => break,
@@ -557,7 +558,7 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
     .await;
     assert_eq!(r["body"]["source"], "text/html converted to text");
     assert!(
-        r["body"]["content"]
+        r["bodyText"]
             .as_str()
             .unwrap()
             .contains("flu vaccine arrived")
@@ -571,7 +572,7 @@ async fn gmail_long_bodies_are_clipped_and_html_stubs_replaced() {
     )
     .await;
     assert!(
-        both["body"]["content"]
+        both["bodyText"]
             .as_str()
             .unwrap()
             .contains("View it in your browser")

@@ -151,9 +151,9 @@ fn gmail_daemon_search_read_scope_upgrade_and_gated_send_with_approval() {
     let messages = found["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2, "{found}");
     assert!(
-        messages
-            .iter()
-            .any(|m| m["id"] == m1.as_str() && m["from"] == "Jane Roe <jane@example.org>")
+        messages.iter().any(
+            |m| m["id"] == m1.as_str() && m["headers"]["From"] == "Jane Roe <jane@example.org>"
+        )
     );
     let search_text = s.gmail_ok(&["search", "--account", &s.account_id, "in:inbox"]);
     let show_text = s.gmail_ok(&["show", "--account", ADA, &m1]);

@@ -56,7 +56,11 @@ async fn gmail_service_takes_typed_inputs_and_checks_grants_itself() {
         panic!("{:?}", page.data.messages)
     };
     assert_eq!(
-        (hit.id.as_deref(), hit.subject.as_deref(), hit.unread),
+        (
+            hit.id.as_deref(),
+            hit.headers.get("Subject").map(String::as_str),
+            hit.unread
+        ),
         (Some(id.as_str()), Some("Results"), true)
     );
 
@@ -75,7 +79,7 @@ async fn gmail_service_takes_typed_inputs_and_checks_grants_itself() {
     let Message::Full(full) = &read.data.message else {
         panic!("full by default: {:?}", read.data.message)
     };
-    assert_eq!(full.body.content.trim(), "They are fine.");
+    assert_eq!(full.body_text.trim(), "They are fine.");
     assert_eq!(full.summary.thread_id.as_deref(), Some(thread.as_str()));
 
     // Grants are the service's own: without `read` nothing is read, and

@@ -121,7 +121,7 @@ impl Outbox {
                 if edit.body.is_some() {
                     return Err(Error::invalid(
                         "body",
-                        "email has `text` and `html`, not `body`",
+                        "email has `bodyText` and `bodyHtml`, not `body`",
                     ));
                 }
                 let html = match &edit.html {
@@ -423,11 +423,11 @@ fn reject_fields(edit: &EditRequest, sms: bool) -> Result<()> {
             if edit.subject.is_some() {
                 "subject"
             } else if edit.text.is_some() {
-                "text"
+                "bodyText"
             } else {
-                "html"
+                "bodyHtml"
             },
-            "only email has a subject, text and html; use `body`",
+            "only email has a subject, bodyText and bodyHtml; use `body`",
         ));
     }
     if edit.cc.is_some() || edit.bcc.is_some() || (!sms && edit.to.is_some()) {

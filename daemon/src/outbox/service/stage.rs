@@ -63,7 +63,7 @@ impl Outbox {
             && (id.is_empty() || id.len() > 200 || id.chars().any(char::is_control))
         {
             return Err(Error::invalid(
-                "client_request_id",
+                "clientRequestId",
                 "expected 1 to 200 printable characters",
             ));
         }
@@ -186,7 +186,7 @@ impl Outbox {
                             existing.id
                         ),
                     )
-                    .with_details(serde_json::json!({ "field": "client_request_id", "item_id": existing.id })));
+                    .with_details(serde_json::json!({ "field": "clientRequestId", "item_id": existing.id })));
                 }
                 return Ok(Staged { item: existing, existing: true });
             }

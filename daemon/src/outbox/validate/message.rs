@@ -55,19 +55,19 @@ pub fn email(
     let subject = subject("subject", &input.subject, limits)?;
     let html = match input.html {
         Some(html) if !html.trim().is_empty() => {
-            Some(text_body("html", &html, limits.max_body_bytes)?)
+            Some(text_body("bodyHtml", &html, limits.max_body_bytes)?)
         }
         _ => None,
     };
     let text = match (input.text, &html) {
         (Some(text), _) if !text.trim().is_empty() => {
-            text_body("text", &text, limits.max_body_bytes)?
+            text_body("bodyText", &text, limits.max_body_bytes)?
         }
         (_, Some(html)) => derived_text(html, limits)?,
         (_, None) => {
             return Err(Error::invalid(
-                "text",
-                "the email has no body; give text, html or both",
+                "bodyText",
+                "the email has no body; give bodyText, bodyHtml or both",
             ));
         }
     };
@@ -89,13 +89,13 @@ fn derived_text(html: &str, limits: &Limits) -> Result<String> {
     let text = html_to_text(html);
     if text.trim().is_empty() {
         return Err(Error::invalid(
-            "html",
-            "has no readable text to derive the plain-text part from; give a text body too",
+            "bodyHtml",
+            "has no readable text to derive the plain-text part from; give bodyText too",
         ));
     }
     if text.len() > limits.max_body_bytes {
         return Err(too_large(
-            "html",
+            "bodyHtml",
             format!(
                 "its plain-text version is {} bytes; the limit is {}; give a shorter text body",
                 text.len(),
@@ -222,7 +222,7 @@ mod tests {
 
         let mut input = email_input();
         input.html = Some("<p>a\0</p>".to_owned());
-        assert_invalid(email(input, vec![], &limits), "html", "NUL");
+        assert_invalid(email(input, vec![], &limits), "bodyHtml", "NUL");
     }
 
     #[test]
@@ -232,7 +232,7 @@ mod tests {
             let mut input = email_input();
             input.text = text.map(str::to_owned);
             input.html = html.map(str::to_owned);
-            assert_invalid(email(input, vec![], &limits), "text", "no body");
+            assert_invalid(email(input, vec![], &limits), "bodyText", "no body");
         }
 
         let mut input = email_input();
@@ -248,7 +248,11 @@ mod tests {
         let mut input = email_input();
         input.text = None;
         input.html = Some("<img src=\"cid:logo\">".to_owned());
-        assert_invalid(email(input, vec![], &limits), "html", "no readable text");
+        assert_invalid(
+            email(input, vec![], &limits),
+            "bodyHtml",
+            "no readable text",
+        );
 
         let mut input = email_input();
         input.html = Some("<p>HTML</p>".to_owned());
@@ -264,11 +268,11 @@ mod tests {
         };
         let mut input = email_input();
         input.text = Some("x".repeat(11));
-        assert_too_large(email(input, vec![], &limits), "text");
+        assert_too_large(email(input, vec![], &limits), "bodyText");
 
         let mut input = email_input();
         input.html = Some(format!("<p>{}</p>", "x".repeat(10)));
-        assert_too_large(email(input, vec![], &limits), "html");
+        assert_too_large(email(input, vec![], &limits), "bodyHtml");
 
         // A table's plain-text form (with its borders) is larger than its HTML.
         let html = format!("<table><tr>{}</table>", "<td>a".repeat(10));
@@ -280,7 +284,7 @@ mod tests {
         let mut input = email_input();
         input.text = None;
         input.html = Some(html.clone());
-        assert_too_large(email(input.clone(), vec![], &limits), "html");
+        assert_too_large(email(input.clone(), vec![], &limits), "bodyHtml");
         // Given a text body, nothing is derived.
         input.text = Some("a b c".to_owned());
         assert!(email(input, vec![], &limits).is_ok());
