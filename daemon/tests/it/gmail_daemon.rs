@@ -13,19 +13,19 @@ use crate::google_fake::{Fault, GmailFake};
 use crate::harness::{Daemon, Env};
 use crate::oauth::{CLIENT_ID, CLIENT_SECRET, OAuthServer};
 
-const ADA: &str = "ada@practice.example";
+pub(crate) const ADA: &str = "ada@practice.example";
 
-struct Setup {
-    env: Env,
+pub(crate) struct Setup {
+    pub(crate) env: Env,
     _daemon: Daemon,
-    fake: GmailFake,
+    pub(crate) fake: GmailFake,
     oauth: OAuthServer,
-    account_id: String,
+    pub(crate) account_id: String,
     // Last: the fake's server runs on it.
-    rt: tokio::runtime::Runtime,
+    pub(crate) rt: tokio::runtime::Runtime,
 }
 
-fn mail(from: &str, subject: &str, date: &str, body: &str, message_id: &str) -> Vec<u8> {
+pub(crate) fn mail(from: &str, subject: &str, date: &str, body: &str, message_id: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: Dr. Ada Roe <{ADA}>\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
     )
@@ -33,7 +33,12 @@ fn mail(from: &str, subject: &str, date: &str, body: &str, message_id: &str) -> 
 }
 
 /// A daemon with Ada's mailbox at the fake, signed in at `tier`.
-fn setup(tier: &str) -> Setup {
+pub(crate) fn setup(tier: &str) -> Setup {
+    setup_with(tier, "")
+}
+
+/// [`setup`], with `extra` appended to the daemon's config.
+pub(crate) fn setup_with(tier: &str, extra: &str) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -47,7 +52,7 @@ fn setup(tier: &str) -> Setup {
         "imap-rs",
         "imap-rs-secret",
     );
-    let (env, daemon) = start_with(&oauth, &format!("gmail = \"{}\"\n", fake.base), "");
+    let (env, daemon) = start_with(&oauth, &format!("gmail = \"{}\"\n", fake.base), extra);
     set_client(&env);
     let (_, done) = add_google(&env, &oauth, ADA, &["--tier", tier]);
     let account_id = done["account"]["id"].as_str().unwrap().to_owned();

@@ -32,5 +32,6 @@ mod mail_trust;
 mod outbox;
 mod sandbox;
 mod tokens;
+mod tool_contract;
 mod twilio;
 mod vault;

@@ -14,7 +14,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleClient, RunningServ
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt as _, ErrorData, ServiceExt as _};
 use serde_json::{Value, json};
 
-use super::{ALL_TOOLSETS, daemon_with, harness, schema};
+use super::{ALL_TOOLSETS, daemon_with, harness};
 
 /// A test client: its name, whether it declares elicitation and how its
 /// human answers, and what it was asked and told.
@@ -211,7 +211,11 @@ async fn staging_returns_structured_content_matching_the_output_schema() {
             .find(|t| t["name"] == tool)
             .unwrap()["outputSchema"]
             .clone();
-        let problems = schema::violations(&schema, &structured);
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        let problems: Vec<String> = validator
+            .iter_errors(&structured)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         assert!(problems.is_empty(), "{tool}: {problems:?}\n{structured:#}");
         let text = result.content[0]
             .as_text()

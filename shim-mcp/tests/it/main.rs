@@ -13,7 +13,6 @@ mod oauth;
 mod deps;
 mod http;
 mod inprocess;
-mod schema;
 mod stdio;
 
 /// Config that enables every toolset, for the golden list and the budget.
