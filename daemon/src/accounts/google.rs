@@ -176,8 +176,16 @@ mod tests {
     #[test]
     fn modules_are_opt_in() {
         let scopes = requested_scopes(1, &["chat".to_owned()]);
-        assert!(scopes.contains(&CHAT_MESSAGES) && !scopes.contains(&CONTACTS));
-        assert_eq!(modules_of(&owned(&scopes)), vec!["chat"]);
+        assert!(scopes.contains(&CHAT_MESSAGES_CREATE) && !scopes.contains(&CONTACTS));
+        // Per method: sending, reading and listing spaces, nothing broader.
+        assert!(!scopes.contains(&CHAT_MESSAGES));
+        let granted = owned(&scopes);
+        assert_eq!(modules_of(&granted), vec!["chat"]);
+        assert!(covers(&granted, Need::Chat) && covers(&granted, Need::ChatRead));
+        assert!(covers(&granted, Need::ChatSpaces));
+        // An account granted the broader chat.messages earlier still sends and reads.
+        let older = owned(&[CHAT_MESSAGES]);
+        assert!(covers(&older, Need::Chat) && covers(&older, Need::ChatRead));
         assert!(parse_modules(&["contacts".into(), "fax".into()]).is_err());
     }
 }

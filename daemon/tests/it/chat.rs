@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::accounts::PASSPHRASE;
-use crate::google_fake::ChatFake;
+use crate::google_fake::chat::ChatFake;
 use crate::harness::{Env, PORT_ZERO_CONFIG, assert_log_holds_no_secret};
 
 const SPACE: &str = "spaces/AAAAfront";

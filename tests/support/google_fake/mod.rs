@@ -36,7 +36,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub use self::chat::ChatFake;
 use self::discovery::{Contract, MethodDef, parse_query};
 pub use self::gmail::GmailFake;
 
