@@ -68,6 +68,9 @@ enum Command {
     Mail(cmd::mail::Command),
     #[command(subcommand)]
     Gmail(cmd::gmail::Command),
+    /// Google Chat: spaces, messages, posting through the outbox.
+    #[command(subcommand)]
+    Chat(cmd::chat::Command),
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Command),
     Events(cmd::events::Args),
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             Command::Vault(command) => cmd::vault::execute(&socket, command).await,
             Command::Mail(command) => cmd::mail::execute(&socket, command).await,
             Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
+            Command::Chat(command) => cmd::chat::execute(&socket, command).await,
             Command::Sandbox(command) => cmd::sandbox::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())

@@ -39,6 +39,8 @@ pub struct Config {
     pub google: GoogleConfig,
     /// Gmail: body clipping, rate limit, retries, cache TTLs.
     pub gmail: crate::gmail::GmailConfig,
+    /// `[chat]`: Google Chat (followed spaces, write rates).
+    pub chat: crate::chat::ChatConfig,
     /// Where secrets are kept: the OS keyring or an encrypted file.
     pub vault: VaultConfig,
 }
@@ -156,6 +158,7 @@ impl Config {
         self.outbox.validate()?;
         self.policy.validate()?;
         self.sandbox.validate()?;
+        self.chat.validate()?;
         self.api.validate()?;
         self.vault.validate()?;
         Ok(())

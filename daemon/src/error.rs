@@ -46,6 +46,10 @@ pub enum Code {
     ReauthRequired,
     /// A Workspace admin blocks this app or scope for the domain.
     DomainBlocked,
+    /// The Google Cloud project has no Chat app configured; `details.steps` say how.
+    ChatAppNotConfigured,
+    /// The Chat API needs a Google Workspace account, not a consumer one.
+    WorkspaceRequired,
     /// The provider (Google, a mail server) failed or cannot be reached.
     UpstreamUnavailable,
     /// The provider refused the request for a reason of its own; `details` says.
@@ -74,6 +78,8 @@ impl Code {
             Code::InsufficientScope => "insufficient_scope",
             Code::ReauthRequired => "reauth_required",
             Code::DomainBlocked => "domain_blocked",
+            Code::ChatAppNotConfigured => "chat_app_not_configured",
+            Code::WorkspaceRequired => "workspace_required",
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamError => "upstream_error",
             Code::VaultUnavailable => "vault_unavailable",
@@ -98,6 +104,8 @@ impl Code {
             "insufficient_scope" => Code::InsufficientScope,
             "reauth_required" => Code::ReauthRequired,
             "domain_blocked" => Code::DomainBlocked,
+            "chat_app_not_configured" => Code::ChatAppNotConfigured,
+            "workspace_required" => Code::WorkspaceRequired,
             "upstream_unavailable" => Code::UpstreamUnavailable,
             "upstream_error" => Code::UpstreamError,
             "vault_unavailable" => Code::VaultUnavailable,
@@ -219,7 +227,10 @@ impl From<Error> for tonic::Status {
             | Code::ApprovalRequired
             | Code::OauthNotConfigured
             | Code::ReauthRequired => G::FailedPrecondition,
-            Code::InsufficientScope | Code::DomainBlocked => G::PermissionDenied,
+            Code::InsufficientScope | Code::DomainBlocked | Code::WorkspaceRequired => {
+                G::PermissionDenied
+            }
+            Code::ChatAppNotConfigured => G::FailedPrecondition,
             Code::UpstreamUnavailable | Code::VaultUnavailable => G::Unavailable,
             Code::UpstreamError => G::Aborted,
             Code::RateLimited => G::ResourceExhausted,
@@ -247,7 +258,8 @@ impl Code {
             | Code::Conflict
             | Code::OauthNotConfigured
             | Code::ReauthRequired => S::CONFLICT,
-            Code::InsufficientScope | Code::DomainBlocked => S::FORBIDDEN,
+            Code::InsufficientScope | Code::DomainBlocked | Code::WorkspaceRequired => S::FORBIDDEN,
+            Code::ChatAppNotConfigured => S::CONFLICT,
             Code::UpstreamUnavailable | Code::VaultUnavailable => S::SERVICE_UNAVAILABLE,
             Code::UpstreamError => S::BAD_GATEWAY,
             Code::RateLimited => S::TOO_MANY_REQUESTS,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod dashboard;
 pub mod de;
@@ -457,6 +458,7 @@ fn register_providers(
     let gmail = gmail::provider::register(ctx, registry)?;
     let mail = mail::provider::register(ctx, registry);
     let sandbox = sandbox::provider::register(ctx, registry);
+    chat::provider::register(ctx, registry)?;
     Ok(Services {
         gmail,
         mail,

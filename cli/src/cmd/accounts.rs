@@ -50,6 +50,27 @@ for an IMAP account linked with --oauth-account). Nothing more is ever asked for
         after_help = "Examples:\n  commsctl accounts add imap --email me@example.org --imap-host imap.example.org --smtp-host smtp.example.org\n  commsctl accounts add imap --email me@example.org --imap-host mail.example.org --smtp-host mail.example.org \\\n      --security starttls --ca-file /etc/ssl/my-ca.pem --label clinic\n  commsctl accounts add imap ... --ca-file server-cert.pem   # its own self-signed certificate\n  # or its SHA-256 fingerprint, once checked with the server's administrator:\n  commsctl accounts add imap ... --pin-sha256 \\\n      83:79:55:E2:EA:7E:B2:62:22:51:44:9A:3B:BC:12:BE:D5:40:41:AA:05:60:0F:16:52:1C:E2:B9:F1:87:2A:65\n  printf %s \"$APP_PASSWORD\" | commsctl accounts add imap --email me@example.org --imap-host ... --smtp-host ... --password-stdin\n  commsctl accounts add imap --email me@gmail.com --imap-host imap.gmail.com --smtp-host smtp.gmail.com \\\n      --oauth-account me@gmail.com   # XOAUTH2 with a Google account added with --with mail\n\nThe password (an app password for providers with two-factor sign-in) is read from a prompt,\nor from stdin with --password-stdin; it goes to the vault, never to the database. Ports default\nto 993/465 (tls) or 143/587 (starttls). A failed test says which server, which step (dns,\ntcp_connect, tls_certificate, tls, greeting, starttls, authentication) and why; nothing is saved.\nAn untrusted certificate's error shows its SHA-256 fingerprint (as `openssl x509 -noout\n-fingerprint -sha256` prints it on the server): compare, then pass it with --pin-sha256."
     )]
     Imap(ImapArgs),
+    /// Add a Google Chat incoming webhook: posts to its one space, no sign-in.
+    #[command(
+        name = "chat-webhook",
+        after_help = "Examples:\n  commsctl accounts add chat-webhook --label team --space-name 'Front desk'\n  printf %s \"$WEBHOOK_URL\" | commsctl accounts add chat-webhook --label team --test\n\nThe URL (Space > Apps & integrations > Webhooks) is the credential: it is read from a prompt\nthat does not echo, or from stdin, goes to the vault, and is shown only as\n.../spaces/AAAA/messages?key=***&token=***. --test posts one message to the space."
+    )]
+    ChatWebhook(ChatWebhookArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChatWebhookArgs {
+    /// The name agents use for it (a-z, 0-9, - and _).
+    #[arg(long)]
+    label: String,
+    /// The space's name as people know it, shown with its items.
+    #[arg(long)]
+    space_name: Option<String>,
+    /// Post a test message once saved.
+    #[arg(long)]
+    test: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -296,6 +317,9 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
         }
         Command::Add(AddCommand::Google(a)) => add_google(socket, &mut accounts, a).await,
         Command::Add(AddCommand::Imap(a)) => add_imap(socket, &mut accounts, a).await,
+        Command::Add(AddCommand::ChatWebhook(a)) => {
+            add_chat_webhook(socket, &mut accounts, a).await
+        }
         Command::Labels(a) => {
             let account = accounts
                 .set_labels(v1::SetLabelsRequest {
@@ -645,4 +669,52 @@ pub async fn execute_google(socket: &Socket, command: GoogleCommand) -> anyhow::
         return output::json(&client_json(&status));
     }
     output::text(&client_text(&status))
+}
+
+async fn add_chat_webhook(
+    socket: &Socket,
+    accounts: &mut Client,
+    a: ChatWebhookArgs,
+) -> anyhow::Result<()> {
+    let url = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Webhook URL (not shown): ")
+            .context("reading the webhook URL")?
+    } else {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the webhook URL from stdin")?;
+        s
+    };
+    let response = accounts
+        .add_chat_webhook(v1::AddChatWebhookRequest {
+            label: a.label,
+            space_name: a.space_name,
+            url: url.trim().to_owned(),
+            test: a.test,
+        })
+        .await
+        .map_err(|s| with_hint(socket, s))?
+        .into_inner();
+    let account = response.account.context("the daemon returned no account")?;
+    if a.json {
+        return output::json(&serde_json::json!({
+            "account": account_json(&account),
+            "existed": response.existed,
+            "testMessage": response.test_message,
+        }));
+    }
+    let mut text = format!(
+        "{} {}\n",
+        if response.existed {
+            "replaced the webhook of"
+        } else {
+            "added"
+        },
+        describe(&account)
+    );
+    if let Some(m) = response.test_message {
+        text.push_str(&format!("test message posted: {m}\n"));
+    }
+    output::text(&text)
 }

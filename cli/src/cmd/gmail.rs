@@ -348,7 +348,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
 }
 
 /// Runs a Gmail tool in the daemon as the human at the CLI.
-async fn invoke(socket: &Socket, name: &str, args: Value) -> anyhow::Result<Value> {
+pub(crate) async fn invoke(socket: &Socket, name: &str, args: Value) -> anyhow::Result<Value> {
     let connected = client::connect_or_start(socket).await?;
     let mut tools = ToolsClient::with_interceptor(connected.channel.clone(), UserHeader::current());
     let r = tools

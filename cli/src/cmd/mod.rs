@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod approve;
 pub mod audit;
+pub mod chat;
 pub mod completions;
 pub mod daemon;
 pub mod dashboard;

@@ -17,13 +17,27 @@ pub const GMAIL_MODIFY: &str = "https://www.googleapis.com/auth/gmail.modify";
 /// (by another app with include_granted_scopes) can do everything Gmail tiers cover.
 pub const GMAIL_FULL: &str = "https://mail.google.com/";
 pub const CONTACTS: &str = "https://www.googleapis.com/auth/contacts";
+/// Read and write Chat messages; covers every Chat need but listing spaces.
+/// commsd asks for the narrower scopes below; an account granted this by an
+/// earlier sign-in keeps working.
 pub const CHAT_MESSAGES: &str = "https://www.googleapis.com/auth/chat.messages";
+pub const CHAT_MESSAGES_CREATE: &str = "https://www.googleapis.com/auth/chat.messages.create";
+pub const CHAT_MESSAGES_READONLY: &str = "https://www.googleapis.com/auth/chat.messages.readonly";
 pub const CHAT_SPACES_READONLY: &str = "https://www.googleapis.com/auth/chat.spaces.readonly";
+pub const CHAT_SPACES: &str = "https://www.googleapis.com/auth/chat.spaces";
 
 /// The opt-in modules and their scopes.
 pub const MODULES: [(&str, &[&str]); 3] = [
     ("contacts", &[CONTACTS]),
-    ("chat", &[CHAT_MESSAGES, CHAT_SPACES_READONLY]),
+    // Per method, from chat.v1.json: messages.create, messages.list/get, spaces.list.
+    (
+        "chat",
+        &[
+            CHAT_MESSAGES_CREATE,
+            CHAT_MESSAGES_READONLY,
+            CHAT_SPACES_READONLY,
+        ],
+    ),
     // IMAP/SMTP with XOAUTH2 (an IMAP account linked with --oauth-account).
     ("mail", &[GMAIL_FULL]),
 ];
@@ -60,7 +74,9 @@ pub fn covering(need: Need) -> &'static [&'static str] {
         Need::GmailSend => &[GMAIL_SEND, GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_FULL],
         Need::GmailModify => &[GMAIL_MODIFY, GMAIL_FULL],
         Need::Contacts => &[CONTACTS],
-        Need::Chat => &[CHAT_MESSAGES],
+        Need::Chat => &[CHAT_MESSAGES_CREATE, CHAT_MESSAGES],
+        Need::ChatRead => &[CHAT_MESSAGES_READONLY, CHAT_MESSAGES],
+        Need::ChatSpaces => &[CHAT_SPACES_READONLY, CHAT_SPACES],
         // IMAP/SMTP with XOAUTH2 ([mail]) needs Gmail's full scope.
         Need::MailProtocols => &[GMAIL_FULL],
     }
@@ -79,7 +95,7 @@ pub fn upgrade_for(need: Need) -> (Option<u8>, Option<&'static str>) {
         Need::GmailCompose | Need::GmailSend => (Some(2), None),
         Need::GmailModify => (Some(3), None),
         Need::Contacts => (None, Some("contacts")),
-        Need::Chat => (None, Some("chat")),
+        Need::Chat | Need::ChatRead | Need::ChatSpaces => (None, Some("chat")),
         Need::MailProtocols => (None, Some("mail")),
     }
 }
@@ -160,8 +176,16 @@ mod tests {
     #[test]
     fn modules_are_opt_in() {
         let scopes = requested_scopes(1, &["chat".to_owned()]);
-        assert!(scopes.contains(&CHAT_MESSAGES) && !scopes.contains(&CONTACTS));
-        assert_eq!(modules_of(&owned(&scopes)), vec!["chat"]);
+        assert!(scopes.contains(&CHAT_MESSAGES_CREATE) && !scopes.contains(&CONTACTS));
+        // Per method: sending, reading and listing spaces, nothing broader.
+        assert!(!scopes.contains(&CHAT_MESSAGES));
+        let granted = owned(&scopes);
+        assert_eq!(modules_of(&granted), vec!["chat"]);
+        assert!(covers(&granted, Need::Chat) && covers(&granted, Need::ChatRead));
+        assert!(covers(&granted, Need::ChatSpaces));
+        // An account granted the broader chat.messages earlier still sends and reads.
+        let older = owned(&[CHAT_MESSAGES]);
+        assert!(covers(&older, Need::Chat) && covers(&older, Need::ChatRead));
         assert!(parse_modules(&["contacts".into(), "fax".into()]).is_err());
     }
 }

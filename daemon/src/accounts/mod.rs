@@ -32,6 +32,8 @@ pub enum Kind {
     Sandbox,
     Google,
     Imap,
+    /// A Google Chat incoming webhook (`chat/`): posts to one space.
+    ChatWebhook,
 }
 
 impl Kind {
@@ -40,6 +42,7 @@ impl Kind {
             Kind::Sandbox => "sandbox",
             Kind::Google => "google",
             Kind::Imap => "imap",
+            Kind::ChatWebhook => "chat_webhook",
         }
     }
 
@@ -48,6 +51,7 @@ impl Kind {
             "sandbox" => Some(Kind::Sandbox),
             "google" => Some(Kind::Google),
             "imap" => Some(Kind::Imap),
+            "chat_webhook" => Some(Kind::ChatWebhook),
             _ => None,
         }
     }

@@ -222,6 +222,7 @@ impl AccountService {
 fn secret_entries(account: &Account) -> Vec<String> {
     match account.kind {
         Kind::Imap => vec![format!("imap/{}/password", account.id)],
+        Kind::ChatWebhook => vec![crate::chat::webhook::vault_entry(&account.id)],
         _ => Vec::new(),
     }
 }

@@ -119,6 +119,7 @@ pub async fn inbox(
         .accounts
         .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
+        Kind::ChatWebhook => Err(crate::chat::errors::not_mail(&account.id)),
         Kind::Imap | Kind::Sandbox => {
             let mail = &state.daemon.mail;
             let page = mail.list(
@@ -177,6 +178,7 @@ pub async fn read_message(
         .accounts
         .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
+        Kind::ChatWebhook => Err(crate::chat::errors::not_mail(&account.id)),
         Kind::Imap | Kind::Sandbox => {
             let mail = &state.daemon.mail;
             let message = mail.read(caller, Some(&account.id), &message_id, max_chars, false);

@@ -16,7 +16,7 @@ pub mod keys;
 mod limits;
 pub mod routes;
 mod staged;
-mod staging;
+pub(crate) mod staging;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

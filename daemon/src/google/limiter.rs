@@ -58,6 +58,15 @@ pub const GMAIL: CostTable = CostTable {
     default: 5,
 };
 
+/// Chat: every method costs one call; Google's per-user limits are in
+/// requests a minute (3,000 reads, 600 writes), so 10 a second keeps well
+/// inside them. Writes per space have their own limit (`chat::rate`).
+pub const CHAT: CostTable = CostTable {
+    units_per_second: 10,
+    costs: &[],
+    default: 1,
+};
+
 /// A token bucket holding at most one second of budget. Waiters are served
 /// in arrival order (tokio's mutex is fair), so a large call is not starved
 /// by a stream of small ones.

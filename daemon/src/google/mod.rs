@@ -68,8 +68,12 @@ pub enum Need {
     GmailModify,
     /// Module `contacts`.
     Contacts,
-    /// Module `chat`.
+    /// Module `chat`: post messages (`chat.messages.create`).
     Chat,
+    /// Module `chat`: read messages (`chat.messages.readonly`).
+    ChatRead,
+    /// Module `chat`: list spaces (`chat.spaces.readonly`).
+    ChatSpaces,
     /// IMAP and SMTP with XOAUTH2 ([mail]): `https://mail.google.com/`.
     MailProtocols,
 }

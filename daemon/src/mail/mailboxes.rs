@@ -124,6 +124,7 @@ impl Mailboxes {
             )
             .with_details(json!({ "field": "account", "account": account.id, "kind": "google" }))),
             Kind::Sandbox => Ok(account),
+            Kind::ChatWebhook => Err(crate::chat::errors::not_mail(&account.id)),
         }
     }
 

@@ -163,6 +163,30 @@ impl accounts_server::Accounts for AccountsService {
         }))
     }
 
+    async fn add_chat_webhook(
+        &self,
+        request: Request<v1::AddChatWebhookRequest>,
+    ) -> Result<Response<v1::AddChatWebhookResponse>, Status> {
+        let caller = caller(&request);
+        let r = request.into_inner();
+        let added = crate::chat::accounts::add_webhook(
+            &self.0,
+            &caller,
+            crate::chat::accounts::AddWebhook {
+                label: r.label,
+                space_name: r.space_name,
+                url: crate::vault::Secret::from(r.url),
+                test: r.test,
+            },
+        )
+        .await?;
+        Ok(Response::new(v1::AddChatWebhookResponse {
+            account: Some(v1::Account::from(&added.account)),
+            existed: added.existed,
+            test_message: added.test_message,
+        }))
+    }
+
     async fn set_labels(
         &self,
         request: Request<v1::SetLabelsRequest>,

@@ -17,6 +17,7 @@ mod google_fake;
 mod accounts;
 mod api;
 mod architecture;
+mod chat;
 mod consent;
 mod faults;
 mod gmail;

@@ -175,7 +175,13 @@ impl Contract {
             .filter(|m| m.http == http)
             .find_map(|m| {
                 let mut params = HashMap::new();
-                match_template(&m.template, path, &mut params).then_some((m, params))
+                let matched = match_template(&m.template, path, &mut params)
+                    && params.iter().all(|(k, v)| {
+                        m.params[k]["pattern"]
+                            .as_str()
+                            .is_none_or(|p| pattern_matches(p, v))
+                    });
+                matched.then_some((m, params))
             })
     }
 
@@ -268,6 +274,38 @@ impl Contract {
     pub fn schema(&self, name: &str) -> Value {
         json!({ "$ref": name })
     }
+}
+
+/// A path parameter against its `pattern` as Google's documents write
+/// them (`^spaces/[^/]+/messages/[^/]+$`: literals and `[^/]+`), which is
+/// how Google tells `v1/{+name}` of one resource from another's. Patterns
+/// with other regex syntax are not checked.
+fn pattern_matches(pattern: &str, value: &str) -> bool {
+    let Some(body) = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$')) else {
+        return true;
+    };
+    let parts: Vec<&str> = body.split("[^/]+").collect();
+    if parts
+        .iter()
+        .any(|p| p.contains(['[', '(', '*', '+', '?', '\\', '|']))
+    {
+        return true;
+    }
+    fn go(parts: &[&str], value: &str) -> bool {
+        let Some((first, rest)) = parts.split_first() else {
+            return value.is_empty();
+        };
+        let Some(after) = value.strip_prefix(first) else {
+            return false;
+        };
+        if rest.is_empty() {
+            return after.is_empty();
+        }
+        // One `[^/]+`: at least one character up to a `/`.
+        let limit = after.find('/').unwrap_or(after.len());
+        (1..=limit).rev().any(|end| go(rest, &after[end..]))
+    }
+    go(&parts, value)
 }
 
 /// A string value (query parameter or JSON string) against its type, format and enum.

@@ -1,6 +1,6 @@
 //! A fake of Google's REST APIs for tests and benches: an axum server on
-//! 127.0.0.1:0 serving one or more APIs ([`FakeApi`]: Gmail now; People and
-//! Chat plug in the same way), each mounted under a prefix of the fake's
+//! 127.0.0.1:0 serving one or more APIs ([`FakeApi`]: Gmail and Chat;
+//! People plugs in the same way), each mounted under a prefix of the fake's
 //! base URL and described by Google's discovery document. EVERY request,
 //! batch parts included, is checked against the document ([`discovery`]:
 //! HTTP method and path template, path and query parameters with their
@@ -22,6 +22,7 @@
     clippy::collapsible_match
 )]
 
+pub mod chat;
 pub mod discovery;
 pub mod gmail;
 mod gmail_mime;
@@ -56,6 +57,19 @@ pub trait FakeApi: Send + Sync + 'static {
     /// The answer to a valid, authorized request: its JSON (checked against
     /// the method's response schema), or another reply (an error, a 204).
     fn serve(&self, req: &Request<'_>) -> Result<Value, Reply>;
+    /// A request without a bearer token that the API authorizes by other
+    /// means (Chat's incoming webhooks: `key` and `token` in the query):
+    /// the query parameters that are credentials rather than the method's
+    /// (removed before the query is checked), and who the caller is, or
+    /// the refusal. `None`: the API takes bearer tokens only.
+    fn credential_in_query(
+        &self,
+        _method_id: &str,
+        _params: &HashMap<String, String>,
+        _query: &[(String, String)],
+    ) -> Option<(Vec<&'static str>, Result<String, Reply>)> {
+        None
+    }
 }
 
 /// A checked request, as an API serves it.
@@ -222,6 +236,20 @@ impl GoogleFake {
     /// A bearer token for the Google account `email` (every scope).
     pub fn add_token(&self, email: &str, token: &str) {
         self.with(|s| s.tokens.insert(token.to_owned(), email.to_owned()));
+    }
+
+    /// A bearer token for `email` that covers only `scopes`: methods none of
+    /// whose scopes it has answer 403 insufficientPermissions, as at Google.
+    pub fn add_scoped_token(&self, email: &str, token: &str, scopes: &[&str]) {
+        self.with(|s| {
+            s.introspected.insert(
+                token.to_owned(),
+                (
+                    email.to_owned(),
+                    scopes.iter().map(|x| (*x).to_owned()).collect(),
+                ),
+            )
+        });
     }
 
     /// Every access token the authorization server vouched for so far
@@ -563,11 +591,18 @@ impl App {
             Some((p, q)) => (p, Some(q)),
             None => (target, None),
         };
-        let query = parse_query(query);
+        let mut query = parse_query(query);
         let Some((def, params)) = contract.find(http, path) else {
             self.violation(format!("no {} method for {http} /{path}", contract.name));
             return Reply::error(404, "notFound", "no such method");
         };
+        let query_credential = match auth {
+            Some(_) => None,
+            None => api.credential_in_query(&def.id, &params, &query),
+        };
+        if let Some((names, _)) = &query_credential {
+            query.retain(|(k, _)| !names.contains(&k.as_str()));
+        }
         let mut v = Vec::new();
         contract.check_query(def, &query, &mut v);
         let body_json = if body.is_empty() {
@@ -605,19 +640,26 @@ impl App {
             let token = auth
                 .and_then(|a| a.strip_prefix("Bearer "))
                 .unwrap_or_default();
-            match (s.tokens.get(token), s.introspected.get(token)) {
-                (Some(email), _) => email.clone(),
-                (None, Some((email, scopes))) => {
-                    if !def.scopes.iter().any(|m| scopes.contains(m)) {
-                        return Reply::error(
-                            403,
-                            "insufficientPermissions",
-                            "Request had insufficient authentication scopes.",
-                        );
-                    }
-                    email.clone()
+            if let Some((_, who)) = query_credential {
+                match who {
+                    Ok(who) => who,
+                    Err(reply) => return reply,
                 }
-                (None, None) => return Reply::error(401, "authError", "Invalid Credentials"),
+            } else {
+                match (s.tokens.get(token), s.introspected.get(token)) {
+                    (Some(email), _) => email.clone(),
+                    (None, Some((email, scopes))) => {
+                        if !def.scopes.iter().any(|m| scopes.contains(m)) {
+                            return Reply::error(
+                                403,
+                                "insufficientPermissions",
+                                "Request had insufficient authentication scopes.",
+                            );
+                        }
+                        email.clone()
+                    }
+                    (None, None) => return Reply::error(401, "authError", "Invalid Credentials"),
+                }
             }
         };
         let req = Request {

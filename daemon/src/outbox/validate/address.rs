@@ -13,8 +13,7 @@ pub(super) const ADDRESS_EXPECTED: &str =
 const PHONE_EXPECTED: &str = "expected a phone number in E.164 form such as +14155550100";
 pub(super) const SPACE_EXPECTED: &str =
     "expected a Google Chat space name such as spaces/AAAAbCdEfGh";
-pub(super) const THREAD_EXPECTED: &str =
-    "expected a Google Chat thread name such as spaces/AAAAbCdEfGh/threads/XyZ123";
+pub(super) const THREAD_EXPECTED: &str = "expected a Google Chat thread name such as spaces/AAAAbCdEfGh/threads/XyZ123, or a thread key such as rota-2026-06";
 
 /// The longest mailbox (display name and address) accepted, in bytes.
 const MAX_MAILBOX_BYTES: usize = 512;
@@ -191,9 +190,13 @@ pub fn chat_space(field: &str, input: &str) -> Result<String> {
 }
 
 /// Validates a thread name `spaces/<space id>/threads/<thread id>` that must
-/// belong to `space` (already validated).
+/// belong to `space` (already validated), or a thread key (1 to 128 of
+/// `[A-Za-z0-9_-]`): a thread commsd starts and later replies in.
 pub(super) fn chat_thread(field: &str, input: &str, space: &str) -> Result<String> {
     let trimmed = input.trim();
+    if !trimmed.contains('/') && is_resource_id(trimmed) {
+        return Ok(trimmed.to_owned());
+    }
     let (thread_space, thread_id) = trimmed.split_once("/threads/").ok_or_else(|| {
         Error::invalid(
             field,

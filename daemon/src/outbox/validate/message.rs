@@ -373,8 +373,16 @@ mod tests {
         assert_invalid(chat("AAA", "Hi", None, &limits), "space", SPACE_EXPECTED);
         assert_invalid(chat("spaces/AAA", "", None, &limits), "text", "is empty");
         assert_too_large(chat("spaces/AAA", &"x".repeat(4097), None, &limits), "text");
+        // A bare key is a thread commsd starts (thread.threadKey).
+        assert_eq!(
+            chat("spaces/AAA", "Hi", Some("t-1"), &limits)
+                .unwrap()
+                .thread
+                .as_deref(),
+            Some("t-1")
+        );
         assert_invalid(
-            chat("spaces/AAA", "Hi", Some("t-1"), &limits),
+            chat("spaces/AAA", "Hi", Some("t 1"), &limits),
             "thread",
             THREAD_EXPECTED,
         );
