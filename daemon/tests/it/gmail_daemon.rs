@@ -39,6 +39,17 @@ pub(crate) fn setup(tier: &str) -> Setup {
 
 /// [`setup`], with `extra` appended to the daemon's config.
 pub(crate) fn setup_with(tier: &str, extra: &str) -> Setup {
+    setup_apis(&["--tier", tier], extra, |_, _| String::new())
+}
+
+/// [`setup`] with sign-in arguments and `more_apis`, run with the runtime
+/// and the OAuth server before the daemon starts (to start more fakes):
+/// it answers their `[google.endpoints]` lines.
+pub(crate) fn setup_apis(
+    sign_in: &[&str],
+    extra: &str,
+    more_apis: impl FnOnce(&tokio::runtime::Runtime, &OAuthServer) -> String,
+) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -52,9 +63,10 @@ pub(crate) fn setup_with(tier: &str, extra: &str) -> Setup {
         "imap-rs",
         "imap-rs-secret",
     );
-    let (env, daemon) = start_with(&oauth, &format!("gmail = \"{}\"\n", fake.base), extra);
+    let apis = more_apis(&rt, &oauth);
+    let (env, daemon) = start_with(&oauth, &format!("gmail = \"{}\"\n{apis}", fake.base), extra);
     set_client(&env);
-    let (_, done) = add_google(&env, &oauth, ADA, &["--tier", tier]);
+    let (_, done) = add_google(&env, &oauth, ADA, sign_in);
     let account_id = done["account"]["id"].as_str().unwrap().to_owned();
     Setup {
         env,

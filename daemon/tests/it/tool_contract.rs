@@ -13,7 +13,8 @@ use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-use crate::gmail_daemon::{ADA, mail, setup_with};
+use crate::gmail_daemon::{ADA, mail, setup_apis};
+use crate::google_fake::chat::ChatFake;
 use crate::harness::binary;
 
 const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\"]\n";
@@ -100,7 +101,31 @@ fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
 
 #[test]
 fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
-    let setup = setup_with("3", ALL_TOOLSETS);
+    // Chat's fake starts on the runtime the Gmail fake runs on.
+    let chat = std::sync::OnceLock::new();
+    let setup = setup_apis(
+        &["--tier", "3", "--with", "chat"],
+        ALL_TOOLSETS,
+        |rt, oauth| {
+            let fake = rt.block_on(ChatFake::start());
+            fake.trust_introspection(
+                &format!("{}/token/introspection", oauth.base),
+                "imap-rs",
+                "imap-rs-secret",
+            );
+            fake.add_space("spaces/FRONTDESK", "Front desk");
+            let apis = format!("chat = \"{}\"\n", fake.base);
+            chat.set(fake).ok();
+            apis
+        },
+    );
+    let chat = chat.into_inner().unwrap();
+    let chat_message = chat.post(
+        "spaces/FRONTDESK",
+        "bob@practice.example",
+        "Is the 10:00 patient here?",
+        None,
+    );
     let account = setup.account_id.clone();
     let (m1, t1) = setup.fake.deliver(
         ADA,
@@ -300,6 +325,33 @@ fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
             json!({ "accountId": "sandbox", "messageId": sandbox_id, "destination": "archive" }),
         )
         .await;
+
+        // Chat.
+        let spaces = c
+            .call(
+                "chat_list_spaces",
+                json!({ "accountId": account, "limit": 10 }),
+            )
+            .await;
+        assert_eq!(spaces["spaces"][0]["name"], "spaces/FRONTDESK", "{spaces}");
+        let messages = c
+            .call(
+                "chat_list_messages",
+                json!({ "accountId": account, "space": "spaces/FRONTDESK", "limit": 10 }),
+            )
+            .await;
+        assert_eq!(
+            messages["messages"][0]["id"],
+            chat_message.as_str(),
+            "{messages}"
+        );
+        let one = c
+            .call(
+                "chat_get_message",
+                json!({ "accountId": account, "messageId": chat_message }),
+            )
+            .await;
+        assert_eq!(one["text"], "Is the 10:00 patient here?", "{one}");
 
         // The outbox.
         let email = c
