@@ -323,6 +323,46 @@ fn send_lets_the_policy_decide() {
     assert_eq!(envelope(refused, 403)["details"]["grant"], "send");
 }
 
+/// The roadmap's documented request, byte for byte as curl sends it:
+/// `to` a string, `body` the plain text. Answered with the staged item and
+/// its review link; `body` beside `bodyText` is refused by name.
+#[test]
+fn the_documented_curl_request_stages_verbatim() {
+    let api = Api::start("");
+    let key = api.key("curl", "read,stage,send", &[]);
+    let documented = r#"{"to": "patient@example.com", "subject": "Appointment Reminder", "body": "Your appointment is tomorrow at 2 PM"}"#;
+    let r = api
+        .http
+        .post(format!("{}/api/v1/email/send", api.url))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/json")
+        .body(documented)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let staged: Value = r.json().unwrap();
+    assert_eq!(staged["item"]["state"], "pending_approval", "{staged}");
+    let content = &staged["item"]["content"];
+    assert_eq!(content["to"], json!(["patient@example.com"]), "{staged}");
+    assert_eq!(content["subject"], "Appointment Reminder", "{staged}");
+    assert_eq!(
+        content["bodyText"], "Your appointment is tomorrow at 2 PM",
+        "{staged}"
+    );
+    let id = staged["item"]["id"].as_str().unwrap();
+    assert!(
+        staged["reviewUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/review/{id}")),
+        "{staged}"
+    );
+    let both = json!({ "to": "a@example.org", "subject": "x", "body": "y", "bodyText": "z" });
+    let refused = api.post("/api/v1/email/send", &key, both).send().unwrap();
+    assert_eq!(envelope(refused, 400)["details"]["field"], "body");
+    assert_eq!(api.items(&key).len(), 1, "nothing stored for the refusal");
+}
+
 #[test]
 fn json_errors_name_the_field_and_store_nothing() {
     let api = Api::start("");
