@@ -8,7 +8,9 @@
 //! - `errors`: Twilio's error codes explained for humans.
 //! - `client`: the REST client (credential check, send, lookup, media).
 //! - `config`: `[twilio]`.
+//! - `accounts`: Twilio accounts (settings, secret, adding, look-ups).
 
+pub mod accounts;
 pub mod client;
 pub mod config;
 pub mod errors;
