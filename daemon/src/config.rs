@@ -43,6 +43,8 @@ pub struct Config {
     pub vault: VaultConfig,
     /// Twilio: API base, public URL of the webhooks, prices.
     pub twilio: crate::twilio::TwilioConfig,
+    /// SMS: quiet hours, smart quotes.
+    pub sms: crate::twilio::config::SmsConfig,
 }
 
 // The adapters' sections are plain data kept here: core modules import no adapter.
@@ -161,6 +163,7 @@ impl Config {
         self.api.validate()?;
         self.vault.validate()?;
         self.twilio.validate()?;
+        self.sms.validate()?;
         Ok(())
     }
 }

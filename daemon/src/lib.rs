@@ -40,8 +40,8 @@ use anyhow::Context as _;
 use commsd_proto::v1::{
     accounts_server::AccountsServer, audit_server::AuditServer, control_server::ControlServer,
     dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer, sandbox_server::SandboxServer, tools_server::ToolsServer,
-    vault_server::VaultServer,
+    outbox_server::OutboxServer, sandbox_server::SandboxServer,
+    sms_opt_outs_server::SmsOptOutsServer, tools_server::ToolsServer, vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +84,8 @@ pub struct Daemon {
     pub gmail: Arc<gmail::GmailService>,
     /// The sandbox's inbox: `Sandbox.Receive` and `/api/v1/sandbox/receive` call it.
     pub sandbox: Arc<sandbox::SandboxInbox>,
+    /// SMS through Twilio: opt-outs and deliveries.
+    pub twilio: Arc<twilio::provider::Twilio>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -286,7 +288,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let gmail_service = gmail::provider::register(&ctx, &mut registry)?;
     let mailboxes = mail::provider::register(&ctx, &mut registry);
     let sandbox_inbox = sandbox::provider::register(&ctx, &mut registry);
+    let twilio = twilio::provider::register(&ctx, &mut registry)?;
     let registered = registry.finish();
+    outbox.use_transports(registered.transports.clone());
 
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
@@ -311,6 +315,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         mail: mailboxes.clone(),
         gmail: gmail_service,
         sandbox: sandbox_inbox.clone(),
+        twilio,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -346,6 +351,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .add_service(SandboxServer::new(rpc::sandbox::SandboxService(
             sandbox_inbox,
         )))
+        .add_service(SmsOptOutsServer::new(rpc::sms::SmsOptOutsService {
+            optouts: daemon.twilio.optouts.clone(),
+            accounts: accounts.clone(),
+        }))
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),

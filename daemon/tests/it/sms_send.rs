@@ -204,3 +204,337 @@ fn twilio_accounts_are_checked_at_twilio_before_they_are_saved() {
     json_of(&env.commsctl(&["accounts", "remove", &id, "--yes", "--json"]));
     assert!(twilio_accounts(&env).is_empty());
 }
+
+/// The item `id` as `commsctl outbox get --json` shows it.
+pub(crate) fn item(env: &Env, id: &str) -> Value {
+    json_of(&env.commsctl(&["outbox", "show", id, "--json"]))
+}
+
+/// Stages an SMS on `account` with commsctl; returns the item.
+pub(crate) fn stage(env: &Env, account: &str, to: &str, body: &str) -> Run {
+    env.commsctl(&[
+        "outbox",
+        "stage",
+        "sms",
+        "--account",
+        account,
+        "--to",
+        to,
+        "--body",
+        body,
+        "--json",
+    ])
+}
+
+/// Waits until item `id` leaves `approved` and `sending`.
+pub(crate) fn settled(env: &Env, id: &str) -> Value {
+    let mut last = Value::Null;
+    let done = crate::harness::eventually(std::time::Duration::from_secs(20), || {
+        last = item(env, id);
+        !matches!(last["state"].as_str(), Some("approved" | "sending"))
+    });
+    assert!(done, "item {id} did not settle: {last}");
+    last
+}
+
+const OUTBOX: &str = "[outbox]\nhold_window = \"0s\"\n";
+
+#[test]
+fn sms_go_out_through_twilios_contract_with_a_status_callback() {
+    let prism = Prism::start();
+    let (env, _daemon) = start(&prism.base, OUTBOX);
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(added["account"]["channels"], serde_json::json!(["sms"]));
+
+    let staged = json_of(&stage(
+        &env,
+        &account,
+        "+1 415 555 0100",
+        "Reminder: tomorrow 9:00",
+    ));
+    assert_eq!(staged["state"], "pending_approval");
+    let id = staged["id"].as_str().unwrap().to_owned();
+    let run = env.commsctl(&["approve", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let done = settled(&env, &id);
+    assert_eq!(done["state"], "sent", "{done}");
+    // Prism answered the spec's example message (Prism checked the form:
+    // To, MessagingServiceSid, Body and the StatusCallback URL).
+    let detail = done["delivery"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("Twilio SM") || detail.starts_with("Twilio MM"),
+        "{done}"
+    );
+}
+
+/// How the fake Twilio answers a send.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SendMode {
+    /// 201 with a queued message.
+    Accept,
+    /// 500: Twilio may or may not have sent it.
+    Fail500,
+    /// 400 with error 21610 (the recipient opted out).
+    OptedOut,
+}
+
+#[derive(Default)]
+pub(crate) struct FakeState {
+    pub mode: Option<SendMode>,
+    /// Messages the list call returns.
+    pub listed: Vec<Value>,
+    /// Forms of the sends received.
+    pub sends: Vec<Vec<(String, String)>>,
+    pub lists: usize,
+}
+
+/// A scripted Twilio for what Prism cannot do (lose an answer, list what
+/// was sent, refuse with 21610).
+pub(crate) struct FakeTwilio {
+    pub base: String,
+    pub state: std::sync::Arc<std::sync::Mutex<FakeState>>,
+}
+
+impl FakeTwilio {
+    pub(crate) fn start() -> FakeTwilio {
+        use axum::routing::get;
+        let state = std::sync::Arc::new(std::sync::Mutex::new(FakeState {
+            mode: Some(SendMode::Accept),
+            ..FakeState::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let account = |axum::extract::Path(sid): axum::extract::Path<String>| async move {
+                    let sid = sid.trim_end_matches(".json").to_owned();
+                    axum::Json(serde_json::json!({ "sid": sid, "friendly_name": "Fake clinic", "status": "active" }))
+                };
+                let s1 = shared.clone();
+                let s2 = shared.clone();
+                let app = axum::Router::new()
+                    .route("/2010-04-01/Accounts/{sid}", get(account))
+                    .route(
+                        "/2010-04-01/Accounts/{sid}/Messages.json",
+                        get(move || {
+                            let s = s1.clone();
+                            async move {
+                                let mut s = s.lock().unwrap();
+                                s.lists += 1;
+                                axum::Json(serde_json::json!({ "messages": s.listed, "next_page_uri": null }))
+                            }
+                        })
+                        .post(move |axum::Form(form): axum::Form<Vec<(String, String)>>| {
+                            let s = s2.clone();
+                            async move {
+                                let mut s = s.lock().unwrap();
+                                let n = s.sends.len();
+                                s.sends.push(form.clone());
+                                let to = form.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone());
+                                match s.mode.unwrap_or(SendMode::Accept) {
+                                    SendMode::Accept => (
+                                        axum::http::StatusCode::CREATED,
+                                        axum::Json(serde_json::json!({
+                                            "sid": format!("SM{n:032x}"), "status": "queued", "to": to,
+                                        })),
+                                    ),
+                                    SendMode::Fail500 => (
+                                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                        axum::Json(serde_json::json!({ "code": 20500, "message": "Internal Server Error" })),
+                                    ),
+                                    SendMode::OptedOut => (
+                                        axum::http::StatusCode::BAD_REQUEST,
+                                        axum::Json(serde_json::json!({ "code": 21610, "message": "Attempt to send to unsubscribed recipient" })),
+                                    ),
+                                }
+                            }
+                        }),
+                    );
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        FakeTwilio { base, state }
+    }
+
+    pub(crate) fn set(&self, f: impl FnOnce(&mut FakeState)) {
+        f(&mut self.state.lock().unwrap());
+    }
+
+    pub(crate) fn sends(&self) -> usize {
+        self.state.lock().unwrap().sends.len()
+    }
+}
+
+#[test]
+fn an_sms_whose_answer_was_lost_is_looked_up_before_it_is_approved_again() {
+    let fake = FakeTwilio::start();
+    let (env, _daemon) = start(&fake.base, OUTBOX);
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    let to = "+14155550100";
+    let body = "Your appointment is tomorrow at 9:00";
+
+    // Twilio answers 500: it may have sent it. Never resent by itself.
+    fake.set(|s| s.mode = Some(SendMode::Fail500));
+    let id = json_of(&stage(&env, &account, to, body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(env.commsctl(&["approve", &id]).code, 0);
+    let done = settled(&env, &id);
+    assert_eq!(done["state"], "unknown", "{done}");
+    assert_eq!(fake.sends(), 1);
+    let form = fake.state.lock().unwrap().sends[0].clone();
+    assert!(
+        form.contains(&(
+            "StatusCallback".to_owned(),
+            "https://sms.example.test/webhooks/twilio/status".to_owned()
+        )),
+        "{form:?}"
+    );
+
+    // It did go: Twilio lists it. Approving again is refused and says so.
+    fake.set(|s| {
+        s.mode = Some(SendMode::Accept);
+        s.listed = vec![serde_json::json!({
+            "sid": "SMfeedfeedfeedfeedfeedfeedfeedfeed", "status": "delivered", "to": to,
+            "body": body, "direction": "outbound-api", "date_created": "Sat, 05 Dec 2026 08:00:00 +0000",
+        })];
+    });
+    let run = env.commsctl(&["approve", &id]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("SMfeedfeedfeedfeedfeedfeedfeedfeed")
+            && run.stdout.contains("was sent"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(item(&env, &id)["state"], "unknown");
+    assert_eq!(fake.sends(), 1, "nothing was sent again");
+
+    // Not on Twilio (another text to the number only): approved, sent once more.
+    fake.set(|s| {
+        s.listed[0]["body"] = "another text".into();
+    });
+    let run = env.commsctl(&["approve", &id]);
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    assert_eq!(settled(&env, &id)["state"], "sent");
+    assert_eq!(fake.sends(), 2);
+    assert!(fake.state.lock().unwrap().lists >= 2, "looked up each time");
+    let audit = env.commsctl(&["audit", "list", "--item", &id, "--json"]);
+    assert!(
+        audit
+            .stdout
+            .contains("Twilio lookup: no message to +14155550100"),
+        "{}",
+        audit.stdout
+    );
+}
+
+#[test]
+fn an_opted_out_number_is_refused_before_any_call_to_twilio() {
+    let fake = FakeTwilio::start();
+    let (env, _daemon) = start(&fake.base, OUTBOX);
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    let (to, other) = ("+14155550100", "+14155550199");
+
+    // Staged while the number could still be texted.
+    let early = json_of(&stage(&env, &account, to, "Bring your card"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Twilio refuses with 21610: the item fails, explained, and the pair is opted out.
+    fake.set(|s| s.mode = Some(SendMode::OptedOut));
+    let id = json_of(&stage(&env, &account, to, "See you at 9"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(env.commsctl(&["approve", &id]).code, 0);
+    let done = settled(&env, &id);
+    assert_eq!(done["state"], "failed", "{done}");
+    assert!(done["error"].as_str().unwrap().contains("21610"), "{done}");
+    let list = json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]));
+    assert_eq!(list["optOuts"][0]["number"], to, "{list}");
+    assert_eq!(list["optOuts"][0]["sender"], MG);
+    assert_eq!(list["optOuts"][0]["source"], "error 21610");
+
+    // Staging to that number is refused, naming `to`; nothing stored, no call.
+    fake.set(|s| s.mode = Some(SendMode::Accept));
+    let before = fake.sends();
+    let run = stage(&env, &account, to, "Are you coming?");
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("to:") && run.stderr.contains("opted out"),
+        "{}",
+        run.stderr
+    );
+    let items = json_of(&env.commsctl(&["outbox", "list", "--json"]));
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(2), "{items}");
+    // Another number is unaffected.
+    json_of(&stage(&env, &account, other, "Are you coming?"));
+    // The item staged before the opt-out is refused at approval.
+    let run = env.commsctl(&["approve", &early]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("opted out"), "{}", run.stdout);
+    assert_eq!(item(&env, &early)["state"], "pending_approval");
+    // Removing needs a reason; then staging works again.
+    let run = env.commsctl(&[
+        "sms",
+        "optouts",
+        "remove",
+        to,
+        "--account",
+        &account,
+        "--sender",
+        MG,
+        "--reason",
+        " ",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("reason:"), "{}", run.stderr);
+    let run = env.commsctl(&[
+        "sms",
+        "optouts",
+        "remove",
+        to,
+        "--account",
+        &account,
+        "--sender",
+        MG,
+        "--reason",
+        "texted START at the desk",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]))["optOuts"],
+        serde_json::json!([])
+    );
+    json_of(&stage(&env, &account, to, "Welcome back"));
+    let audit = env.commsctl(&["audit", "list", "--json"]);
+    assert!(
+        audit
+            .stdout
+            .contains("removed by hand: texted START at the desk"),
+        "{}",
+        audit.stdout
+    );
+    assert_eq!(fake.sends(), before, "no call to Twilio while staging");
+}

@@ -10,6 +10,18 @@ use crate::outbox::item::{self, Item};
 use crate::outbox::model::State;
 use crate::outbox::transport::DeliveryError;
 
+/// What a provider learnt of a sent item's delivery.
+#[derive(Debug, Clone)]
+pub struct DeliveryNews {
+    pub item_id: String,
+    /// The item's new delivery detail.
+    pub detail: String,
+    /// Who reported it (`twilio`).
+    pub actor: String,
+    /// The audit row's result.
+    pub note: String,
+}
+
 impl Outbox {
     /// At start-up: an item found in `sending` crashed mid-send. It becomes
     /// `unknown` for a human to resolve and is never resent automatically.
@@ -166,6 +178,45 @@ impl Outbox {
                 audit_entry("daemon", action, &done, Some(result)),
             )?;
             Ok(done)
+        })
+        .await
+    }
+
+    /// A provider's later news of a sent item (an SMS delivered or not),
+    /// in one transaction with the provider's own rows: `f` writes those and
+    /// names the item, the new delivery detail and the audit note. The item
+    /// (if it is `sent`) gets the detail, the audit a `delivery_status` row.
+    pub async fn note_delivery<F>(&self, f: F) -> Result<Option<Item>>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<Option<DeliveryNews>> + Send + 'static,
+    {
+        self.write(move |conn, changes| {
+            let Some(news) = f(conn)? else {
+                return Ok(None);
+            };
+            let Some(current) = db::get(conn, &news.item_id)? else {
+                return Ok(None);
+            };
+            if current.state != State::Sent {
+                return Ok(None);
+            }
+            let mut updated = current.clone();
+            let now = now_unix_ms();
+            updated.delivery = Some(item::Delivery {
+                at_ms: current.delivery.as_ref().map_or(now, |d| d.at_ms),
+                detail: news.detail,
+            });
+            updated.updated_at_ms = now;
+            if !db::update_if(conn, &updated, State::Sent)? {
+                return Err(changed_meanwhile(&updated.id));
+            }
+            changes.record(
+                conn,
+                Some(State::Sent),
+                &updated,
+                audit_entry(&news.actor, "delivery_status", &updated, Some(news.note)),
+            )?;
+            Ok(Some(updated))
         })
         .await
     }

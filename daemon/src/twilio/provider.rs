@@ -1,0 +1,45 @@
+//! Twilio's registration: what the SMS provider brings to the daemon.
+
+use std::sync::Arc;
+
+use super::delivery::Deliveries;
+use super::optouts::OptOuts;
+use super::transport::TwilioTransport;
+use crate::accounts::Kind;
+use crate::outbox::model::Channel;
+use crate::providers::{Context, Registry};
+
+/// What the rest of the daemon reaches of the SMS provider: the opt-outs
+/// (inbound keywords, `commsctl sms optouts`) and the deliveries (status
+/// callbacks).
+pub struct Twilio {
+    pub optouts: OptOuts,
+    pub deliveries: Arc<Deliveries>,
+}
+
+/// Registers Twilio accounts' SMS transport. Returns the provider's
+/// services for the webhooks and the adapters.
+pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Arc<Twilio>> {
+    let optouts = OptOuts::new(ctx.store.clone());
+    let deliveries = Arc::new(Deliveries::new(
+        ctx.outbox.clone(),
+        ctx.accounts.clone(),
+        optouts.clone(),
+    ));
+    registry.transport(
+        Kind::Twilio,
+        Channel::Sms,
+        Arc::new(TwilioTransport {
+            accounts: ctx.accounts.clone(),
+            vault: ctx.vault.clone(),
+            config: ctx.config.twilio.clone(),
+            sms: ctx.config.sms.clone(),
+            optouts: optouts.clone(),
+            deliveries: deliveries.clone(),
+        }),
+    );
+    Ok(Arc::new(Twilio {
+        optouts,
+        deliveries,
+    }))
+}
