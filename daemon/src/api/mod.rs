@@ -161,6 +161,7 @@ pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::stage_email))
         .routes(routes!(routes::send_email))
         .routes(routes!(routes::stage_sms))
+        .routes(routes!(routes::send_sms))
         .routes(routes!(routes::stage_chat))
         .routes(routes!(routes::list_staged))
         .routes(routes!(routes::get_staged))

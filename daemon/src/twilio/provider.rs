@@ -20,6 +20,7 @@ pub struct Twilio {
 /// Registers Twilio accounts' SMS transport. Returns the provider's
 /// services for the webhooks and the adapters.
 pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Arc<Twilio>> {
+    super::segments::set_price_per_segment(ctx.config.twilio.price_per_segment);
     let optouts = OptOuts::new(ctx.store.clone());
     let deliveries = Arc::new(Deliveries::new(
         ctx.outbox.clone(),

@@ -574,6 +574,7 @@ fn openapi_document_covers_every_route() {
         ("post", "/api/v1/email/stage"),
         ("post", "/api/v1/email/send"),
         ("post", "/api/v1/sms/stage"),
+        ("post", "/api/v1/sms/send"),
         ("post", "/api/v1/chat/stage"),
         ("get", "/api/v1/email/inbox"),
         ("get", "/api/v1/email/read/{messageId}"),

@@ -538,3 +538,173 @@ fn an_opted_out_number_is_refused_before_any_call_to_twilio() {
     );
     assert_eq!(fake.sends(), before, "no call to Twilio while staging");
 }
+
+/// The `sms_send` tool over the socket, as comms-mcp calls it.
+fn sms_send_tool(env: &Env, arguments: Value) -> (Value, bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = runtime.block_on(async {
+        let connected = commsd_proto::client::connect(&env.socket).await.unwrap();
+        let mut tools = commsd_proto::v1::tools_client::ToolsClient::new(connected.channel.clone());
+        tools
+            .call(commsd_proto::v1::CallToolRequest {
+                client: Some(commsd_proto::v1::McpClient {
+                    name: "it-agent".into(),
+                }),
+                name: "sms_send".to_owned(),
+                arguments_json: arguments.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    (
+        serde_json::from_str(&r.structured_json).unwrap(),
+        r.is_error,
+    )
+}
+
+fn api_post(env: &Env, key: &str, path: &str, body: &Value) -> (u16, Value) {
+    let api = env.status_json()["api_url"].as_str().unwrap().to_owned();
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{api}{path}"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_sms_preview_is_the_same_through_the_tool_the_api_and_the_cli() {
+    let fake = FakeTwilio::start();
+    // Extra lines land in [twilio] first.
+    let (env, _daemon) = start(
+        &fake.base,
+        &format!("price_per_segment = 0.0079\n{OUTBOX}[mcp]\ntoolsets = [\"outbox\", \"sms\"]\n"),
+    );
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    // 150 GSM characters and one smart quote: UCS-2, 3 segments instead of 1.
+    let body = format!("{}\u{2019}s", "a".repeat(148));
+    let to = "+14155550100";
+
+    // The tool: the preview text and the item's segments.
+    let (staged, is_error) = sms_send_tool(
+        &env,
+        serde_json::json!({ "accountId": account, "to": to, "body": body }),
+    );
+    assert!(!is_error, "{staged}");
+    let preview = staged["preview"].as_str().unwrap();
+    assert!(
+        preview.contains("150 characters, UCS-2, 3 segments, about 0.0237 at 0.0079 a segment"),
+        "{preview}"
+    );
+    assert!(preview.contains("forced by \u{2019} (U+2019)"), "{preview}");
+
+    // REST: /sms/stage answers the item, whose content carries the same analysis.
+    let key = {
+        let run = env.commsctl(&[
+            "keys",
+            "create",
+            "agent",
+            "--grants",
+            "read,stage,send",
+            "--json",
+        ]);
+        json_of(&run)["token"].as_str().unwrap().to_owned()
+    };
+    let (status, item) = api_post(
+        &env,
+        &key,
+        "/api/v1/sms/stage",
+        &serde_json::json!({ "accountId": account, "to": to, "body": body }),
+    );
+    assert_eq!(status, 201, "{item}");
+    let seg = &item["content"]["segments"];
+    assert_eq!(seg["encoding"], "UCS-2", "{item}");
+    assert_eq!(seg["segments"], 3);
+    assert_eq!(seg["ucs2Characters"], serde_json::json!(["\u{2019}"]));
+    assert_eq!(seg["estimatedCost"], 0.0237);
+    // Over 1,600 characters: refused, naming body; nothing stored.
+    let (status, e) = api_post(
+        &env,
+        &key,
+        "/api/v1/sms/stage",
+        &serde_json::json!({ "accountId": account, "to": to, "body": "a".repeat(1601) }),
+    );
+    assert_eq!(status, 413, "{e}");
+    assert_eq!(e["details"]["field"], "body", "{e}");
+    // /sms/send: staged, waiting for a human (SMS need approval by default).
+    let (status, sent) = api_post(
+        &env,
+        &key,
+        "/api/v1/sms/send",
+        &serde_json::json!({ "accountId": account, "to": to, "body": "Plain text" }),
+    );
+    assert_eq!(status, 202, "{sent}");
+    assert_eq!(sent["pendingApproval"], true, "{sent}");
+    assert_eq!(sent["item"]["content"]["segments"]["encoding"], "GSM-7");
+
+    // The CLI prints the same lines.
+    let run = stage(&env, &account, to, &body);
+    let v = json_of(&run);
+    assert!(
+        v["preview"]
+            .as_str()
+            .unwrap()
+            .contains("UCS-2, 3 segments, about 0.0237"),
+        "{v}"
+    );
+    let run = env.commsctl(&[
+        "outbox",
+        "stage",
+        "sms",
+        "--account",
+        &account,
+        "--to",
+        to,
+        "--body",
+        &body,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("UCS-2:   forced by \u{2019} (U+2019)"),
+        "{}",
+        run.stdout
+    );
+    let items = json_of(&env.commsctl(&["outbox", "list", "--json"]));
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(5), "{items}");
+    assert_eq!(fake.sends(), 0);
+}
+
+#[test]
+fn smart_quotes_are_replaced_at_staging_when_configured() {
+    let fake = FakeTwilio::start();
+    let (env, _daemon) = start(
+        &fake.base,
+        &format!("{OUTBOX}[sms]\nreplace_smart_quotes = true\n"),
+    );
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    let v = json_of(&stage(
+        &env,
+        &account,
+        "+14155550100",
+        "It\u{2019}s \u{201C}fine\u{201D} \u{2014} see you",
+    ));
+    assert_eq!(v["content"]["body"], "It's \"fine\" - see you", "{v}");
+    assert!(
+        v["preview"].as_str().unwrap().contains("GSM-7, 1 segment"),
+        "{v}"
+    );
+}

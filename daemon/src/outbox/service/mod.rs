@@ -376,7 +376,10 @@ impl Outbox {
                 out.push_str(&e.text);
             }
             Content::Sms(s) => {
-                out.push_str(&format!("SMS to:  {}\n\n{}", s.to, s.body));
+                out.push_str(&format!("SMS to:  {}\n", s.to));
+                out.push_str(&crate::twilio::segments::preview_text(&s.body));
+                out.push('\n');
+                out.push_str(&s.body);
             }
             Content::Chat(c) => {
                 out.push_str(&format!("Chat to: {}\n", c.space));
