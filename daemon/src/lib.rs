@@ -355,6 +355,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             optouts: daemon.twilio.optouts.clone(),
             accounts: accounts.clone(),
         }))
+        .add_service(
+            commsd_proto::v1::sms_quiet_hours_server::SmsQuietHoursServer::new(
+                rpc::sms::SmsQuietHoursService(daemon.twilio.quiet.clone()),
+            ),
+        )
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: urls.dashboard.clone(),

@@ -13,6 +13,18 @@ pub enum Command {
     /// Numbers that opted out (STOP, or Twilio's error 21610) of one of our senders.
     #[command(subcommand)]
     Optouts(Optouts),
+    /// Let an SMS go out during [sms] quiet_hours (approved: at once; approve it first
+    /// otherwise). Audited.
+    #[command(after_help = "Examples:\n  commsctl sms quiet-override ob_7k2m9x4q1z")]
+    QuietOverride(QuietOverrideArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuietOverrideArgs {
+    /// The outbox item.
+    item_id: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -71,6 +83,24 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
     let mut optouts =
         SmsOptOutsClient::with_interceptor(connected.channel.clone(), UserHeader::current());
     match command {
+        Command::QuietOverride(a) => {
+            let mut quiet = v1::sms_quiet_hours_client::SmsQuietHoursClient::with_interceptor(
+                connected.channel.clone(),
+                UserHeader::current(),
+            );
+            let r = quiet
+                .r#override(v1::QuietOverrideRequest { item_id: a.item_id })
+                .await
+                .map_err(|s| rpc_error(socket, s))?
+                .into_inner();
+            if a.json {
+                return output::json(&json!({ "itemId": r.item_id, "state": r.state }));
+            }
+            output::text(&format!(
+                "{} may go out during quiet hours ({})\n",
+                r.item_id, r.state
+            ))
+        }
         Command::Optouts(Optouts::List(a)) => {
             let list = optouts
                 .list(v1::ListOptOutsRequest {

@@ -45,7 +45,8 @@ impl std::fmt::Display for DeliveryError {
 /// validated content at staging and may adjust it or refuse it (an SMS to
 /// a number that opted out), `before_approval` sees each item a human is
 /// about to approve and may refuse it, or say what it found (whether an
-/// `unknown` SMS went out after all), which is recorded with the approval.
+/// `unknown` SMS went out after all), which is recorded with the approval;
+/// `hold_until` may keep an approved item waiting (quiet hours).
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {
     async fn deliver(&self, item: &Item) -> Result<String, DeliveryError>;
@@ -56,6 +57,12 @@ pub trait Transport: Send + Sync {
 
     async fn before_approval(&self, _item: &Item) -> crate::error::Result<Option<String>> {
         Ok(None)
+    }
+
+    /// An approved item that must not go out yet (SMS quiet hours): until
+    /// when (Unix ms) and why, shown on the item while it waits.
+    async fn hold_until(&self, _item: &Item, _now_ms: i64) -> Option<(i64, String)> {
+        None
     }
 }
 

@@ -58,3 +58,23 @@ impl sms_opt_outs_server::SmsOptOuts for SmsOptOutsService {
         Ok(Response::new(removed.into()))
     }
 }
+
+pub struct SmsQuietHoursService(pub Arc<crate::twilio::quiet::Quiet>);
+
+#[tonic::async_trait]
+impl v1::sms_quiet_hours_server::SmsQuietHours for SmsQuietHoursService {
+    async fn r#override(
+        &self,
+        request: Request<v1::QuietOverrideRequest>,
+    ) -> Result<Response<v1::QuietOverrideResponse>, Status> {
+        let caller = caller(&request);
+        let item = self
+            .0
+            .override_item(&caller, &request.into_inner().item_id)
+            .await?;
+        Ok(Response::new(v1::QuietOverrideResponse {
+            item_id: item.id,
+            state: item.state.as_str().to_owned(),
+        }))
+    }
+}

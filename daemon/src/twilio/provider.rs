@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::delivery::Deliveries;
 use super::optouts::OptOuts;
+use super::quiet::{Quiet, QuietHours};
 use super::transport::TwilioTransport;
 use crate::accounts::Kind;
 use crate::outbox::model::Channel;
@@ -15,6 +16,7 @@ use crate::providers::{Context, Registry};
 pub struct Twilio {
     pub optouts: OptOuts,
     pub deliveries: Arc<Deliveries>,
+    pub quiet: Arc<Quiet>,
 }
 
 /// Registers Twilio accounts' SMS transport. Returns the provider's
@@ -27,6 +29,14 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
         ctx.accounts.clone(),
         optouts.clone(),
     ));
+    let hours = match &ctx.config.sms.quiet_hours {
+        Some(text) => Some(
+            QuietHours::parse(text, ctx.config.sms.time_zone.as_deref())
+                .map_err(|why| anyhow::anyhow!("key `sms.quiet_hours`: {why}"))?,
+        ),
+        None => None,
+    };
+    let quiet = Arc::new(Quiet::new(hours, ctx.outbox.clone()));
     registry.transport(
         Kind::Twilio,
         Channel::Sms,
@@ -37,10 +47,12 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
             sms: ctx.config.sms.clone(),
             optouts: optouts.clone(),
             deliveries: deliveries.clone(),
+            quiet: quiet.clone(),
         }),
     );
     Ok(Arc::new(Twilio {
         optouts,
         deliveries,
+        quiet,
     }))
 }

@@ -35,6 +35,7 @@ pub struct TwilioTransport {
     pub(crate) sms: SmsConfig,
     pub(crate) optouts: OptOuts,
     pub(crate) deliveries: Arc<Deliveries>,
+    pub(crate) quiet: Arc<super::quiet::Quiet>,
 }
 
 /// The senders whose opt-outs cover a message of this account.
@@ -187,6 +188,13 @@ impl Transport for TwilioTransport {
             .check(&account.id, &senders(&settings), &sms.to)
             .await?;
         Ok(Content::Sms(sms))
+    }
+
+    /// In quiet hours an approved SMS waits until they end, unless a
+    /// human overrode them for it.
+    async fn hold_until(&self, item: &Item, now_ms: i64) -> Option<(i64, String)> {
+        sms_of(item)?;
+        self.quiet.hold(item, now_ms).await
     }
 
     /// Before a human approves: no opted-out pair, and an `unknown` SMS is

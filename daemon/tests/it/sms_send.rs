@@ -708,3 +708,74 @@ fn smart_quotes_are_replaced_at_staging_when_configured() {
         "{v}"
     );
 }
+
+#[test]
+fn an_approved_sms_waits_for_the_end_of_quiet_hours_unless_overridden() {
+    let fake = FakeTwilio::start();
+    // Quiet from an hour ago to an hour from now (UTC), whatever the time.
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    let hhmm = |z: jiff::Zoned| z.strftime("%H:%M").to_string();
+    let start_at = hhmm(
+        now.checked_sub(jiff::SignedDuration::from_hours(1))
+            .unwrap(),
+    );
+    let end = now
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .unwrap();
+    let quiet = format!(
+        "{OUTBOX}[sms]\nquiet_hours = \"{start_at}-{}\"\ntime_zone = \"UTC\"\n",
+        hhmm(end.clone())
+    );
+    let (env, _daemon) = self::start(&fake.base, &quiet);
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+
+    let ids: Vec<String> = ["first", "second"]
+        .iter()
+        .map(|b| {
+            let id = json_of(&stage(&env, &account, "+14155550100", b))["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(env.commsctl(&["approve", &id]).code, 0);
+            id
+        })
+        .collect();
+    for id in &ids {
+        let mut held = Value::Null;
+        assert!(
+            crate::harness::eventually(std::time::Duration::from_secs(10), || {
+                held = item(&env, id);
+                held["policy"]["holdReason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("quiet hours"))
+            }),
+            "{held}"
+        );
+        assert_eq!(held["state"], "approved");
+        let reason = held["policy"]["holdReason"].as_str().unwrap();
+        assert!(
+            reason.contains(&format!("waits until {}", end.strftime("%Y-%m-%d %H:%M"))),
+            "{reason}"
+        );
+        assert!(held["dispatchAfter"].as_str().is_some(), "{held}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(fake.sends(), 0, "nothing goes out in quiet hours");
+
+    // The approver lets the first one go: sent now; the second keeps waiting.
+    let run = env.commsctl(&["sms", "quiet-override", &ids[0]]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(settled(&env, &ids[0])["state"], "sent");
+    assert_eq!(item(&env, &ids[1])["state"], "approved");
+    assert_eq!(fake.sends(), 1);
+    let audit = env.commsctl(&["audit", "list", "--item", &ids[0], "--json"]);
+    assert!(
+        audit.stdout.contains("quiet hours overridden"),
+        "{}",
+        audit.stdout
+    );
+}

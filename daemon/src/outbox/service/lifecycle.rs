@@ -77,6 +77,15 @@ impl Outbox {
     /// Returns the item to deliver, or None when it must not be sent now.
     pub(crate) async fn begin_dispatch(&self, item: Item) -> Result<Option<Item>> {
         let caps = self.caps(item.channel, &item.account);
+        let transport = self
+            .accounts
+            .resolve(Some(&item.account))
+            .ok()
+            .and_then(|account| self.transport(&account, item.channel));
+        let hold = match transport {
+            Some(t) => t.hold_until(&item, now_unix_ms()).await,
+            None => None,
+        };
         self.write(move |conn, changes| {
             let Some(current) = db::get(conn, &item.id)? else {
                 return Ok(None);
@@ -106,6 +115,20 @@ impl Outbox {
                         &updated,
                         updated.hold_reason.clone(),
                     ),
+                )?;
+                return Ok(None);
+            }
+            if let Some((until, reason)) = hold {
+                let mut updated = current.clone();
+                updated.dispatch_after_ms = Some(until);
+                updated.hold_reason = Some(reason.clone());
+                updated.updated_at_ms = now;
+                db::update_if(conn, &updated, State::Approved)?;
+                changes.record(
+                    conn,
+                    Some(State::Approved),
+                    &updated,
+                    audit_entry("daemon", "held", &updated, Some(reason)),
                 )?;
                 return Ok(None);
             }
@@ -217,6 +240,40 @@ impl Outbox {
                 audit_entry(&news.actor, "delivery_status", &updated, Some(news.note)),
             )?;
             Ok(Some(updated))
+        })
+        .await
+    }
+
+    /// A human lets a waiting item go (`admin`): an approved item on hold
+    /// is due at once (the dispatcher re-checks approval and caps); other
+    /// states are only audited. `note` says why.
+    pub async fn release_hold(
+        &self,
+        caller: &crate::auth::Caller,
+        id: &str,
+        note: &str,
+    ) -> Result<Item> {
+        caller.require(crate::auth::Grant::Admin, "release an item on hold")?;
+        let (id, actor, note) = (id.to_owned(), caller.actor.clone(), note.to_owned());
+        self.write(move |conn, changes| {
+            let current =
+                db::get(conn, &id)?.ok_or_else(|| crate::error::Error::not_found("item", &id))?;
+            let mut updated = current.clone();
+            if current.state == State::Approved {
+                updated.dispatch_after_ms = Some(now_unix_ms());
+                updated.hold_reason = None;
+                updated.updated_at_ms = now_unix_ms();
+                if !db::update_if(conn, &updated, State::Approved)? {
+                    return Err(changed_meanwhile(&id));
+                }
+            }
+            changes.record(
+                conn,
+                Some(current.state),
+                &updated,
+                audit_entry(&actor, "released", &updated, Some(note)),
+            )?;
+            Ok(updated)
         })
         .await
     }

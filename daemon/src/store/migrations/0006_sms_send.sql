@@ -27,3 +27,10 @@ CREATE TABLE sms_optouts (
     updated_at_ms INTEGER NOT NULL,
     PRIMARY KEY (account_id, sender, number)
 );
+
+-- Approved SMS a human let go out during quiet hours.
+CREATE TABLE sms_quiet_overrides (
+    item_id TEXT PRIMARY KEY,
+    by TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
