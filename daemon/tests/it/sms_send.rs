@@ -443,6 +443,12 @@ fn an_sms_whose_answer_was_lost_is_looked_up_before_it_is_approved_again() {
         "{}",
         audit.stdout
     );
+    // Neither the token nor the text reached the log (written at trace).
+    assert_log_holds_no_secret(
+        &env.log_path(),
+        "Twilio account saved",
+        &[("auth token", TOKEN), ("message body", body)],
+    );
 }
 
 #[test]
