@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/commsd/v1/vault.proto",
         "proto/commsd/v1/accounts.proto",
         "proto/commsd/v1/sandbox.proto",
+        "proto/commsd/v1/sms.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

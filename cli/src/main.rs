@@ -73,6 +73,8 @@ enum Command {
     Chat(cmd::chat::Command),
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Command),
+    #[command(subcommand)]
+    Sms(cmd::sms::Command),
     Events(cmd::events::Args),
     #[command(subcommand)]
     Vault(cmd::vault::Command),
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
             Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
             Command::Chat(command) => cmd::chat::execute(&socket, command).await,
             Command::Sandbox(command) => cmd::sandbox::execute(&socket, command).await,
+            Command::Sms(command) => cmd::sms::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -43,6 +43,10 @@ pub struct Config {
     pub chat: crate::chat::ChatConfig,
     /// Where secrets are kept: the OS keyring or an encrypted file.
     pub vault: VaultConfig,
+    /// Twilio: API base, public URL of the webhooks, prices.
+    pub twilio: crate::twilio::TwilioConfig,
+    /// SMS: quiet hours, smart quotes.
+    pub sms: crate::twilio::config::SmsConfig,
 }
 
 // The adapters' sections are plain data kept here: core modules import no adapter.
@@ -161,6 +165,8 @@ impl Config {
         self.chat.validate()?;
         self.api.validate()?;
         self.vault.validate()?;
+        self.twilio.validate()?;
+        self.sms.validate()?;
         Ok(())
     }
 }

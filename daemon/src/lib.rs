@@ -42,8 +42,8 @@ use anyhow::Context as _;
 use commsd_proto::v1::{
     accounts_server::AccountsServer, audit_server::AuditServer, control_server::ControlServer,
     dashboard_server::DashboardServer, events_server::EventsServer, keys_server::KeysServer,
-    outbox_server::OutboxServer, sandbox_server::SandboxServer, tools_server::ToolsServer,
-    vault_server::VaultServer,
+    outbox_server::OutboxServer, sandbox_server::SandboxServer,
+    sms_opt_outs_server::SmsOptOutsServer, tools_server::ToolsServer, vault_server::VaultServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +86,8 @@ pub struct Daemon {
     pub gmail: Arc<gmail::GmailService>,
     /// The sandbox's inbox: `Sandbox.Receive` and `/api/v1/sandbox/receive` call it.
     pub sandbox: Arc<sandbox::SandboxInbox>,
+    /// SMS through Twilio: opt-outs and deliveries.
+    pub twilio: Arc<twilio::provider::Twilio>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -205,11 +207,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let accounts =
         Arc::new(Accounts::load(store.clone(), bus.clone(), &config.sandbox.from).await?);
     let account_count = accounts.list().len();
-    let account_service = Arc::new(accounts::service::AccountService::new(
-        accounts.clone(),
-        config.google.endpoints.clone(),
-        vault.clone(),
-    )?);
+    let account_service = Arc::new(
+        accounts::service::AccountService::new(
+            accounts.clone(),
+            config.google.endpoints.clone(),
+            vault.clone(),
+        )?
+        .with_twilio_api(&config.twilio.api_base),
+    );
     let outbox = Arc::new(
         Outbox::new(
             store.clone(),
@@ -255,6 +260,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
     let services = register_providers(&ctx, &mut registry)?;
     let registered = registry.finish();
+    outbox.use_transports(registered.transports.clone());
 
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),
@@ -279,6 +285,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         mail: services.mail,
         gmail: services.gmail,
         sandbox: services.sandbox.clone(),
+        twilio: services.twilio,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -443,6 +450,7 @@ struct Services {
     gmail: Arc<gmail::GmailService>,
     mail: Arc<mail::Mailboxes>,
     sandbox: Arc<sandbox::SandboxInbox>,
+    twilio: Arc<twilio::provider::Twilio>,
 }
 
 /// Every provider, in one place: each registers what it brings
@@ -459,10 +467,12 @@ fn register_providers(
     let mail = mail::provider::register(ctx, registry);
     let sandbox = sandbox::provider::register(ctx, registry);
     chat::provider::register(ctx, registry)?;
+    let twilio = twilio::provider::register(ctx, registry)?;
     Ok(Services {
         gmail,
         mail,
         sandbox,
+        twilio,
     })
 }
 
@@ -494,6 +504,15 @@ fn grpc_services(
             daemon.vault.clone(),
         )))
         .add_service(SandboxServer::new(rpc::sandbox::SandboxService(sandbox)))
+        .add_service(SmsOptOutsServer::new(rpc::sms::SmsOptOutsService {
+            optouts: daemon.twilio.optouts.clone(),
+            accounts: daemon.accounts.accounts.clone(),
+        }))
+        .add_service(
+            commsd_proto::v1::sms_quiet_hours_server::SmsQuietHoursServer::new(
+                rpc::sms::SmsQuietHoursService(daemon.twilio.quiet.clone()),
+            ),
+        )
         .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
             sessions: daemon.sessions.clone(),
             base_url: daemon.urls.dashboard.clone(),

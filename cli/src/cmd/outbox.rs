@@ -289,8 +289,25 @@ async fn stage(socket: &Socket, stage: Stage) -> anyhow::Result<()> {
         .map_err(|s| rpc_error(socket, s))?
         .into_inner();
     let item = response.item.context("the daemon returned no item")?;
+    // An SMS shows how it goes out: encoding, segments, cost.
+    let preview = if item.channel == v1::Channel::Sms as i32 {
+        let preview = client::outbox(&connected)
+            .preview(v1::ItemRef {
+                id: item.id.clone(),
+            })
+            .await
+            .map_err(|s| rpc_error(socket, s))?
+            .into_inner();
+        Some(preview.text)
+    } else {
+        None
+    };
     if common.json {
-        return output::json(&render::item_json(&item));
+        let mut v = render::item_json(&item);
+        if let Some(p) = &preview {
+            v["preview"] = p.clone().into();
+        }
+        return output::json(&v);
     }
     let verb = if response.existing {
         "already staged"
@@ -306,6 +323,12 @@ async fn stage(socket: &Socket, stage: Stage) -> anyhow::Result<()> {
     );
     if let Some(reason) = &item.hold_reason {
         text.push_str(&format!("  on hold: {reason}\n"));
+    }
+    if let Some(p) = &preview {
+        // The header lines only: the body is what was given.
+        for line in p.lines().take_while(|l| !l.is_empty()) {
+            text.push_str(&format!("  {line}\n"));
+        }
     }
     if item.state == v1::State::PendingApproval as i32 {
         text.push_str(&format!(

@@ -34,6 +34,7 @@ pub enum Kind {
     Imap,
     /// A Google Chat incoming webhook (`chat/`): posts to one space.
     ChatWebhook,
+    Twilio,
 }
 
 impl Kind {
@@ -43,6 +44,7 @@ impl Kind {
             Kind::Google => "google",
             Kind::Imap => "imap",
             Kind::ChatWebhook => "chat_webhook",
+            Kind::Twilio => "twilio",
         }
     }
 
@@ -52,6 +54,7 @@ impl Kind {
             "google" => Some(Kind::Google),
             "imap" => Some(Kind::Imap),
             "chat_webhook" => Some(Kind::ChatWebhook),
+            "twilio" => Some(Kind::Twilio),
             _ => None,
         }
     }

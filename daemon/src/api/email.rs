@@ -120,7 +120,8 @@ pub async fn inbox(
         .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
         Kind::ChatWebhook => Err(crate::chat::errors::not_mail(&account.id)),
-        Kind::Imap | Kind::Sandbox => {
+        // The mailboxes refuse a Twilio account, naming it.
+        Kind::Imap | Kind::Sandbox | Kind::Twilio => {
             let mail = &state.daemon.mail;
             let page = mail.list(
                 caller,
@@ -179,7 +180,8 @@ pub async fn read_message(
         .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
         Kind::ChatWebhook => Err(crate::chat::errors::not_mail(&account.id)),
-        Kind::Imap | Kind::Sandbox => {
+        // The mailboxes refuse a Twilio account, naming it.
+        Kind::Imap | Kind::Sandbox | Kind::Twilio => {
             let mail = &state.daemon.mail;
             let message = mail.read(caller, Some(&account.id), &message_id, max_chars, false);
             Ok(Json(imap(&message.await?)?))

@@ -155,6 +155,7 @@ pub fn openapi_router(
         .routes(routes!(staging::stage_email))
         .routes(routes!(staging::send_email))
         .routes(routes!(staging::stage_sms))
+        .routes(routes!(staging::send_sms))
         .routes(routes!(staging::stage_chat))
         .routes(routes!(staged::list_staged))
         .routes(routes!(staged::get_staged))

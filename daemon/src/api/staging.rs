@@ -96,7 +96,7 @@ const SEND_WAIT: Duration = Duration::from_secs(10);
     request_body = EmailStage,
     params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
     responses((status = 200, description = "The policy allowed it and it was sent (or failed: see `item.state`)", body = SendResponse),
-              (status = 202, description = "Staged and waiting: for a human's approval (`pending_approval`) or for dispatch", body = SendResponse), Errors))]
+              (status = 202, description = "Staged and waiting: for a human's approval (`pendingApproval`) or for dispatch", body = SendResponse), Errors))]
 pub async fn send_email(
     State(state): State<ApiState>,
     axum::Extension(authed): axum::Extension<Authed>,
@@ -104,6 +104,26 @@ pub async fn send_email(
 ) -> Result<Response> {
     authed.caller.require(Grant::Send, "send email")?;
     let request = StageRequest::try_from(parse_json::<EmailStage>(&body)?)?;
+    send_staged(&state, &authed, request).await
+}
+
+#[utoipa::path(post, path = "/api/v1/sms/send", tag = "outbox", operation_id = "sendSms",
+    request_body = SmsStage,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
+    responses((status = 200, description = "The policy allowed it and it was sent (or failed: see `item.state`)", body = SendResponse),
+              (status = 202, description = "Staged and waiting: for a human's approval (`pendingApproval`) or for dispatch", body = SendResponse), Errors))]
+pub async fn send_sms(
+    State(state): State<ApiState>,
+    axum::Extension(authed): axum::Extension<Authed>,
+    body: Bytes,
+) -> Result<Response> {
+    authed.caller.require(Grant::Send, "send SMS")?;
+    let request = StageRequest::from(parse_json::<SmsStage>(&body)?);
+    send_staged(&state, &authed, request).await
+}
+
+/// Stages `request`, confirms a draft, and waits a little for the dispatch.
+async fn send_staged(state: &ApiState, authed: &Authed, request: StageRequest) -> Result<Response> {
     let outbox = &state.daemon.outbox;
     let mut item = outbox.stage(&authed.caller, request).await?.item;
     if item.state == ItemState::Draft {

@@ -40,9 +40,30 @@ impl std::fmt::Display for DeliveryError {
 
 /// Delivers one item. Returns a short detail for the record (a file path,
 /// a server's reply, a provider's message id).
+///
+/// A transport may also take part before anything is sent: `prepare` sees
+/// validated content at staging and may adjust it or refuse it (an SMS to
+/// a number that opted out), `before_approval` sees each item a human is
+/// about to approve and may refuse it, or say what it found (whether an
+/// `unknown` SMS went out after all), which is recorded with the approval;
+/// `hold_until` may keep an approved item waiting (quiet hours).
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {
     async fn deliver(&self, item: &Item) -> Result<String, DeliveryError>;
+
+    async fn prepare(&self, _account: &Account, content: Content) -> crate::error::Result<Content> {
+        Ok(content)
+    }
+
+    async fn before_approval(&self, _item: &Item) -> crate::error::Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// An approved item that must not go out yet (SMS quiet hours): until
+    /// when (Unix ms) and why, shown on the item while it waits.
+    async fn hold_until(&self, _item: &Item, _now_ms: i64) -> Option<(i64, String)> {
+        None
+    }
 }
 
 /// The sandbox account's transport: email into a Maildir, SMS and chat into JSON lines.
@@ -151,6 +172,18 @@ impl Transports {
         self.routes.retain(|(route, _)| *route != (kind, channel));
         self.routes.push(((kind, channel), transport));
         self.sendable.add(kind, channel.as_str());
+    }
+
+    /// The transport of `channel` items of `account`, if any.
+    pub fn route(
+        &self,
+        account: &Account,
+        channel: Channel,
+    ) -> Option<std::sync::Arc<dyn Transport>> {
+        self.routes
+            .iter()
+            .find(|(route, _)| *route == (account.kind, channel))
+            .map(|(_, t)| t.clone())
     }
 
     pub fn for_item(

@@ -82,6 +82,11 @@ pub struct AttachmentView {
 pub struct SmsView {
     pub to: String,
     pub body: String,
+    /// How it goes out: `encoding` (GSM-7 or UCS-2), `segments`,
+    /// `characters`, `units`, `ucs2Characters` (what forced UCS-2) and,
+    /// with `[twilio] price_per_segment`, `estimatedCost`.
+    #[schema(value_type = Object)]
+    pub segments: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -151,6 +156,7 @@ impl From<&Item> for ItemView {
             Content::Sms(s) => ContentView::Sms(SmsView {
                 to: s.to.clone(),
                 body: s.body.clone(),
+                segments: crate::twilio::segments::preview(&s.body),
             }),
             Content::Chat(c) => ContentView::Chat(ChatView {
                 space: c.space.clone(),

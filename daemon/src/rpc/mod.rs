@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod keys;
 pub mod outbox;
 pub mod sandbox;
+pub mod sms;
 pub mod tools;
 pub mod vault;
 

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_accounts.sql"),
     include_str!("migrations/0005_gmail.sql"),
     include_str!("migrations/0006_chat.sql"),
+    include_str!("migrations/0007_sms_send.sql"),
 ];
 
 /// The schema version this build creates and understands.

@@ -34,6 +34,38 @@ pub struct TwilioConfig {
     pub media_max_bytes: u64,
 }
 
+/// `[sms]`: how SMS are sent, whatever the provider.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `"21:00-08:00"`: an approved SMS waits until they end (unless the
+    /// approver overrides). Unset: no quiet hours.
+    pub quiet_hours: Option<String>,
+    /// The time zone of `quiet_hours` (IANA name, e.g. "America/New_York");
+    /// default: the system's.
+    pub time_zone: Option<String>,
+    /// Replace smart quotes, dashes and ellipses with plain ones at staging,
+    /// so they do not force UCS-2 (which more than doubles the segments).
+    pub replace_smart_quotes: bool,
+}
+
+impl SmsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(q) = &self.quiet_hours {
+            super::quiet::QuietHours::parse(q, self.time_zone.as_deref())
+                .map_err(|why| format!("key `sms.quiet_hours`: {why}"))?;
+        }
+        if let Some(tz) = &self.time_zone {
+            jiff::tz::TimeZone::get(tz).map_err(|_| {
+                format!(
+                    "key `sms.time_zone`: {tz:?} is not a time zone name (e.g. \"Europe/Paris\")"
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Polling more often than this only spends Twilio's rate limit.
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 

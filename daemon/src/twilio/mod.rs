@@ -8,12 +8,24 @@
 //! - `errors`: Twilio's error codes explained for humans.
 //! - `client`: the REST client (credential check, send, lookup, media).
 //! - `config`: `[twilio]`.
+//! - `accounts`: Twilio accounts (settings, secret, adding, look-ups).
+//! - `transport`: the outbox transport of SMS (send once, the lookup of an
+//!   `unknown` send before it is approved again).
+//! - `optouts`: who opted out of which sender; `delivery`: sent messages
+//!   and their status callbacks; `quiet`: quiet hours.
+//! - `provider`: the registration.
 
+pub mod accounts;
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod errors;
 pub mod keywords;
+pub mod optouts;
+pub mod provider;
+pub mod quiet;
 pub mod segments;
 pub mod signature;
+pub mod transport;
 
 pub use config::TwilioConfig;

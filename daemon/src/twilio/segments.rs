@@ -162,6 +162,62 @@ pub fn replace_smart(body: &str) -> String {
     out
 }
 
+/// `[twilio] price_per_segment`, set once at start-up (previews are
+/// rendered where no config is at hand: item views, preview text).
+static PRICE_PER_SEGMENT: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+pub fn set_price_per_segment(price: Option<f64>) {
+    if let Some(p) = price {
+        let _ = PRICE_PER_SEGMENT.set(p);
+    }
+}
+
+/// What an SMS preview shows: the analysis and, with a configured price,
+/// the estimated cost.
+pub fn preview(body: &str) -> serde_json::Value {
+    let analysis = analyze(body);
+    let mut v = serde_json::to_value(&analysis).unwrap_or_default();
+    if let Some(price) = PRICE_PER_SEGMENT.get() {
+        v["estimatedCost"] = estimated_cost(analysis.segments, *price).into();
+    }
+    v
+}
+
+/// The preview's lines for people: encoding, segments, cost and what
+/// forced UCS-2.
+pub fn preview_text(body: &str) -> String {
+    let a = analyze(body);
+    let encoding = match a.encoding {
+        Encoding::Gsm7 => "GSM-7",
+        Encoding::Ucs2 => "UCS-2",
+    };
+    let mut out = format!(
+        "Length:  {} characters, {encoding}, {} segment{}",
+        a.characters,
+        a.segments,
+        if a.segments == 1 { "" } else { "s" }
+    );
+    if let Some(price) = PRICE_PER_SEGMENT.get() {
+        out.push_str(&format!(
+            ", about {} at {price} a segment",
+            estimated_cost(a.segments, *price)
+        ));
+    }
+    out.push('\n');
+    if !a.ucs2_characters.is_empty() {
+        let chars: Vec<String> = a
+            .ucs2_characters
+            .iter()
+            .map(|c| format!("{c} (U+{:04X})", u32::from(*c)))
+            .collect();
+        out.push_str(&format!(
+            "UCS-2:   forced by {}; without them it would be GSM-7\n",
+            chars.join(", ")
+        ));
+    }
+    out
+}
+
 /// The estimated price of `segments` at `price_per_segment` (in the
 /// account's currency), rounded to a millionth.
 pub fn estimated_cost(segments: u32, price_per_segment: f64) -> f64 {

@@ -630,6 +630,7 @@ fn openapi_document_covers_every_route() {
         ("post", "/api/v1/email/stage"),
         ("post", "/api/v1/email/send"),
         ("post", "/api/v1/sms/stage"),
+        ("post", "/api/v1/sms/send"),
         ("post", "/api/v1/chat/stage"),
         ("post", "/api/v1/chat/send"),
         ("get", "/api/v1/chat/spaces"),

@@ -32,6 +32,8 @@ mod mail_accounts;
 mod mail_trust;
 mod outbox;
 mod sandbox;
+mod sms_delivery;
+mod sms_send;
 mod tokens;
 mod tool_contract;
 mod twilio;

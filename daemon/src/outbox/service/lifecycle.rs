@@ -10,6 +10,18 @@ use crate::outbox::item::{self, Item};
 use crate::outbox::model::State;
 use crate::outbox::transport::DeliveryError;
 
+/// What a provider learnt of a sent item's delivery.
+#[derive(Debug, Clone)]
+pub struct DeliveryNews {
+    pub item_id: String,
+    /// The item's new delivery detail.
+    pub detail: String,
+    /// Who reported it (`twilio`).
+    pub actor: String,
+    /// The audit row's result.
+    pub note: String,
+}
+
 impl Outbox {
     /// At start-up: an item found in `sending` crashed mid-send. It becomes
     /// `unknown` for a human to resolve and is never resent automatically.
@@ -65,6 +77,15 @@ impl Outbox {
     /// Returns the item to deliver, or None when it must not be sent now.
     pub(crate) async fn begin_dispatch(&self, item: Item) -> Result<Option<Item>> {
         let caps = self.caps(item.channel, &item.account);
+        let transport = self
+            .accounts
+            .resolve(Some(&item.account))
+            .ok()
+            .and_then(|account| self.transport(&account, item.channel));
+        let hold = match transport {
+            Some(t) => t.hold_until(&item, now_unix_ms()).await,
+            None => None,
+        };
         self.write(move |conn, changes| {
             let Some(current) = db::get(conn, &item.id)? else {
                 return Ok(None);
@@ -94,6 +115,20 @@ impl Outbox {
                         &updated,
                         updated.hold_reason.clone(),
                     ),
+                )?;
+                return Ok(None);
+            }
+            if let Some((until, reason)) = hold {
+                let mut updated = current.clone();
+                updated.dispatch_after_ms = Some(until);
+                updated.hold_reason = Some(reason.clone());
+                updated.updated_at_ms = now;
+                db::update_if(conn, &updated, State::Approved)?;
+                changes.record(
+                    conn,
+                    Some(State::Approved),
+                    &updated,
+                    audit_entry("daemon", "held", &updated, Some(reason)),
                 )?;
                 return Ok(None);
             }
@@ -166,6 +201,79 @@ impl Outbox {
                 audit_entry("daemon", action, &done, Some(result)),
             )?;
             Ok(done)
+        })
+        .await
+    }
+
+    /// A provider's later news of a sent item (an SMS delivered or not),
+    /// in one transaction with the provider's own rows: `f` writes those and
+    /// names the item, the new delivery detail and the audit note. The item
+    /// (if it is `sent`) gets the detail, the audit a `delivery_status` row.
+    pub async fn note_delivery<F>(&self, f: F) -> Result<Option<Item>>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<Option<DeliveryNews>> + Send + 'static,
+    {
+        self.write(move |conn, changes| {
+            let Some(news) = f(conn)? else {
+                return Ok(None);
+            };
+            let Some(current) = db::get(conn, &news.item_id)? else {
+                return Ok(None);
+            };
+            if current.state != State::Sent {
+                return Ok(None);
+            }
+            let mut updated = current.clone();
+            let now = now_unix_ms();
+            updated.delivery = Some(item::Delivery {
+                at_ms: current.delivery.as_ref().map_or(now, |d| d.at_ms),
+                detail: news.detail,
+            });
+            updated.updated_at_ms = now;
+            if !db::update_if(conn, &updated, State::Sent)? {
+                return Err(changed_meanwhile(&updated.id));
+            }
+            changes.record(
+                conn,
+                Some(State::Sent),
+                &updated,
+                audit_entry(&news.actor, "delivery_status", &updated, Some(news.note)),
+            )?;
+            Ok(Some(updated))
+        })
+        .await
+    }
+
+    /// A human lets a waiting item go (`admin`): an approved item on hold
+    /// is due at once (the dispatcher re-checks approval and caps); other
+    /// states are only audited. `note` says why.
+    pub async fn release_hold(
+        &self,
+        caller: &crate::auth::Caller,
+        id: &str,
+        note: &str,
+    ) -> Result<Item> {
+        caller.require(crate::auth::Grant::Admin, "release an item on hold")?;
+        let (id, actor, note) = (id.to_owned(), caller.actor.clone(), note.to_owned());
+        self.write(move |conn, changes| {
+            let current =
+                db::get(conn, &id)?.ok_or_else(|| crate::error::Error::not_found("item", &id))?;
+            let mut updated = current.clone();
+            if current.state == State::Approved {
+                updated.dispatch_after_ms = Some(now_unix_ms());
+                updated.hold_reason = None;
+                updated.updated_at_ms = now_unix_ms();
+                if !db::update_if(conn, &updated, State::Approved)? {
+                    return Err(changed_meanwhile(&id));
+                }
+            }
+            changes.record(
+                conn,
+                Some(current.state),
+                &updated,
+                audit_entry(&actor, "released", &updated, Some(note)),
+            )?;
+            Ok(updated)
         })
         .await
     }

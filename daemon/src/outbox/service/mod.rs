@@ -38,6 +38,7 @@ use crate::events::{Bus, Event, now_unix_ms};
 use crate::outbox::config::{OutboxConfig, PolicyConfig};
 use crate::store::{Store, StoreError};
 
+pub use lifecycle::DeliveryNews;
 pub use review::{BatchResult, EditRequest, Target};
 pub use stage::{StageContent, StageRequest, Staged};
 
@@ -62,6 +63,9 @@ pub struct Outbox {
     pub(crate) wake: Arc<Notify>,
     /// What follows every commit, shared with the store thread.
     live: Arc<Live>,
+    /// The providers' transports, known once they registered: staging and
+    /// approval ask them (`Transport::prepare`, `before_approval`).
+    transports: std::sync::OnceLock<Arc<super::transport::Transports>>,
 }
 
 /// The in-memory state that follows the database: updated and announced on
@@ -206,7 +210,22 @@ impl Outbox {
                 tally: Mutex::new(tally),
                 generation: std::sync::atomic::AtomicU64::new(0),
             }),
+            transports: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The registered transports (once, after the providers registered).
+    pub fn use_transports(&self, transports: Arc<super::transport::Transports>) {
+        let _ = self.transports.set(transports);
+    }
+
+    /// The transport of `channel` items of `account`, once registered.
+    fn transport(
+        &self,
+        account: &crate::accounts::Account,
+        channel: Channel,
+    ) -> Option<Arc<dyn super::transport::Transport>> {
+        self.transports.get()?.route(account, channel)
     }
 
     pub fn accounts(&self) -> &Accounts {
@@ -357,7 +376,10 @@ impl Outbox {
                 out.push_str(&e.text);
             }
             Content::Sms(s) => {
-                out.push_str(&format!("SMS to:  {}\n\n{}", s.to, s.body));
+                out.push_str(&format!("SMS to:  {}\n", s.to));
+                out.push_str(&crate::twilio::segments::preview_text(&s.body));
+                out.push('\n');
+                out.push_str(&s.body);
             }
             Content::Chat(c) => {
                 out.push_str(&format!("Chat to: {}\n", c.space));

@@ -173,6 +173,57 @@ impl Outbox {
         self.approve_ids(caller.actor.clone(), ids, None).await
     }
 
+    /// Each item's transport before a human's approval: it may refuse an
+    /// item (that error is the item's result) or note what it found.
+    async fn ask_transports(
+        &self,
+        ids: Vec<String>,
+    ) -> (
+        Vec<String>,
+        Vec<BatchResult>,
+        std::collections::HashMap<String, String>,
+    ) {
+        let mut keep = Vec::with_capacity(ids.len());
+        let mut refused = Vec::new();
+        let mut notes = std::collections::HashMap::new();
+        for id in ids {
+            let item = match self
+                .store
+                .call({
+                    let id = id.clone();
+                    move |c| db::get(c, &id)
+                })
+                .await
+            {
+                Ok(Some(item)) => item,
+                // Missing or unreadable: approve_ids reports it.
+                _ => {
+                    keep.push(id);
+                    continue;
+                }
+            };
+            let transport = self
+                .accounts
+                .resolve(Some(&item.account))
+                .ok()
+                .and_then(|account| self.transport(&account, item.channel));
+            let Some(transport) = transport else {
+                keep.push(id);
+                continue;
+            };
+            match transport.before_approval(&item).await {
+                Ok(note) => {
+                    if let Some(note) = note {
+                        notes.insert(id.clone(), note);
+                    }
+                    keep.push(id);
+                }
+                Err(e) => refused.push(BatchResult { id, result: Err(e) }),
+            }
+        }
+        (keep, refused, notes)
+    }
+
     /// The human at an MCP client accepted the client's approval request
     /// (elicitation) for an item that this client's agent staged. Recorded
     /// as `human via elicitation in mcp:<client> (uid 1000)` (or `(key
@@ -217,12 +268,28 @@ impl Outbox {
         }
     }
 
-    /// Approves `ids` as `actor`: the state checks and the audit of every approval.
+    /// Approves `ids` as `actor`: each item's transport first, then the
+    /// state checks and the audit of every approval.
     async fn approve_ids(
         &self,
         actor: String,
         ids: Vec<String>,
         note: Option<String>,
+    ) -> Result<Vec<BatchResult>> {
+        let (ids, mut refused, notes) = self.ask_transports(ids).await;
+        let mut results = self.approve_ids_noted(actor, ids, note, notes).await?;
+        results.append(&mut refused);
+        Ok(results)
+    }
+
+    /// Approves `ids`; `notes` are what their transports found, recorded
+    /// with each approval.
+    async fn approve_ids_noted(
+        &self,
+        actor: String,
+        ids: Vec<String>,
+        note: Option<String>,
+        notes: std::collections::HashMap<String, String>,
     ) -> Result<Vec<BatchResult>> {
         let hold = self.config.hold_window;
         self.write(move |conn, changes| {
@@ -245,6 +312,10 @@ impl Outbox {
                     let note = (item.state == State::Unknown)
                         .then(|| "resend after an unknown outcome".to_owned())
                         .or_else(|| note.clone());
+                    let note = match (note, notes.get(&id)) {
+                        (Some(n), Some(found)) => Some(format!("{n}; {found}")),
+                        (n, found) => n.or_else(|| found.cloned()),
+                    };
                     changes.record(
                         conn,
                         Some(item.state),

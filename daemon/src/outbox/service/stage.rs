@@ -101,6 +101,11 @@ impl Outbox {
                 AttachFrom::for_caller(caller),
             )
             .await?;
+        // The provider may adjust or refuse it (an SMS to a number that opted out).
+        let content = match self.transport(&account, channel) {
+            Some(transport) => transport.prepare(&account, content).await?,
+            None => content,
+        };
         self.stage_content(
             caller,
             &account.id,
