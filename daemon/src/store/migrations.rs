@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_api_keys.sql"),
     include_str!("migrations/0004_accounts.sql"),
     include_str!("migrations/0005_gmail.sql"),
+    include_str!("migrations/0006_sms.sql"),
 ];
 
 /// The schema version this build creates and understands.

@@ -8,12 +8,19 @@
 //! - `errors`: Twilio's error codes explained for humans.
 //! - `client`: the REST client (credential check, send, lookup, media).
 //! - `config`: `[twilio]`.
+//! - `webhook`: the webhook routes (signature checks, then inbound
+//!   messages and status callbacks).
+//! - `inbound`: received messages, stored before the webhook is answered.
+//! - `media`: MMS media downloads.
 
 pub mod client;
 pub mod config;
 pub mod errors;
+pub mod inbound;
 pub mod keywords;
+pub mod media;
 pub mod segments;
 pub mod signature;
+pub mod webhook;
 
 pub use config::TwilioConfig;
