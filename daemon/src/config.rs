@@ -41,6 +41,8 @@ pub struct Config {
     pub gmail: crate::gmail::GmailConfig,
     /// Where secrets are kept: the OS keyring or an encrypted file.
     pub vault: VaultConfig,
+    /// Twilio: API base, public URL of the webhooks, prices.
+    pub twilio: crate::twilio::TwilioConfig,
 }
 
 // The adapters' sections are plain data kept here: core modules import no adapter.
@@ -158,6 +160,7 @@ impl Config {
         self.sandbox.validate()?;
         self.api.validate()?;
         self.vault.validate()?;
+        self.twilio.validate()?;
         Ok(())
     }
 }

@@ -229,11 +229,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let accounts =
         Arc::new(Accounts::load(store.clone(), bus.clone(), &config.sandbox.from).await?);
     let account_count = accounts.list().len();
-    let account_service = Arc::new(accounts::service::AccountService::new(
-        accounts.clone(),
-        config.google.endpoints.clone(),
-        vault.clone(),
-    )?);
+    let account_service = Arc::new(
+        accounts::service::AccountService::new(
+            accounts.clone(),
+            config.google.endpoints.clone(),
+            vault.clone(),
+        )?
+        .with_twilio_api(&config.twilio.api_base),
+    );
     let outbox = Arc::new(
         Outbox::new(
             store.clone(),

@@ -50,6 +50,36 @@ for an IMAP account linked with --oauth-account). Nothing more is ever asked for
         after_help = "Examples:\n  commsctl accounts add imap --email me@example.org --imap-host imap.example.org --smtp-host smtp.example.org\n  commsctl accounts add imap --email me@example.org --imap-host mail.example.org --smtp-host mail.example.org \\\n      --security starttls --ca-file /etc/ssl/my-ca.pem --label clinic\n  commsctl accounts add imap ... --ca-file server-cert.pem   # its own self-signed certificate\n  # or its SHA-256 fingerprint, once checked with the server's administrator:\n  commsctl accounts add imap ... --pin-sha256 \\\n      83:79:55:E2:EA:7E:B2:62:22:51:44:9A:3B:BC:12:BE:D5:40:41:AA:05:60:0F:16:52:1C:E2:B9:F1:87:2A:65\n  printf %s \"$APP_PASSWORD\" | commsctl accounts add imap --email me@example.org --imap-host ... --smtp-host ... --password-stdin\n  commsctl accounts add imap --email me@gmail.com --imap-host imap.gmail.com --smtp-host smtp.gmail.com \\\n      --oauth-account me@gmail.com   # XOAUTH2 with a Google account added with --with mail\n\nThe password (an app password for providers with two-factor sign-in) is read from a prompt,\nor from stdin with --password-stdin; it goes to the vault, never to the database. Ports default\nto 993/465 (tls) or 143/587 (starttls). A failed test says which server, which step (dns,\ntcp_connect, tls_certificate, tls, greeting, starttls, authentication) and why; nothing is saved.\nAn untrusted certificate's error shows its SHA-256 fingerprint (as `openssl x509 -noout\n-fingerprint -sha256` prints it on the server): compare, then pass it with --pin-sha256."
     )]
     Imap(ImapArgs),
+    /// Add a Twilio account for SMS: its credentials are checked at Twilio before it is saved.
+    #[command(
+        after_help = "Examples:\n  commsctl accounts add twilio --account-sid AC... --messaging-service MG... --label clinic\n  commsctl accounts add twilio --account-sid AC... --from +14155550100\n  printf %s \"$TWILIO_AUTH_TOKEN\" | commsctl accounts add twilio --account-sid AC... --from +14155550100 --secret-stdin\n  commsctl accounts add twilio --account-sid AC... --api-key SK... --messaging-service MG...   # the prompt asks for the key's secret\n\nThe auth token (or, with --api-key, the API key's secret) is read from a prompt, or from stdin\nwith --secret-stdin; it goes to the vault, never to the database. A Messaging Service is\npreferred: US numbers must send through a registered A2P 10DLC campaign, which is attached to\na Messaging Service. Webhook signatures are made with the auth token, so an account added with\nan API key cannot receive on the webhook listener."
+    )]
+    Twilio(TwilioArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("sender").required(true).multiple(true).args(["from", "messaging_service"])))]
+pub struct TwilioArgs {
+    /// The Account SID (AC followed by 32 hexadecimal digits).
+    #[arg(long, value_name = "AC...")]
+    account_sid: String,
+    /// Authenticate with this API key (SK...) and its secret instead of the auth token.
+    #[arg(long, value_name = "SK...")]
+    api_key: Option<String>,
+    /// The number messages are sent from (E.164, one of the account's numbers).
+    #[arg(long, value_name = "+1...")]
+    from: Option<String>,
+    /// The Messaging Service messages are sent through (preferred).
+    #[arg(long, value_name = "MG...")]
+    messaging_service: Option<String>,
+    /// A label for the account (repeat or comma-separate for several).
+    #[arg(long = "label", value_delimiter = ',')]
+    labels: Vec<String>,
+    /// Read the auth token (or API key secret) from stdin instead of a prompt.
+    #[arg(long)]
+    secret_stdin: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -296,6 +326,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
         }
         Command::Add(AddCommand::Google(a)) => add_google(socket, &mut accounts, a).await,
         Command::Add(AddCommand::Imap(a)) => add_imap(socket, &mut accounts, a).await,
+        Command::Add(AddCommand::Twilio(a)) => add_twilio(socket, &mut accounts, a).await,
         Command::Labels(a) => {
             let account = accounts
                 .set_labels(v1::SetLabelsRequest {
@@ -537,6 +568,51 @@ async fn add_imap(socket: &Socket, accounts: &mut Client, a: ImapArgs) -> anyhow
         "{} {}\n",
         if response.existed { "updated" } else { "added" },
         describe(&account)
+    ))
+}
+
+async fn add_twilio(socket: &Socket, accounts: &mut Client, a: TwilioArgs) -> anyhow::Result<()> {
+    let what = if a.api_key.is_some() {
+        "API key secret"
+    } else {
+        "auth token"
+    };
+    let secret = if a.secret_stdin || !std::io::stdin().is_terminal() {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .with_context(|| format!("reading the {what} from stdin"))?;
+        s.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        rpassword::prompt_password(format!("Twilio {what} for {}: ", a.account_sid))
+            .with_context(|| format!("reading the {what}"))?
+    };
+    eprintln!("Checking the credentials with Twilio...");
+    let response = accounts
+        .add_twilio(v1::AddTwilioRequest {
+            account_sid: a.account_sid,
+            api_key_sid: a.api_key,
+            from: a.from,
+            messaging_service_sid: a.messaging_service,
+            labels: a.labels,
+            secret,
+        })
+        .await
+        .map_err(|s| with_hint(socket, s))?
+        .into_inner();
+    let account = response.account.context("the daemon returned no account")?;
+    if a.json {
+        return output::json(&serde_json::json!({
+            "account": account_json(&account),
+            "existed": response.existed,
+            "friendlyName": response.friendly_name,
+        }));
+    }
+    output::text(&format!(
+        "{} {} (Twilio: {})\n",
+        if response.existed { "updated" } else { "added" },
+        describe(&account),
+        response.friendly_name
     ))
 }
 

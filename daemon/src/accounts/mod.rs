@@ -32,6 +32,7 @@ pub enum Kind {
     Sandbox,
     Google,
     Imap,
+    Twilio,
 }
 
 impl Kind {
@@ -40,6 +41,7 @@ impl Kind {
             Kind::Sandbox => "sandbox",
             Kind::Google => "google",
             Kind::Imap => "imap",
+            Kind::Twilio => "twilio",
         }
     }
 
@@ -48,6 +50,7 @@ impl Kind {
             "sandbox" => Some(Kind::Sandbox),
             "google" => Some(Kind::Google),
             "imap" => Some(Kind::Imap),
+            "twilio" => Some(Kind::Twilio),
             _ => None,
         }
     }

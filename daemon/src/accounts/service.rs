@@ -40,6 +40,8 @@ pub struct AccountService {
     pub flows: Arc<Flows>,
     pub tokens: Arc<Tokens>,
     pub vault: Vault,
+    /// `[twilio] api_base`: where Twilio credentials are checked.
+    pub twilio_api_base: String,
     data: std::sync::RwLock<Vec<Arc<dyn AccountData>>>,
 }
 
@@ -69,8 +71,15 @@ impl AccountService {
             flows,
             tokens,
             vault,
+            twilio_api_base: crate::twilio::config::DEFAULT_API_BASE.to_owned(),
             data: std::sync::RwLock::new(Vec::new()),
         })
+    }
+
+    /// Twilio credentials are checked at `api_base` (`[twilio] api_base`).
+    pub fn with_twilio_api(mut self, api_base: &str) -> AccountService {
+        api_base.clone_into(&mut self.twilio_api_base);
+        self
     }
 
     /// Registers a provider's per-account data to drop on removal.
@@ -97,6 +106,16 @@ impl AccountService {
         request: crate::mail::add::AddImap,
     ) -> Result<crate::mail::add::Added> {
         crate::mail::add::add_imap(self, caller, request).await
+    }
+
+    /// Adds a Twilio account after Twilio accepted its credentials (see
+    /// `twilio::accounts`). Needs `admin`: it stores a secret and can send.
+    pub async fn add_twilio(
+        &self,
+        caller: &Caller,
+        request: crate::twilio::accounts::AddTwilio,
+    ) -> Result<crate::twilio::accounts::Added> {
+        crate::twilio::accounts::add(self, caller, request).await
     }
 
     /// Accounts a human must act on (a new sign-in, a Workspace admin), with
@@ -222,6 +241,7 @@ impl AccountService {
 fn secret_entries(account: &Account) -> Vec<String> {
     match account.kind {
         Kind::Imap => vec![format!("imap/{}/password", account.id)],
+        Kind::Twilio => vec![crate::twilio::accounts::secret_entry(&account.id)],
         _ => Vec::new(),
     }
 }

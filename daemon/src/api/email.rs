@@ -118,7 +118,8 @@ pub async fn inbox(
         .accounts
         .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
-        Kind::Imap | Kind::Sandbox => {
+        // The mailboxes refuse a Twilio account, naming it.
+        Kind::Imap | Kind::Sandbox | Kind::Twilio => {
             let mail = &state.daemon.mail;
             let page = mail.list(
                 caller,
@@ -176,7 +177,8 @@ pub async fn read_message(
         .accounts
         .resolve(caller, q.account_id.as_deref())?;
     match account.kind {
-        Kind::Imap | Kind::Sandbox => {
+        // The mailboxes refuse a Twilio account, naming it.
+        Kind::Imap | Kind::Sandbox | Kind::Twilio => {
             let mail = &state.daemon.mail;
             let message = mail.read(caller, Some(&account.id), &message_id, max_chars, false);
             Ok(Json(imap(&message.await?)?))

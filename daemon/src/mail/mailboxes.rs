@@ -124,6 +124,14 @@ impl Mailboxes {
             )
             .with_details(json!({ "field": "account", "account": account.id, "kind": "google" }))),
             Kind::Sandbox => Ok(account),
+            Kind::Twilio => Err(Error::new(
+                Code::FailedPrecondition,
+                format!(
+                    "account {} ({}) is a Twilio account: it has text messages, not mail",
+                    account.id, account.email
+                ),
+            )
+            .with_details(json!({ "field": "accountId", "account": account.id, "kind": "twilio" }))),
         }
     }
 

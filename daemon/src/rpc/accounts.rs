@@ -163,6 +163,33 @@ impl accounts_server::Accounts for AccountsService {
         }))
     }
 
+    async fn add_twilio(
+        &self,
+        request: Request<v1::AddTwilioRequest>,
+    ) -> Result<Response<v1::AddTwilioResponse>, Status> {
+        let caller = caller(&request);
+        let r = request.into_inner();
+        let added = self
+            .0
+            .add_twilio(
+                &caller,
+                crate::twilio::accounts::AddTwilio {
+                    account_sid: r.account_sid,
+                    api_key_sid: r.api_key_sid,
+                    from: r.from,
+                    messaging_service_sid: r.messaging_service_sid,
+                    labels: r.labels,
+                    secret: crate::vault::Secret::from(r.secret),
+                },
+            )
+            .await?;
+        Ok(Response::new(v1::AddTwilioResponse {
+            account: Some(v1::Account::from(&added.account)),
+            existed: added.existed,
+            friendly_name: added.friendly_name,
+        }))
+    }
+
     async fn set_labels(
         &self,
         request: Request<v1::SetLabelsRequest>,

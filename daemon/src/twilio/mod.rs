@@ -8,11 +8,13 @@
 //! - `errors`: Twilio's error codes explained for humans.
 //! - `client`: the REST client (credential check, send, lookup, media).
 //! - `config`: `[twilio]`.
+//! - `accounts`: Twilio accounts (settings, secret, adding, look-ups).
 //! - `webhook`: the webhook routes (signature checks, then inbound
 //!   messages and status callbacks).
 //! - `inbound`: received messages, stored before the webhook is answered.
 //! - `media`: MMS media downloads.
 
+pub mod accounts;
 pub mod client;
 pub mod config;
 pub mod errors;
