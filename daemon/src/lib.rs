@@ -84,6 +84,8 @@ pub struct Daemon {
     pub gmail: Arc<gmail::GmailService>,
     /// The sandbox's inbox: `Sandbox.Receive` and `/api/v1/sandbox/receive` call it.
     pub sandbox: Arc<sandbox::SandboxInbox>,
+    /// Received SMS (Twilio webhooks and polling).
+    pub sms: Arc<twilio::receive::Receiving>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -286,6 +288,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let gmail_service = gmail::provider::register(&ctx, &mut registry)?;
     let mailboxes = mail::provider::register(&ctx, &mut registry);
     let sandbox_inbox = sandbox::provider::register(&ctx, &mut registry);
+    let sms = twilio::receive::register(&ctx, &mut registry, twilio::receive::unconnected());
     let registered = registry.finish();
 
     let tools = Arc::new(tools::Tools::new(
@@ -311,6 +314,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         mail: mailboxes.clone(),
         gmail: gmail_service,
         sandbox: sandbox_inbox.clone(),
+        sms,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,

@@ -13,6 +13,7 @@
 //!   messages and status callbacks).
 //! - `inbound`: received messages, stored before the webhook is answered.
 //! - `media`: MMS media downloads.
+//! - `receive`: registers the receiving side (routes, counters, hooks).
 
 pub mod accounts;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod inbound;
 pub mod keywords;
 pub mod media;
+pub mod receive;
 pub mod segments;
 pub mod signature;
 pub mod webhook;

@@ -31,6 +31,7 @@ mod mail_accounts;
 mod mail_trust;
 mod outbox;
 mod sandbox;
+mod sms_receive;
 mod sms_send;
 mod tokens;
 mod twilio;
