@@ -189,33 +189,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     // Claim the socket first: a second daemon stops here, before touching anything.
     let claimed = socket::claim(&options.socket)?;
 
-    ensure_private_dir(&options.data_dir, "data directory", TooOpen::Tighten)
-        .map_err(anyhow::Error::msg)?;
-    let data_lock_path = options.data_dir.join("commsd.lock");
-    let data_lock = match lockfile::try_lock(&data_lock_path) {
-        Ok(lock) => lock,
-        Err(LockError::Held { pid }) => anyhow::bail!(
-            "commsd is already running (pid {}) on data directory {}",
-            pid.map_or("unknown".to_owned(), |p| p.to_string()),
-            options.data_dir.display()
-        ),
-        Err(LockError::Io(e)) => anyhow::bail!(
-            "data directory {} is not writable: cannot create {}: {e}",
-            options.data_dir.display(),
-            data_lock_path.display()
-        ),
-    };
-
-    let db_path = options.data_dir.join("commsd.db");
-    let (store, store_thread) = tokio::task::spawn_blocking(move || Store::open(&db_path))
-        .await
-        .context("database open task failed")??;
-    let history = store
-        .call(|conn| runs::record_start(conn, std::process::id(), commsd_proto::VERSION))
-        .await?;
-    if let Some(pid) = history.last_unclean_pid {
-        tracing::warn!(pid, "the previous commsd run did not shut down cleanly");
-    }
+    let (data_lock, store, store_thread, history) = open_data_dir(&options.data_dir).await?;
 
     let dashboard = http::bind(http::Listener::Dashboard, config.listen.dashboard).await?;
     let api = http::bind(http::Listener::Api, config.listen.api).await?;
@@ -282,13 +256,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         shutdown: &shutdown,
         dashboard_url: &urls.dashboard,
     };
-    registry.tools(Arc::new(tools::accounts::AccountTools {
-        service: account_service.clone(),
-    }));
-    let gmail_service = gmail::provider::register(&ctx, &mut registry)?;
-    let mailboxes = mail::provider::register(&ctx, &mut registry);
-    let sandbox_inbox = sandbox::provider::register(&ctx, &mut registry);
-    let sms = twilio::receive::register(&ctx, &mut registry, twilio::receive::unconnected());
+    let services = register_providers(&ctx, &mut registry)?;
     let registered = registry.finish();
 
     let tools = Arc::new(tools::Tools::new(
@@ -311,10 +279,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         keys: keys.clone(),
         vault: vault.clone(),
         accounts: account_service.clone(),
-        mail: mailboxes.clone(),
-        gmail: gmail_service,
-        sandbox: sandbox_inbox.clone(),
-        sms,
+        mail: services.mail,
+        gmail: services.gmail,
+        sandbox: services.sandbox.clone(),
+        sms: services.sms,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -328,36 +296,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 
     let uid = rustix::process::getuid().as_raw();
     let (listener, socket_file) = bound_socket.into_parts();
-    let grpc = tonic::transport::Server::builder()
-        .add_service(ControlServer::new(rpc::control::ControlService(
-            daemon.clone(),
-        )))
-        .add_service(EventsServer::new(rpc::control::EventsService(
-            daemon.clone(),
-        )))
-        .add_service(OutboxServer::new(rpc::outbox::OutboxService(
-            outbox.clone(),
-        )))
-        .add_service(AuditServer::new(rpc::audit::AuditService(
-            daemon.audit.clone(),
-        )))
-        .add_service(KeysServer::new(rpc::keys::KeysService(keys.clone())))
-        .add_service(AccountsServer::new(rpc::accounts::AccountsService(
-            account_service.clone(),
-        )))
-        .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
-        .add_service(VaultServer::new(rpc::vault::VaultService(vault.clone())))
-        .add_service(SandboxServer::new(rpc::sandbox::SandboxService(
-            sandbox_inbox,
-        )))
-        .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
-            sessions: daemon.sessions.clone(),
-            base_url: urls.dashboard.clone(),
-        }))
-        .serve_with_incoming_shutdown(
-            socket::incoming(listener, uid),
-            daemon.shutdown.clone().cancelled_owned(),
-        );
+    let grpc = grpc_services(&daemon, &tools, services.sandbox).serve_with_incoming_shutdown(
+        socket::incoming(listener, uid),
+        daemon.shutdown.clone().cancelled_owned(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(async move { grpc.await.context("gRPC server failed") });
     let routers = [
@@ -370,6 +312,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 config.api.requests_per_minute,
                 config.api.max_body_bytes,
                 mcp::service(&daemon, tools.clone(), consent, config.api.max_body_bytes),
+                registered.api,
             ),
         ),
         (webhooks, registered.webhooks),
@@ -423,7 +366,66 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
 
-    // Stop accepting, let in-flight work finish.
+    drain(tasks).await;
+
+    drop((store, outbox, keys, tools));
+    close_store(daemon, store_thread).await;
+    // Logged before the socket file (and with it the lock `commsctl daemon
+    // stop` waits on) goes away, so whoever sees the daemon gone sees this line.
+    tracing::info!("commsd stopped");
+    // The data directory's lock first: once the socket's lock is gone a new
+    // daemon may start, and it takes the socket's lock before the data's.
+    data_lock.remove();
+    socket_file.remove();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Takes the data directory (private, locked against a second daemon) and
+/// opens its database, recording this run.
+async fn open_data_dir(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(
+    lockfile::LockFile,
+    Store,
+    store::StoreThread,
+    runs::RunHistory,
+)> {
+    ensure_private_dir(data_dir, "data directory", TooOpen::Tighten).map_err(anyhow::Error::msg)?;
+    let data_lock_path = data_dir.join("commsd.lock");
+    let data_lock = match lockfile::try_lock(&data_lock_path) {
+        Ok(lock) => lock,
+        Err(LockError::Held { pid }) => anyhow::bail!(
+            "commsd is already running (pid {}) on data directory {}",
+            pid.map_or("unknown".to_owned(), |p| p.to_string()),
+            data_dir.display()
+        ),
+        Err(LockError::Io(e)) => anyhow::bail!(
+            "data directory {} is not writable: cannot create {}: {e}",
+            data_dir.display(),
+            data_lock_path.display()
+        ),
+    };
+
+    let db_path = data_dir.join("commsd.db");
+    let (store, store_thread) = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        .await
+        .context("database open task failed")??;
+    let history = store
+        .call(|conn| runs::record_start(conn, std::process::id(), commsd_proto::VERSION))
+        .await?;
+    if let Some(pid) = history.last_unclean_pid {
+        tracing::warn!(pid, "the previous commsd run did not shut down cleanly");
+    }
+
+    Ok((data_lock, store, store_thread, history))
+}
+
+/// Stops accepting and lets in-flight work finish, for at most
+/// [`DRAIN_TIMEOUT`].
+async fn drain(mut tasks: tokio::task::JoinSet<anyhow::Result<()>>) {
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while let Some(result) = tasks.join_next().await {
             if let Err(e) = flatten(result) {
@@ -438,8 +440,76 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         );
         tasks.abort_all();
     }
+}
 
-    // Close the database: record the clean stop, drop every handle, join the thread.
+/// The services `run()` keeps from the providers' registrations.
+struct Services {
+    gmail: Arc<gmail::GmailService>,
+    mail: Arc<mail::Mailboxes>,
+    sandbox: Arc<sandbox::SandboxInbox>,
+    sms: Arc<twilio::receive::Receiving>,
+}
+
+/// Every provider, in one place: each registers what it brings
+/// (providers.rs, ARCHITECTURE.md "How to add a provider"). A new provider
+/// is one folder and one line here.
+fn register_providers(
+    ctx: &providers::Context<'_>,
+    registry: &mut providers::Registry,
+) -> anyhow::Result<Services> {
+    registry.tools(Arc::new(tools::accounts::AccountTools {
+        service: ctx.account_service.clone(),
+    }));
+    let gmail = gmail::provider::register(ctx, registry)?;
+    let mail = mail::provider::register(ctx, registry);
+    let sandbox = sandbox::provider::register(ctx, registry);
+    let sms = twilio::receive::register(ctx, registry, twilio::receive::unconnected());
+    Ok(Services {
+        gmail,
+        mail,
+        sandbox,
+        sms,
+    })
+}
+
+/// The gRPC services on the Unix socket, each a thin adapter over `Daemon`.
+fn grpc_services(
+    daemon: &Arc<Daemon>,
+    tools: &Arc<tools::Tools>,
+    sandbox: Arc<sandbox::SandboxInbox>,
+) -> tonic::transport::server::Router {
+    tonic::transport::Server::builder()
+        .add_service(ControlServer::new(rpc::control::ControlService(
+            daemon.clone(),
+        )))
+        .add_service(EventsServer::new(rpc::control::EventsService(
+            daemon.clone(),
+        )))
+        .add_service(OutboxServer::new(rpc::outbox::OutboxService(
+            daemon.outbox.clone(),
+        )))
+        .add_service(AuditServer::new(rpc::audit::AuditService(
+            daemon.audit.clone(),
+        )))
+        .add_service(KeysServer::new(rpc::keys::KeysService(daemon.keys.clone())))
+        .add_service(AccountsServer::new(rpc::accounts::AccountsService(
+            daemon.accounts.clone(),
+        )))
+        .add_service(ToolsServer::new(rpc::tools::ToolsService(tools.clone())))
+        .add_service(VaultServer::new(rpc::vault::VaultService(
+            daemon.vault.clone(),
+        )))
+        .add_service(SandboxServer::new(rpc::sandbox::SandboxService(sandbox)))
+        .add_service(DashboardServer::new(rpc::dashboard::DashboardService {
+            sessions: daemon.sessions.clone(),
+            base_url: daemon.urls.dashboard.clone(),
+        }))
+}
+
+/// Closes the database: records the clean stop, drops the last handle (the
+/// daemon's, once every task holding one has ended), joins the thread.
+async fn close_store(daemon: Arc<Daemon>, store_thread: store::StoreThread) {
+    let store = daemon.store.clone();
     let run_id = daemon.history.run_id;
     if let Err(e) = store
         .call(move |conn| runs::record_stop(conn, run_id))
@@ -449,9 +519,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     store.close();
     drop(store);
-    drop(outbox);
-    drop(keys);
-    drop(tools);
     drop(daemon);
     let joined = tokio::time::timeout(
         Duration::from_secs(5),
@@ -460,17 +527,6 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     .await;
     if joined.is_err() {
         tracing::warn!("database thread did not close within 5 s");
-    }
-    // Logged before the socket file (and with it the lock `commsctl daemon
-    // stop` waits on) goes away, so whoever sees the daemon gone sees this line.
-    tracing::info!("commsd stopped");
-    // The data directory's lock first: once the socket's lock is gone a new
-    // daemon may start, and it takes the socket's lock before the data's.
-    data_lock.remove();
-    socket_file.remove();
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
     }
 }
 

@@ -9,6 +9,7 @@
 //!   channels follow from them (`accounts::Sendable`);
 //! - a tool provider (its MCP tools, also run by `Tools.Invoke`);
 //! - an account-data hook (`AccountData`: an account added or removed);
+//! - `/api/v1` routes (`Registry::api`) and webhook routes;
 //! - status counters (`commsctl status`, the dashboard);
 //! - start-up work (watchers), run once the daemon serves.
 
@@ -16,9 +17,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::accounts::service::{AccountData, AccountService};
 use crate::accounts::{Accounts, Kind};
+use crate::api::ApiState;
 use crate::config::Config;
 use crate::events::Bus;
 use crate::outbox::model::Channel;
@@ -59,6 +62,7 @@ pub struct Registry {
     tools: Vec<Arc<dyn ToolProvider>>,
     status: Vec<Arc<dyn StatusCounters>>,
     webhooks: axum::Router,
+    api: OpenApiRouter<ApiState>,
     on_start: Vec<Box<dyn FnOnce() + Send>>,
     account_service: Arc<AccountService>,
 }
@@ -71,6 +75,7 @@ impl Registry {
             tools: Vec::new(),
             status: Vec::new(),
             webhooks: axum::Router::new(),
+            api: OpenApiRouter::new(),
             on_start: Vec::new(),
             account_service,
         }
@@ -101,6 +106,18 @@ impl Registry {
         self.webhooks = std::mem::take(&mut self.webhooks).merge(routes);
     }
 
+    /// Routes under `/api/v1` (authenticated, rate-limited, in the OpenAPI
+    /// document), declared by the provider without their service, which is
+    /// given here and reaches the handlers as `Extension<T>`.
+    pub fn api<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        routes: OpenApiRouter<ApiState>,
+        service: T,
+    ) {
+        let routes = routes.layer(axum::Extension(service));
+        self.api = std::mem::take(&mut self.api).merge(routes);
+    }
+
     /// Runs once everything is registered and the daemon serves.
     pub fn on_start(&mut self, f: impl FnOnce() + Send + 'static) {
         self.on_start.push(Box::new(f));
@@ -113,6 +130,7 @@ impl Registry {
             tools: self.tools,
             status: self.status,
             webhooks: self.webhooks,
+            api: self.api,
             on_start: self.on_start,
         }
     }
@@ -124,5 +142,6 @@ pub struct Registered {
     pub tools: Vec<Arc<dyn ToolProvider>>,
     pub status: Vec<Arc<dyn StatusCounters>>,
     pub webhooks: axum::Router,
+    pub api: OpenApiRouter<ApiState>,
     pub on_start: Vec<Box<dyn FnOnce() + Send>>,
 }

@@ -50,7 +50,7 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
         ),
         Some(Kind::MessageReceived(m)) => (
             "message_received",
-            json!({ "channel": m.channel, "account": m.account, "id": m.id }),
+            json!({ "channel": m.channel, "accountId": m.account, "id": m.id }),
         ),
         Some(Kind::AuditAppended(a)) => (
             "audit_appended",

@@ -9,13 +9,14 @@
 //! of every kind leave as the JSON error envelope.
 
 pub mod accounts;
+mod audit;
 pub mod email;
-pub mod gmail;
 mod idempotency;
 pub mod keys;
 mod limits;
 pub mod routes;
-pub mod sandbox;
+mod staged;
+mod staging;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::Daemon;
-use crate::audit;
+
 use crate::auth::Caller;
 use crate::error::{Code, Error};
 use crate::localguard;
@@ -113,7 +114,7 @@ impl ListCache {
     // Schemas named only by responses (`routes::Errors`, an IntoResponses)
     // or by parameters are not collected by the router: registered here so
     // every `$ref` resolves.
-    components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName, gmail::ReadFormat, gmail::BodyPart)),
+    components(schemas(routes::ErrorBody, routes::StateName, routes::ChannelName)),
     tags((name = "outbox", description = "Staging and review"), (name = "audit", description = "The audit trail"),
          (name = "accounts"), (name = "email", description = "Reading mail (IMAP accounts, the sandbox, Google)"), (name = "gmail", description = "Gmail: search, read, drafts, gated sends, labels"),
          (name = "sandbox", description = "The sandbox account's inbox"), (name = "daemon"))
@@ -137,8 +138,11 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The routes and their OpenAPI document, generated from the same code.
-pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+/// The routes and their OpenAPI document, generated from the same code:
+/// the core's routes and those the providers registered (`Registry::api`).
+pub fn openapi_router(
+    providers: OpenApiRouter<ApiState>,
+) -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::status))
         .routes(routes!(accounts::list))
@@ -148,27 +152,18 @@ pub fn openapi_router() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::google_client))
         .routes(routes!(email::inbox))
         .routes(routes!(email::read_message))
-        .routes(routes!(sandbox::receive))
-        .routes(routes!(gmail::search))
-        .routes(routes!(gmail::message))
-        .routes(routes!(gmail::thread))
-        .routes(routes!(gmail::attachment))
-        .routes(routes!(gmail::create_draft))
-        .routes(routes!(gmail::update_draft))
-        .routes(routes!(gmail::send_draft))
-        .routes(routes!(gmail::reply))
-        .routes(routes!(gmail::modify))
-        .routes(routes!(routes::stage_email))
-        .routes(routes!(routes::send_email))
-        .routes(routes!(routes::stage_sms))
-        .routes(routes!(routes::stage_chat))
-        .routes(routes!(routes::list_staged))
-        .routes(routes!(routes::get_staged))
-        .routes(routes!(routes::approve))
-        .routes(routes!(routes::reject))
-        .routes(routes!(routes::cancel))
-        .routes(routes!(routes::audit))
+        .routes(routes!(staging::stage_email))
+        .routes(routes!(staging::send_email))
+        .routes(routes!(staging::stage_sms))
+        .routes(routes!(staging::stage_chat))
+        .routes(routes!(staged::list_staged))
+        .routes(routes!(staged::get_staged))
+        .routes(routes!(staged::approve))
+        .routes(routes!(staged::reject))
+        .routes(routes!(staged::cancel))
+        .routes(routes!(audit::audit))
         .routes(routes!(openapi_json))
+        .merge(providers)
         .split_for_parts()
 }
 
@@ -192,8 +187,9 @@ pub fn router(
     requests_per_minute: u32,
     max_body: usize,
     mcp: commsd_mcp::http::Service,
+    providers: OpenApiRouter<ApiState>,
 ) -> Router {
-    let (routes, mut doc) = openapi_router();
+    let (routes, mut doc) = openapi_router(providers);
     doc.info.version = commsd_proto::VERSION.to_owned();
     let state = ApiState {
         daemon,
@@ -392,11 +388,11 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
 }
 
 async fn auth_failed(state: &ApiState, what: String, failure: AuthFailure) -> Response {
-    let entry = |action: &str| audit::Entry {
+    let entry = |action: &str| crate::audit::Entry {
         actor: "http".to_owned(),
         action: action.to_owned(),
         result: Some(format!("{} key, {what}", failure.as_str())),
-        ..audit::Entry::default()
+        ..crate::audit::Entry::default()
     };
     match state.inner.throttle.record() {
         Verdict::Report => {
@@ -485,7 +481,8 @@ mod tests {
     /// schemathesis) cannot resolve, so those responses go unchecked.
     #[test]
     fn every_reference_in_the_document_resolves() {
-        let (_, doc) = super::openapi_router();
+        let providers = crate::gmail::api::routes().merge(crate::sandbox::api::routes());
+        let (_, doc) = super::openapi_router(providers);
         let doc = serde_json::to_value(&doc).unwrap();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         let mut found = Vec::new();

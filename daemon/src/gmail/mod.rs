@@ -14,6 +14,7 @@
 //!   from [`client`]. Nothing is shared between accounts: each has its own
 //!   cache, limiter and batches. Access tokens come from [`AccessTokens`].
 
+pub mod api;
 pub mod cache;
 pub mod client;
 pub mod compose;

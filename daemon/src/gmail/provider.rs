@@ -47,5 +47,6 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
         ctx.dashboard_url.to_owned(),
     ));
     registry.tools(Arc::new(GmailTools::new(service.clone())));
+    registry.api(super::api::routes(), service.clone());
     Ok(service)
 }

@@ -15,6 +15,7 @@
 //! `POST /api/v1/sandbox/receive` (`inbox.rs`), and read through
 //! `mail::read` like any mailbox (`mailbox.rs`).
 
+pub mod api;
 pub mod inbox;
 pub mod lines;
 pub mod mailbox;

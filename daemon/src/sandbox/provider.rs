@@ -1,6 +1,7 @@
 //! The sandbox's registration. Its transport is built into the outbox
 //! (`Transports::new`: the sandbox account sends on every channel); what it
-//! adds here is its inbox: the receiving service and its counters.
+//! adds here is its inbox: the receiving service, its route
+//! (`/api/v1/sandbox/receive`) and its counters.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> Arc<SandboxInbox>
         ctx.outbox.attachments().clone(),
     ));
     registry.status(inbox.clone());
+    registry.api(super::api::routes(), inbox.clone());
     inbox
 }
 

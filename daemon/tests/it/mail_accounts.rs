@@ -80,7 +80,7 @@ fn expect_mail_event(env: &Env, d: &Dovecot, account: &str) -> u64 {
             match rx.recv_timeout(left) {
                 Ok(event)
                     if event["kind"] == "mail_received"
-                        && event["detail"]["account"] == account =>
+                        && event["detail"]["accountId"] == account =>
                 {
                     seen = Some(event);
                     break;
@@ -250,7 +250,7 @@ fn send(env: &Env, from_account: &str, to: &str, subject: &str, text: &str) -> V
     let (staged, is_error) = agent_tool(
         env,
         "email_stage",
-        json!({ "account": from_account, "to": [to], "subject": subject, "text": text }),
+        json!({ "accountId": from_account, "to": [to], "subject": subject, "bodyText": text }),
     );
     assert!(!is_error, "{staged}");
     assert_eq!(staged["item"]["state"], "pending_approval", "{staged}");
@@ -400,7 +400,7 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let (marked, is_error) = agent_tool(
         &env,
         "email_mark_read_unread",
-        json!({ "account": bob, "ids": [id], "read": true }),
+        json!({ "accountId": bob, "messageIds": [id], "read": true }),
     );
     assert!(!is_error, "{marked}");
     assert_eq!(marked["updated"], 1);
@@ -412,7 +412,7 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let (moved, is_error) = agent_tool(
         &env,
         "email_move",
-        json!({ "account": bob, "id": id, "destination": "archive" }),
+        json!({ "accountId": bob, "messageId": id, "destination": "archive" }),
     );
     assert!(!is_error, "{moved}");
     assert_eq!(moved["folder"], "Archive");
@@ -434,18 +434,21 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let (listed, _) = agent_tool(
         &env,
         "email_list_messages",
-        json!({ "account": bob, "folder": "Archive" }),
+        json!({ "accountId": bob, "folder": "Archive" }),
     );
     assert_eq!(listed["untrusted"], true);
     assert_eq!(listed["messages"][0]["subject"], subject);
 
-    // A tool error names the field; the sandbox has no mailbox.
+    // A tool error names the field; the default account (the sandbox) has
+    // its own inbox, empty here.
     let (e, is_error) = agent_tool(&env, "email_list_messages", json!({ "limit": 0 }));
     assert!(is_error);
     assert_eq!(e["details"]["field"], "limit", "{e}");
-    let run = env.commsctl(&["mail", "list"]);
-    assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("sandbox"), "{}", run.stderr);
+    let run = env.commsctl(&["mail", "list", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sandbox: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(sandbox["accountId"], "sandbox", "{sandbox}");
+    assert_eq!(sandbox["messages"], json!([]), "{sandbox}");
 
     // Over HTTP with a read-only key.
     let key = json_of(&env.commsctl(&[
@@ -489,13 +492,14 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().unwrap()["details"]["field"], "limit");
-    // No account named: the default is the sandbox, which has no mailbox.
+    // No account named: the default is the sandbox, which has an inbox.
     let r = http
         .get(format!("{base}/api/v1/email/inbox"))
         .bearer_auth(&key)
         .send()
         .unwrap();
-    assert_eq!(r.status(), 400, "the default account is the sandbox");
+    assert_eq!(r.status(), 200, "the default account is the sandbox");
+    assert_eq!(r.json::<Value>().unwrap()["accountId"], "sandbox");
 
     // New mail becomes an event (IDLE on each account's INBOX, started when added).
     let pings = expect_mail_event(&env, &d, &bob);
@@ -526,7 +530,11 @@ fn dovecot_commsctl_adds_an_imap_account_that_sends_and_reads() {
     let resource = agent_resource(&env, "commsd://mail/inbox");
     assert_eq!(resource["untrusted"], true, "{resource}");
     let accounts = resource["accounts"].as_array().unwrap();
-    assert_eq!(accounts.len(), 2, "both IMAP accounts: {resource}");
+    assert_eq!(
+        accounts.len(),
+        3,
+        "both IMAP accounts and the sandbox: {resource}"
+    );
     let bobs = accounts
         .iter()
         .find(|a| a["accountId"] == bob.as_str())

@@ -191,7 +191,7 @@ fn sandbox_inbox_is_read_by_every_email_tool_route_and_the_cli() {
         .expect("a message_received event");
     assert_eq!(
         received["detail"],
-        json!({ "channel": "email", "account": "sandbox", "id": first_id })
+        json!({ "channel": "email", "accountId": "sandbox", "id": first_id })
     );
     events.kill().unwrap();
     events.wait().unwrap();

@@ -4,11 +4,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::http::StatusCode;
 
-use super::routes::Errors;
-use super::{ApiState, Authed};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::SandboxInbox;
+use crate::api::routes::Errors;
+use crate::api::{ApiState, Authed};
 use crate::error::{Result, parse_json};
 use crate::sandbox::inbox::{Receipt, ReceiveRequest};
 
@@ -19,15 +25,17 @@ use crate::sandbox::inbox::{Receipt, ReceiveRequest};
     request_body = ReceiveRequest,
     responses((status = 201, description = "Received; `id` reads it (for email: the message id of /api/v1/email/read/{id})", body = Receipt), Errors))]
 pub async fn receive(
-    State(state): State<ApiState>,
+    Extension(inbox): Extension<Arc<SandboxInbox>>,
     axum::Extension(authed): axum::Extension<Authed>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Receipt>)> {
     let request = parse_json::<ReceiveRequest>(&body)?;
-    let receipt = state
-        .daemon
-        .sandbox
-        .receive(&authed.caller, request)
-        .await?;
+    let receipt = inbox.receive(&authed.caller, request).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+/// The sandbox's routes, without the inbox: the provider registers them with
+/// it (`Registry::api`).
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(receive))
 }

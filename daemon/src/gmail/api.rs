@@ -9,15 +9,22 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::routes::Errors;
-use super::{ApiState, Authed};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::GmailService;
+use crate::api::routes::Errors;
+use crate::api::{ApiState, Authed};
 use crate::error::{Error, Result, parse_json};
 use crate::gmail::types::{
     AttachmentInput, BodyChoice, BodyView, CreateDraftInput, DraftContent, DraftResult,
@@ -69,7 +76,7 @@ pub struct SearchQuery {
     params(("accountId" = String, Path, description = "Google account id or address"), SearchQuery),
     responses((status = 200, description = "`messages` (`id`, `threadId`, `snippet`, ...), `nextPageToken`, `resultSizeEstimate`; `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
 pub async fn search(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path(account_id): Path<String>,
     Query(q): Query<SearchQuery>,
@@ -90,7 +97,7 @@ pub async fn search(
             })
             .unwrap_or_default(),
     };
-    let page = state.daemon.gmail.search(&authed.caller, input).await?;
+    let page = gmail.search(&authed.caller, input).await?;
     Ok(Json(json(&page)?))
 }
 
@@ -161,7 +168,7 @@ fn read_view(q: &ReadQuery) -> Result<(Option<crate::gmail::Format>, BodyView)> 
            ("messageId" = String, Path, description = "Gmail message id"), ReadQuery),
     responses((status = 200, description = "`message` (`id`, `threadId`, `headers`, `bodyText`, `bodyHtml`, `labelIds`, ...); `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
 pub async fn message(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account_id, message_id)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
@@ -173,11 +180,7 @@ pub async fn message(
         format,
         view,
     };
-    let message = state
-        .daemon
-        .gmail
-        .get_message(&authed.caller, input)
-        .await?;
+    let message = gmail.get_message(&authed.caller, input).await?;
     Ok(Json(json(&message)?))
 }
 
@@ -187,7 +190,7 @@ pub async fn message(
            ("threadId" = String, Path, description = "Gmail thread id"), ReadQuery),
     responses((status = 200, description = "`threadId`, `messages`; `untrusted`, `cacheHit`, `ttlRemainingMs`", body = Object), Errors))]
 pub async fn thread(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account_id, thread_id)): Path<(String, String)>,
     Query(q): Query<ReadQuery>,
@@ -199,7 +202,7 @@ pub async fn thread(
         format,
         view,
     };
-    let thread = state.daemon.gmail.get_thread(&authed.caller, input).await?;
+    let thread = gmail.get_thread(&authed.caller, input).await?;
     Ok(Json(json(&thread)?))
 }
 
@@ -212,7 +215,7 @@ pub async fn thread(
            ("attachmentId" = String, Path, description = "From the message's `attachments[].attachmentId`")),
     responses((status = 200, description = "`attachment`: `path`, `size`, `mimeType`, `filename`, `messageId`", body = Object), Errors))]
 pub async fn attachment(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account_id, message_id, attachment_id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>> {
@@ -221,7 +224,7 @@ pub async fn attachment(
         message_id,
         attachment_id,
     };
-    let saved = state.daemon.gmail.save_attachment(&authed.caller, input);
+    let saved = gmail.save_attachment(&authed.caller, input);
     Ok(Json(json(&saved.await?)?))
 }
 
@@ -304,7 +307,7 @@ impl From<DraftResult> for DraftView {
     request_body = DraftBody,
     responses((status = 201, description = "The draft; nothing is sent (send it with `/drafts/{draftId}/send`)", body = DraftView), Errors))]
 pub async fn create_draft(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path(account_id): Path<String>,
     body: Bytes,
@@ -314,7 +317,7 @@ pub async fn create_draft(
         account_id,
         content: b.into(),
     };
-    let draft = state.daemon.gmail.create_draft(&authed.caller, input);
+    let draft = gmail.create_draft(&authed.caller, input);
     let view = DraftView::from(draft.await?);
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
@@ -326,7 +329,7 @@ pub async fn create_draft(
     request_body = DraftBody,
     responses((status = 200, description = "The draft after the change; nothing is sent", body = DraftView), Errors))]
 pub async fn update_draft(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account_id, draft_id)): Path<(String, String)>,
     body: Bytes,
@@ -337,7 +340,7 @@ pub async fn update_draft(
         draft_id,
         content: b.into(),
     };
-    let draft = state.daemon.gmail.update_draft(&authed.caller, input);
+    let draft = gmail.update_draft(&authed.caller, input);
     Ok(Json(DraftView::from(draft.await?)))
 }
 
@@ -435,7 +438,7 @@ fn optional<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T> 
     responses((status = 202, description = "Waiting for confirmation or a human (see `reviewUrl`)", body = StagedDraft),
               (status = 200, description = "The policy let it through: `item` is approved, sending or sent", body = StagedDraft), Errors))]
 pub async fn send_draft(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account_id, draft_id)): Path<(String, String)>,
     body: Bytes,
@@ -447,7 +450,6 @@ pub async fn send_draft(
         confirm: b.confirm,
         client_request_id: b.client_request_id,
     };
-    let gmail = &state.daemon.gmail;
     let sent = gmail.send_draft(&authed.caller, input).await?;
     Ok(StagedDraft::new(gmail.dashboard_url(), &sent).into_response(sent.item.state))
 }
@@ -489,7 +491,7 @@ pub struct ReplyBody {
     responses((status = 202, description = "Waiting for confirmation or a human (see `reviewUrl`)", body = StagedDraft),
               (status = 200, description = "The policy let it through", body = StagedDraft), Errors))]
 pub async fn reply(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path((account_id, message_id)): Path<(String, String)>,
     body: Bytes,
@@ -509,7 +511,6 @@ pub async fn reply(
         confirm: b.confirm,
         client_request_id: b.client_request_id,
     };
-    let gmail = &state.daemon.gmail;
     let replied = gmail
         .reply(&authed.caller, input)
         .await
@@ -541,7 +542,7 @@ pub struct ModifyBody {
     request_body = ModifyBody,
     responses((status = 200, description = "`modified`, `added`, `removed`", body = Object), Errors))]
 pub async fn modify(
-    State(state): State<ApiState>,
+    Extension(gmail): Extension<Arc<GmailService>>,
     axum::Extension(authed): axum::Extension<Authed>,
     Path(account_id): Path<String>,
     body: Bytes,
@@ -553,6 +554,27 @@ pub async fn modify(
         add_label_ids: b.add_label_ids,
         remove_label_ids: b.remove_label_ids,
     };
-    let modified = state.daemon.gmail.modify_labels(&authed.caller, input);
+    let modified = gmail.modify_labels(&authed.caller, input);
     Ok(Json(json(&modified.await?)?))
+}
+
+/// Schemas named only by parameters, which the router does not collect.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(ReadFormat, BodyPart)))]
+struct GmailDoc;
+
+/// The Gmail routes, without their service: the provider registers them with
+/// its `GmailService` (`Registry::api`); the OpenAPI document is built from
+/// the same list.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(<GmailDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(search))
+        .routes(routes!(message))
+        .routes(routes!(thread))
+        .routes(routes!(attachment))
+        .routes(routes!(create_draft))
+        .routes(routes!(update_draft))
+        .routes(routes!(send_draft))
+        .routes(routes!(reply))
+        .routes(routes!(modify))
 }
