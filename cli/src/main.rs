@@ -70,6 +70,8 @@ enum Command {
     Gmail(cmd::gmail::Command),
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Command),
+    #[command(subcommand)]
+    Sms(cmd::sms::Command),
     Events(cmd::events::Args),
     #[command(subcommand)]
     Vault(cmd::vault::Command),
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
             Command::Mail(command) => cmd::mail::execute(&socket, command).await,
             Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
             Command::Sandbox(command) => cmd::sandbox::execute(&socket, command).await,
+            Command::Sms(command) => cmd::sms::execute(&socket, command).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -13,5 +13,6 @@ pub mod mail;
 pub mod outbox;
 pub mod sandbox;
 pub mod service;
+pub mod sms;
 pub mod status;
 pub mod vault;

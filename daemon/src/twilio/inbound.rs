@@ -153,19 +153,22 @@ pub fn thread_id(our: &str, their: &str) -> String {
     format!("{our}:{their}")
 }
 
-/// The two numbers of a thread id.
+/// The two sides of a thread id: numbers, short codes or sender names
+/// (one line, no `:`), as Twilio gives them.
 pub fn parse_thread_id(id: &str) -> Result<(String, String)> {
-    let parsed = id.split_once(':').and_then(|(our, their)| {
-        let our = crate::outbox::validate::e164("threadId", our).ok()?;
-        let their = crate::outbox::validate::e164("threadId", their).ok()?;
-        Some((our, their))
-    });
-    parsed.ok_or_else(|| {
-        Error::invalid(
-            "threadId",
-            "expected <our number>:<their number>, both E.164, as a message's threadId",
-        )
-    })
+    let side = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control)).then(|| s.to_owned())
+    };
+    id.split_once(':')
+        .and_then(|(our, their)| Some((side(our)?, side(their)?)))
+        .filter(|(_, their)| !their.contains(':'))
+        .ok_or_else(|| {
+            Error::invalid(
+                "threadId",
+                "expected <our number>:<their number>, as a message's threadId",
+            )
+        })
 }
 
 /// Which messages to read, newest first.

@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use super::client::Media;
 use super::inbound::Inbound;
 use super::media::{MediaSaver, MediaSource};
+use super::read::SmsRead;
 use super::webhook::{
     self, KeywordSink, StatusSink, TokenLookup, TokenSource, WebhookCounts, Webhooks,
 };
@@ -26,6 +27,8 @@ use crate::vault::Vault;
 /// What the rest of the daemon reads: the store of received messages.
 pub struct Receiving {
     pub inbound: Arc<Inbound>,
+    /// What the tools, `/api/v1/sms` and the dashboard read through.
+    pub read: Arc<SmsRead>,
     pub webhooks: Arc<Webhooks>,
     pub media: Arc<MediaSaver>,
 }
@@ -63,11 +66,21 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry, sinks: Sinks) -> Arc
         counts: WebhookCounts::default(),
     });
     registry.webhooks(webhook::router(webhooks.clone()));
+    let read = Arc::new(SmsRead::new(
+        ctx.account_service.clone(),
+        inbound.clone(),
+        ctx.data_dir.to_owned(),
+    ));
     let receiving = Arc::new(Receiving {
         inbound,
+        read,
         webhooks,
         media: media.clone(),
     });
+    registry.tools(Arc::new(super::tools::SmsTools {
+        read: receiving.read.clone(),
+    }));
+    registry.api(super::api::routes(), receiving.read.clone());
     registry.status(receiving.clone());
     registry.account_data(receiving.clone());
     if ctx.config.twilio.public_url.is_none() && ctx.config.twilio.trusted_proxies.is_empty() {

@@ -325,6 +325,95 @@ fn inbound_sms_is_verified_stored_once_keyworded_and_survives_kill_9() {
             .all(|r| !r[0].as_str().unwrap().contains(TOKEN))
     );
 
+    // Read back through commsctl (the tools) and REST: newest first, threads, untrusted.
+    let listed = json_of(&env.commsctl(&["sms", "list", "--account", &account, "--json"]));
+    assert_eq!(listed["accountId"], json!(account));
+    assert_eq!(listed["untrusted"], true);
+    let ids: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            mms.as_str(),
+            &sid("SM", 5),
+            &sid("SM", 4),
+            &sid("SM", 3),
+            &sid("SM", 1)
+        ]
+    );
+    let first_msg = &listed["messages"][4];
+    assert_eq!(first_msg["threadId"], json!(format!("{OURS}:{THEIRS}")));
+    assert_eq!(first_msg["direction"], "inbound");
+    assert_eq!(listed["messages"][0]["media"][0]["state"], "saved");
+    let page = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--limit",
+        "2",
+        "--json",
+    ]));
+    let older = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--limit",
+        "2",
+        "--json",
+        "--cursor",
+        page["nextCursor"].as_str().unwrap(),
+    ]));
+    assert_eq!(older["messages"][0]["id"], json!(sid("SM", 4)));
+    let thread =
+        json_of(&env.commsctl(&["sms", "thread", THEIRS, "--account", &account, "--json"]));
+    assert_eq!(thread["threadId"], json!(format!("{OURS}:{THEIRS}")));
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 5);
+    let text = env.commsctl(&["sms", "list", "--account", &account]);
+    assert!(
+        text.stdout.contains("Running 10 min late") && text.stdout.contains("[optOut]"),
+        "{}",
+        text.stdout
+    );
+    let bad = env.commsctl(&["sms", "list", "--account", &account, "--number", "555"]);
+    assert!(
+        bad.code != 0 && bad.stderr.contains("number"),
+        "{}",
+        bad.stderr
+    );
+
+    let key = {
+        let run = env.commsctl(&["keys", "create", "reader", "--grants", "read", "--json"]);
+        let created: Value = serde_json::from_str(&run.stdout).unwrap();
+        created["token"].as_str().unwrap().to_owned()
+    };
+    let api = env.status_json()["api_url"].as_str().unwrap().to_owned();
+    let http = reqwest::blocking::Client::new();
+    let get = |path: &str| {
+        let r = http
+            .get(format!("{api}{path}"))
+            .bearer_auth(&key)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let (code, inbox) = get(&format!("/api/v1/sms/inbox?accountId={account}&limit=1"));
+    assert_eq!(code, 200, "{inbox}");
+    assert_eq!(inbox["messages"][0]["id"], json!(mms));
+    assert!(inbox["nextCursor"].is_string());
+    let (code, thread) = get(&format!(
+        "/api/v1/sms/threads/%2B15552223333?accountId={account}"
+    ));
+    assert_eq!(code, 200, "{thread}");
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 5);
+    let (code, err) = get(&format!("/api/v1/sms/inbox?accountId={account}&limit=0"));
+    assert_eq!((code, &err["details"]["field"]), (400, &json!("limit")));
+
     // kill -9 the moment the 200 arrives: the message is there after restart.
     let last = sid("SM", 7);
     assert_eq!(
@@ -339,6 +428,16 @@ fn inbound_sms_is_verified_stored_once_keyworded_and_survives_kill_9() {
         &format!("SELECT body FROM sms_messages WHERE message_sid = '{last}'"),
     );
     assert_eq!(rows, [[json!("sent right before the crash")]]);
+    let after = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--limit",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(after["messages"][0]["body"], "sent right before the crash");
 
     // Bodies never reach the log.
     let log = std::fs::read_to_string(env.log_path()).unwrap();
@@ -466,4 +565,33 @@ fn the_daemon_agrees_with_twilios_request_validator() {
     let rows = query(&env, "SELECT message_sid FROM sms_messages ORDER BY seq");
     let sids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
     assert_eq!(sids, [sid("SM", 100), sid("SM", 101), sid("SM", 103)]);
+}
+
+#[test]
+fn the_sandbox_reads_sms_with_no_account() {
+    let env = Env::new();
+    let _daemon = env.start();
+    for (from, body) in [
+        (THEIRS, "first"),
+        ("+15554445555", "other"),
+        (THEIRS, "STOP"),
+    ] {
+        let run = env.commsctl(&["sandbox", "receive", "sms", "--from", from, "--body", body]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let listed = json_of(&env.commsctl(&["sms", "list", "--json"]));
+    assert_eq!(listed["accountId"], "sandbox");
+    let bodies: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["STOP", "other", "first"]);
+    assert_eq!(listed["messages"][0]["keyword"], "optOut");
+    let thread = json_of(&env.commsctl(&["sms", "thread", THEIRS, "--json"]));
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(thread["threadId"], json!(format!("sandbox:{THEIRS}")));
+    let by_number = json_of(&env.commsctl(&["sms", "list", "--number", "+15554445555", "--json"]));
+    assert_eq!(by_number["messages"].as_array().unwrap().len(), 1);
 }
