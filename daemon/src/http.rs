@@ -238,10 +238,10 @@ pub async fn serve(
             );
         }
         full_logged = slots.available_permits() == 0;
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: keep serving.
                     tracing::warn!(listener = kind.name(), error = %e, "accept failed");
@@ -251,7 +251,18 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The peer's address, as `ConnectInfo` (webhooks believe forwarded
+        // headers only from configured proxies).
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(
+                app.clone(),
+                move |mut request: axum::extract::Request<_>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                },
+            ));
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();

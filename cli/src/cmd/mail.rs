@@ -109,7 +109,7 @@ pub struct ShowArgs {
 }
 
 /// Runs `tool` with `arguments` through the daemon; a tool error is an error.
-async fn invoke(socket: &Socket, tool: &str, arguments: Value) -> anyhow::Result<Value> {
+pub(crate) async fn invoke(socket: &Socket, tool: &str, arguments: Value) -> anyhow::Result<Value> {
     let connected = client::connect_or_start(socket).await?;
     let mut tools = ToolsClient::with_interceptor(connected.channel.clone(), UserHeader::current());
     let response = tools
@@ -133,7 +133,7 @@ async fn invoke(socket: &Socket, tool: &str, arguments: Value) -> anyhow::Result
 }
 
 /// Drops `null`s so the tool sees only what was given.
-fn compact(mut v: Value) -> Value {
+pub(crate) fn compact(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.retain(|_, v| !v.is_null() && *v != Value::Bool(false));
     }
@@ -207,7 +207,7 @@ fn print_list(result: &Value, json: bool) -> anyhow::Result<()> {
 }
 
 /// Mail is untrusted: no terminal control sequences reach the screen.
-fn safe(s: &str) -> String {
+pub(crate) fn safe(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() && c != '\n' && c != '\t' {
@@ -219,7 +219,7 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     safe(s).replace(['\n', '\t'], " ")
 }
 

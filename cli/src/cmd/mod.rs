@@ -15,5 +15,6 @@ pub mod outbox;
 pub mod sandbox;
 pub mod service;
 pub mod sms;
+pub mod sms_read;
 pub mod status;
 pub mod vault;

@@ -10,6 +10,16 @@ use crate::output;
 /// Text messages (SMS) through Twilio accounts.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// List messages (received and sent), newest first.
+    #[command(
+        after_help = "Examples:\n  commsctl sms list                          # the default account (the sandbox when there is none)\n  commsctl sms list --account clinic --number +15552223333\n  commsctl sms list --since 2026-11-01 --json"
+    )]
+    List(super::sms_read::ListArgs),
+    /// Show one conversation: by their number or a threadId.
+    #[command(
+        after_help = "Examples:\n  commsctl sms thread +15552223333\n  commsctl sms thread '+15550001111:+15552223333' --json"
+    )]
+    Thread(super::sms_read::ThreadArgs),
     /// Numbers that opted out (STOP, or Twilio's error 21610) of one of our senders.
     #[command(subcommand)]
     Optouts(Optouts),
@@ -79,29 +89,41 @@ fn opt_out_json(o: &v1::OptOut) -> serde_json::Value {
 }
 
 pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
+    use super::sms_read::{self, Command as Read};
+    match command {
+        Command::List(a) => sms_read::execute(socket, Read::List(a)).await,
+        Command::Thread(a) => sms_read::execute(socket, Read::Thread(a)).await,
+        Command::QuietOverride(a) => quiet_override(socket, a).await,
+        Command::Optouts(o) => optouts(socket, o).await,
+    }
+}
+
+async fn quiet_override(socket: &Socket, a: QuietOverrideArgs) -> anyhow::Result<()> {
+    let connected = client::connect_or_start(socket).await?;
+    let mut quiet = v1::sms_quiet_hours_client::SmsQuietHoursClient::with_interceptor(
+        connected.channel.clone(),
+        UserHeader::current(),
+    );
+    let r = quiet
+        .r#override(v1::QuietOverrideRequest { item_id: a.item_id })
+        .await
+        .map_err(|s| rpc_error(socket, s))?
+        .into_inner();
+    if a.json {
+        return output::json(&json!({ "itemId": r.item_id, "state": r.state }));
+    }
+    output::text(&format!(
+        "{} may go out during quiet hours ({})\n",
+        r.item_id, r.state
+    ))
+}
+
+async fn optouts(socket: &Socket, command: Optouts) -> anyhow::Result<()> {
     let connected = client::connect_or_start(socket).await?;
     let mut optouts =
         SmsOptOutsClient::with_interceptor(connected.channel.clone(), UserHeader::current());
     match command {
-        Command::QuietOverride(a) => {
-            let mut quiet = v1::sms_quiet_hours_client::SmsQuietHoursClient::with_interceptor(
-                connected.channel.clone(),
-                UserHeader::current(),
-            );
-            let r = quiet
-                .r#override(v1::QuietOverrideRequest { item_id: a.item_id })
-                .await
-                .map_err(|s| rpc_error(socket, s))?
-                .into_inner();
-            if a.json {
-                return output::json(&json!({ "itemId": r.item_id, "state": r.state }));
-            }
-            output::text(&format!(
-                "{} may go out during quiet hours ({})\n",
-                r.item_id, r.state
-            ))
-        }
-        Command::Optouts(Optouts::List(a)) => {
+        Optouts::List(a) => {
             let list = optouts
                 .list(v1::ListOptOutsRequest {
                     account: a.account.unwrap_or_default(),
@@ -130,7 +152,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
             }
             output::text(&text)
         }
-        Command::Optouts(Optouts::Remove(a)) => {
+        Optouts::Remove(a) => {
             let removed = optouts
                 .remove(v1::RemoveOptOutRequest {
                     account: a.account,

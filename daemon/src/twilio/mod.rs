@@ -14,18 +14,32 @@
 //! - `optouts`: who opted out of which sender; `delivery`: sent messages
 //!   and their status callbacks; `quiet`: quiet hours.
 //! - `provider`: the registration.
+//! - `webhook`: the webhook routes (signature checks, then inbound
+//!   messages and status callbacks).
+//! - `inbound`: received messages, stored before the webhook is answered.
+//! - `media`: MMS media downloads.
+//! - `read`: reading SMS (Twilio accounts and the sandbox).
+//! - `receive`: registers the receiving side (routes, counters, hooks).
+//! - `tools`, `api`: the SMS read tools and `/api/v1/sms` routes.
 
 pub mod accounts;
+pub mod api;
 pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod errors;
+pub mod inbound;
 pub mod keywords;
+pub mod media;
 pub mod optouts;
 pub mod provider;
 pub mod quiet;
+pub mod read;
+pub mod receive;
 pub mod segments;
 pub mod signature;
+pub mod tools;
 pub mod transport;
+pub mod webhook;
 
 pub use config::TwilioConfig;

@@ -17,10 +17,13 @@ pub struct Twilio {
     pub optouts: OptOuts,
     pub deliveries: Arc<Deliveries>,
     pub quiet: Arc<Quiet>,
+    /// The receiving side: webhooks, the inbound store, reading.
+    pub receiving: Arc<super::receive::Receiving>,
 }
 
-/// Registers Twilio accounts' SMS transport. Returns the provider's
-/// services for the webhooks and the adapters.
+/// Registers Twilio accounts' SMS transport and the receiving side (the
+/// webhooks, the inbound store, the read tools and routes). Returns the
+/// provider's services for the adapters.
 pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Arc<Twilio>> {
     super::segments::set_price_per_segment(ctx.config.twilio.price_per_segment);
     let optouts = OptOuts::new(ctx.store.clone());
@@ -50,9 +53,18 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
             quiet: quiet.clone(),
         }),
     );
+    let receiving = super::receive::register(
+        ctx,
+        registry,
+        super::receive::Sinks {
+            keywords: Arc::new(optouts.clone()),
+            status: deliveries.clone(),
+        },
+    );
     Ok(Arc::new(Twilio {
         optouts,
         deliveries,
         quiet,
+        receiving,
     }))
 }

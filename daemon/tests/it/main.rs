@@ -33,6 +33,7 @@ mod mail_trust;
 mod outbox;
 mod sandbox;
 mod sms_delivery;
+mod sms_receive;
 mod sms_send;
 mod tokens;
 mod tool_contract;

@@ -159,6 +159,16 @@ fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
         "Your HbA1c is fine.",
     ]);
     assert_eq!(received.code, 0, "{}", received.stderr);
+    let texted = setup.env.commsctl(&[
+        "sandbox",
+        "receive",
+        "sms",
+        "--from",
+        "+14155550123",
+        "--body",
+        "Can I come at 11 instead?",
+    ]);
+    assert_eq!(texted.code, 0, "{}", texted.stderr);
 
     let mut command = tokio::process::Command::new(binary("comms-mcp"));
     command
@@ -352,6 +362,26 @@ fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
             )
             .await;
         assert_eq!(one["text"], "Is the 10:00 patient here?", "{one}");
+
+        // SMS, on the sandbox's inbox.
+        let texts = c
+            .call(
+                "sms_list_messages",
+                json!({ "accountId": "sandbox", "number": "+14155550123", "limit": 5 }),
+            )
+            .await;
+        assert_eq!(
+            texts["messages"][0]["body"], "Can I come at 11 instead?",
+            "{texts}"
+        );
+        let thread_id = s(&texts, "/messages/0/threadId").to_owned();
+        let thread = c
+            .call(
+                "sms_get_thread",
+                json!({ "accountId": "sandbox", "threadId": thread_id }),
+            )
+            .await;
+        assert!(thread.to_string().contains("11 instead"), "{thread}");
 
         // The outbox.
         let email = c

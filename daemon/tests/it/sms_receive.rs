@@ -1,0 +1,597 @@
+//! Receiving SMS through Twilio with the real daemon: a scripted Twilio
+//! posts signed webhooks (messages, duplicates, MMS with media served by a
+//! local server, STOP/START/HELP, status callbacks) to the webhook
+//! listener; signatures are made and judged by Twilio's own
+//! RequestValidator (PyPI twilio) as well; kill -9 right after a 200 loses
+//! nothing.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use commsd::twilio::signature::{BODY_HASH_PARAM, compute};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::harness::{Daemon, Env, PORT_ZERO_CONFIG, eventually};
+use crate::sms_send::{add_twilio, json_of};
+use crate::twilio_peers::{Prism, oracle};
+
+const PASSPHRASE: &str = "correct horse battery staple";
+pub(crate) const AC: &str = "AC0123456789abcdef0123456789abcdef";
+const MG: &str = "MG0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "twilio-auth-token-7d1c0e";
+pub(crate) const PUBLIC: &str = "https://sms.example.test";
+pub(crate) const OURS: &str = "+15550001111";
+pub(crate) const THEIRS: &str = "+15552223333";
+
+/// Writes the config (`[twilio] api_base`, `public_url`, `extra`) and
+/// starts the daemon with the file vault.
+pub(crate) fn start_with(env: &Env, api_base: &str, extra: &str) -> Daemon {
+    std::fs::write(
+        &env.config,
+        format!(
+            "{PORT_ZERO_CONFIG}[vault]\nbackend = \"file\"\n[twilio]\napi_base = \"{api_base}\"\npublic_url = \"{PUBLIC}\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    let mut cmd = env.commsd();
+    cmd.env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE);
+    env.spawn_traced(cmd)
+}
+
+/// A daemon with one Twilio account (checked at Prism), restarted with
+/// `api_base` (e.g. the media server) and `extra`. Returns its account id.
+pub(crate) fn with_account(api_base: Option<&str>, extra: &str) -> (Env, Daemon, String) {
+    let prism = Prism::start();
+    let env = Env::new();
+    let daemon = start_with(&env, &prism.base, extra);
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let id = added["account"]["id"].as_str().unwrap().to_owned();
+    let Some(base) = api_base else {
+        return (env, daemon, id);
+    };
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(15)).code, 0);
+    let daemon = start_with(&env, base, extra);
+    (env, daemon, id)
+}
+
+/// Twilio, scripted: signs with the account's token for the public URL.
+pub(crate) struct Scripted {
+    pub webhooks: String,
+    http: reqwest::blocking::Client,
+}
+
+pub(crate) fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// An inbound message's parameters, as Twilio posts them.
+pub(crate) fn inbound(sid: &str, body: &str) -> Vec<(String, String)> {
+    pairs(&[
+        ("ToCountry", "US"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("SmsSid", sid),
+        ("SmsStatus", "received"),
+        ("Body", body),
+        ("To", OURS),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", AC),
+        ("From", THEIRS),
+        ("MessagingServiceSid", MG),
+        ("ApiVersion", "2010-04-01"),
+    ])
+}
+
+/// `SM` + 32 hex digits from `n`.
+pub(crate) fn sid(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n:032x}")
+}
+
+impl Scripted {
+    pub(crate) fn new(env: &Env) -> Scripted {
+        let status = env.status_json();
+        Scripted {
+            webhooks: status["webhook_url"].as_str().unwrap().to_owned(),
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    /// Posts `params` to `path`, signed for `signed_base` + `path` with `signature` (default: ours).
+    pub(crate) fn post_signed(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+        signature: &str,
+    ) -> u16 {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.http
+            .post(format!("{}{path}", self.webhooks))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    pub(crate) fn post(&self, path: &str, params: &[(String, String)]) -> u16 {
+        let sig = compute(TOKEN.as_bytes(), &format!("{PUBLIC}{path}"), params);
+        self.post_signed(path, params, &sig)
+    }
+}
+
+/// Rows of the database (read beside the running daemon: WAL).
+fn query(env: &Env, sql: &str) -> Vec<Vec<Value>> {
+    let db = rusqlite::Connection::open(env.data.join("commsd.db")).unwrap();
+    let mut stmt = db.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(v) => json!(v),
+                rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                _ => Value::Null,
+            })
+            .collect())
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// A media server standing in for Twilio's media URLs (Basic auth
+/// required): `/2010-04-01/.../Media/small` is a PNG, `/big` too large.
+pub(crate) struct MediaServer {
+    pub base: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl MediaServer {
+    pub(crate) fn start() -> MediaServer {
+        use axum::http::{HeaderMap, StatusCode, header};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/2010-04-01/Accounts/{ac}/Messages/{mm}/Media/{me}",
+            axum::routing::get(
+                |axum::extract::Path((_, _, me)): axum::extract::Path<(String, String, String)>,
+                 headers: HeaderMap| async move {
+                    if headers.get(header::AUTHORIZATION).is_none() {
+                        return (
+                            StatusCode::UNAUTHORIZED,
+                            [(header::CONTENT_TYPE, "text/plain")],
+                            Vec::new(),
+                        );
+                    }
+                    match me.as_str() {
+                        "small" => (
+                            StatusCode::OK,
+                            [(header::CONTENT_TYPE, "image/png")],
+                            b"\x89PNG\r\n\x1a\nsmall".to_vec(),
+                        ),
+                        "big" => (
+                            StatusCode::OK,
+                            [(header::CONTENT_TYPE, "image/jpeg")],
+                            vec![0u8; 4096],
+                        ),
+                        _ => (
+                            StatusCode::NOT_FOUND,
+                            [(header::CONTENT_TYPE, "text/plain")],
+                            Vec::new(),
+                        ),
+                    }
+                },
+            ),
+        );
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        MediaServer {
+            base,
+            _runtime: runtime,
+        }
+    }
+
+    pub(crate) fn url(&self, message: &str, media: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{AC}/Messages/{message}/Media/{media}",
+            self.base
+        )
+    }
+}
+
+#[test]
+fn inbound_sms_is_verified_stored_once_keyworded_and_survives_kill_9() {
+    let media = MediaServer::start();
+    let (env, daemon, account) = with_account(Some(&media.base), "media_max_bytes = 1000\n");
+    let twilio = Scripted::new(&env);
+    let path = "/webhooks/twilio/sms";
+
+    // A message and its redelivery: stored once.
+    let first = inbound(&sid("SM", 1), "Running 10 min late, sorry");
+    assert_eq!(twilio.post(path, &first), 200);
+    assert_eq!(twilio.post(path, &first), 200);
+    // Refused: signed for the loopback URL, for http, with an added
+    // parameter, by another token; nothing stored.
+    let second = inbound(&sid("SM", 2), "not stored");
+    let loopback = compute(
+        TOKEN.as_bytes(),
+        &format!("{}{path}", twilio.webhooks),
+        &second,
+    );
+    assert_eq!(twilio.post_signed(path, &second, &loopback), 403);
+    let http = compute(
+        TOKEN.as_bytes(),
+        &format!("http://sms.example.test{path}"),
+        &second,
+    );
+    assert_eq!(twilio.post_signed(path, &second, &http), 403);
+    let mut added = second.clone();
+    added.push(("Injected".into(), "1".into()));
+    let sig = compute(TOKEN.as_bytes(), &format!("{PUBLIC}{path}"), &second);
+    assert_eq!(twilio.post_signed(path, &added, &sig), 403);
+    let other = compute(b"another-token", &format!("{PUBLIC}{path}"), &second);
+    assert_eq!(twilio.post_signed(path, &second, &other), 403);
+
+    // Keywords.
+    for (n, body) in [(3, "STOP"), (4, " start "), (5, "help")] {
+        assert_eq!(twilio.post(path, &inbound(&sid("SM", n), body)), 200);
+    }
+    // MMS: one file saved, one over the size limit.
+    let mms = sid("MM", 6);
+    let mut p = inbound(&mms, "photo");
+    p.retain(|(k, _)| k != "NumMedia");
+    p.extend(pairs(&[
+        ("NumMedia", "2"),
+        ("MediaUrl0", &media.url(&mms, "small")),
+        ("MediaContentType0", "image/png"),
+        ("MediaUrl1", &media.url(&mms, "big")),
+        ("MediaContentType1", "image/jpeg"),
+    ]));
+    assert_eq!(twilio.post(path, &p), 200);
+
+    let rows = query(
+        &env,
+        "SELECT message_sid, body, keyword, account_id FROM sms_messages ORDER BY seq",
+    );
+    let got: Vec<(String, Value)> = rows
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_owned(), r[2].clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (sid("SM", 1), Value::Null),
+            (sid("SM", 3), json!("optOut")),
+            (sid("SM", 4), json!("optIn")),
+            (sid("SM", 5), json!("help")),
+            (mms.clone(), Value::Null),
+        ]
+    );
+    assert!(rows.iter().all(|r| r[3] == json!(account)));
+    assert!(eventually(Duration::from_secs(10), || {
+        query(&env, "SELECT state FROM sms_media WHERE state = 'pending'").is_empty()
+    }));
+    let media_rows = query(
+        &env,
+        "SELECT idx, state, content_type, path, size FROM sms_media ORDER BY idx",
+    );
+    assert_eq!(media_rows[0][1], "saved");
+    assert_eq!(media_rows[0][2], "image/png");
+    assert_eq!(media_rows[1][1], "too_large");
+    let saved = std::path::PathBuf::from(media_rows[0][3].as_str().unwrap());
+    assert!(
+        saved.starts_with(env.data.join("sms/media").join(&account)),
+        "{}",
+        saved.display()
+    );
+    assert_eq!(std::fs::read(&saved).unwrap(), b"\x89PNG\r\n\x1a\nsmall");
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let counts = &env.status_json()["counts"];
+    assert_eq!(counts["twilio_inbound_stored"], 5);
+    assert_eq!(counts["twilio_inbound_duplicates"], 1);
+    assert_eq!(counts["twilio_webhooks_refused"], 4);
+    let refused = query(
+        &env,
+        "SELECT result FROM audit_log WHERE action = 'twilio_webhook_refused'",
+    );
+    assert_eq!(refused.len(), 4);
+    assert!(
+        refused
+            .iter()
+            .all(|r| !r[0].as_str().unwrap().contains(TOKEN))
+    );
+
+    // Read back through commsctl (the tools) and REST: newest first, threads, untrusted.
+    let listed = json_of(&env.commsctl(&["sms", "list", "--account", &account, "--json"]));
+    assert_eq!(listed["accountId"], json!(account));
+    assert_eq!(listed["untrusted"], true);
+    let ids: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            mms.as_str(),
+            &sid("SM", 5),
+            &sid("SM", 4),
+            &sid("SM", 3),
+            &sid("SM", 1)
+        ]
+    );
+    let first_msg = &listed["messages"][4];
+    assert_eq!(first_msg["threadId"], json!(format!("{OURS}:{THEIRS}")));
+    assert_eq!(first_msg["direction"], "inbound");
+    assert_eq!(listed["messages"][0]["media"][0]["state"], "saved");
+    let page = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--limit",
+        "2",
+        "--json",
+    ]));
+    let older = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--limit",
+        "2",
+        "--json",
+        "--cursor",
+        page["nextCursor"].as_str().unwrap(),
+    ]));
+    assert_eq!(older["messages"][0]["id"], json!(sid("SM", 4)));
+    let thread =
+        json_of(&env.commsctl(&["sms", "thread", THEIRS, "--account", &account, "--json"]));
+    assert_eq!(thread["threadId"], json!(format!("{OURS}:{THEIRS}")));
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 5);
+    let text = env.commsctl(&["sms", "list", "--account", &account]);
+    assert!(
+        text.stdout.contains("Running 10 min late") && text.stdout.contains("[optOut]"),
+        "{}",
+        text.stdout
+    );
+    let bad = env.commsctl(&["sms", "list", "--account", &account, "--number", "555"]);
+    assert!(
+        bad.code != 0 && bad.stderr.contains("number"),
+        "{}",
+        bad.stderr
+    );
+
+    let key = {
+        let run = env.commsctl(&["keys", "create", "reader", "--grants", "read", "--json"]);
+        let created: Value = serde_json::from_str(&run.stdout).unwrap();
+        created["token"].as_str().unwrap().to_owned()
+    };
+    let api = env.status_json()["api_url"].as_str().unwrap().to_owned();
+    let http = reqwest::blocking::Client::new();
+    let get = |path: &str| {
+        let r = http
+            .get(format!("{api}{path}"))
+            .bearer_auth(&key)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().unwrap())
+    };
+    let (code, inbox) = get(&format!("/api/v1/sms/inbox?accountId={account}&limit=1"));
+    assert_eq!(code, 200, "{inbox}");
+    assert_eq!(inbox["messages"][0]["id"], json!(mms));
+    assert!(inbox["nextCursor"].is_string());
+    let (code, thread) = get(&format!(
+        "/api/v1/sms/threads/%2B15552223333?accountId={account}"
+    ));
+    assert_eq!(code, 200, "{thread}");
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 5);
+    let (code, err) = get(&format!("/api/v1/sms/inbox?accountId={account}&limit=0"));
+    assert_eq!((code, &err["details"]["field"]), (400, &json!("limit")));
+
+    // kill -9 the moment the 200 arrives: the message is there after restart.
+    let last = sid("SM", 7);
+    assert_eq!(
+        twilio.post(path, &inbound(&last, "sent right before the crash")),
+        200
+    );
+    daemon.signal("KILL");
+    assert_eq!(daemon.wait(Duration::from_secs(10)).code, 128 + 9);
+    let _daemon = start_with(&env, &media.base, "media_max_bytes = 1000\n");
+    let rows = query(
+        &env,
+        &format!("SELECT body FROM sms_messages WHERE message_sid = '{last}'"),
+    );
+    assert_eq!(rows, [[json!("sent right before the crash")]]);
+    let after = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--limit",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(after["messages"][0]["body"], "sent right before the crash");
+
+    // Bodies never reach the log.
+    let log = std::fs::read_to_string(env.log_path()).unwrap();
+    assert!(log.contains("refused a Twilio webhook"));
+    for secret in ["Running 10 min late", "sent right before the crash", TOKEN] {
+        assert!(!log.contains(secret), "the log holds {secret:?}");
+    }
+}
+
+#[test]
+fn the_daemon_agrees_with_twilios_request_validator() {
+    let (env, _daemon, _account) = with_account(None, "");
+    let twilio = Scripted::new(&env);
+    let path = "/webhooks/twilio/sms";
+    let url = format!("{PUBLIC}{path}");
+    let base = inbound(
+        &sid("SM", 100),
+        "Yes, see you at 3 — thanks! 😀 a+b=c & 100%",
+    );
+    let mut repeated = inbound(&sid("SM", 101), "repeated keys");
+    repeated.extend(pairs(&[
+        ("MediaUrl", "https://x/2"),
+        ("MediaUrl", "https://x/1"),
+    ]));
+    let mut injected = inbound(&sid("SM", 102), "added");
+    injected.push(("Injected".into(), "1".into()));
+    // (what, signed for, signed params, received params)
+    type Params = Vec<(String, String)>;
+    let cases: Vec<(&str, String, Params, Params)> = vec![
+        (
+            "the tunnel's https URL",
+            url.clone(),
+            base.clone(),
+            base.clone(),
+        ),
+        (
+            "signed for http",
+            format!("http://sms.example.test{path}"),
+            base.clone(),
+            base.clone(),
+        ),
+        (
+            "with the default port",
+            format!("https://sms.example.test:443{path}"),
+            base.clone(),
+            base.clone(),
+        ),
+        (
+            "repeated keys",
+            url.clone(),
+            repeated.clone(),
+            repeated.clone(),
+        ),
+        (
+            "an added parameter",
+            url.clone(),
+            inbound(&sid("SM", 102), "added"),
+            injected,
+        ),
+    ];
+    let wire: Vec<Value> = cases
+        .iter()
+        .map(|(_, signed_url, signed, received)| {
+            json!({
+                "token": TOKEN, "signed_url": signed_url, "signed_params": signed,
+                "url": url, "params": received, "body": null, "signature": "",
+            })
+        })
+        .collect();
+    // First the signatures Twilio's library computes, then its verdicts on them.
+    let computed = oracle(&Value::Array(wire.clone()));
+    let judged: Vec<Value> = wire
+        .into_iter()
+        .zip(computed.as_array().unwrap())
+        .map(|(mut case, answer)| {
+            case["signature"] = answer["computed"].clone();
+            case
+        })
+        .collect();
+    let verdicts = oracle(&Value::Array(judged.clone()));
+    for (i, (what, _, _, received)) in cases.iter().enumerate() {
+        let valid = verdicts[i]["valid"].as_bool().unwrap();
+        let status = twilio.post_signed(path, received, judged[i]["signature"].as_str().unwrap());
+        assert_eq!(
+            status == 200,
+            valid,
+            "{what}: the daemon answered {status}, Twilio's validator says {valid}"
+        );
+    }
+    assert_eq!(
+        verdicts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["valid"].as_bool().unwrap())
+            .collect::<Vec<_>>(),
+        [true, false, true, true, false]
+    );
+
+    // The JSON-body variant: the hash in the URL, the URL alone signed.
+    let body = json!({ "AccountSid": AC, "MessageSid": sid("SM", 103), "From": THEIRS, "To": OURS, "Body": "json" }).to_string();
+    let hash = hex::encode(sha2::Sha256::digest(body.as_bytes()));
+    let target = format!("{path}?{BODY_HASH_PARAM}={hash}");
+    let case = json!([{
+        "token": TOKEN, "signed_url": format!("{PUBLIC}{target}"), "signed_params": [],
+        "url": format!("{PUBLIC}{target}"), "params": null, "body": body, "signature": "",
+    }]);
+    let sig = oracle(&case)[0]["computed"].as_str().unwrap().to_owned();
+    let mut judged = case.clone();
+    judged[0]["signature"] = json!(sig);
+    assert_eq!(oracle(&judged)[0]["valid"], true);
+    let post = |b: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("{}{target}", twilio.webhooks))
+            .header("content-type", "application/json")
+            .header("x-twilio-signature", &sig)
+            .body(b.to_owned())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(&body.replace("json", "JSON")), 403);
+    assert_eq!(post(&body), 200);
+    let rows = query(&env, "SELECT message_sid FROM sms_messages ORDER BY seq");
+    let sids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(sids, [sid("SM", 100), sid("SM", 101), sid("SM", 103)]);
+}
+
+#[test]
+fn the_sandbox_reads_sms_with_no_account() {
+    let env = Env::new();
+    let _daemon = env.start();
+    for (from, body) in [
+        (THEIRS, "first"),
+        ("+15554445555", "other"),
+        (THEIRS, "STOP"),
+    ] {
+        let run = env.commsctl(&["sandbox", "receive", "sms", "--from", from, "--body", body]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let listed = json_of(&env.commsctl(&["sms", "list", "--json"]));
+    assert_eq!(listed["accountId"], "sandbox");
+    let bodies: Vec<&str> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["STOP", "other", "first"]);
+    assert_eq!(listed["messages"][0]["keyword"], "optOut");
+    let thread = json_of(&env.commsctl(&["sms", "thread", THEIRS, "--json"]));
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(thread["threadId"], json!(format!("sandbox:{THEIRS}")));
+    let by_number = json_of(&env.commsctl(&["sms", "list", "--number", "+15554445555", "--json"]));
+    assert_eq!(by_number["messages"].as_array().unwrap().len(), 1);
+}
