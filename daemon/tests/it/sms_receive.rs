@@ -595,3 +595,86 @@ fn the_sandbox_reads_sms_with_no_account() {
     let by_number = json_of(&env.commsctl(&["sms", "list", "--number", "+15554445555", "--json"]));
     assert_eq!(by_number["messages"].as_array().unwrap().len(), 1);
 }
+
+/// The receiving side and the sending side meet: a STOP posted to the
+/// webhook opts the number out, so staging to it is refused before any call
+/// to Twilio (START lets it through again), and a signed status callback
+/// moves the sent item's delivery on; a later, older status does not undo it.
+#[test]
+fn webhooks_feed_the_opt_outs_and_the_delivery_status() {
+    let prism = Prism::start();
+    let env = Env::new();
+    let _daemon = start_with(&env, &prism.base, "[outbox]\nhold_window = \"0s\"\n");
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    let twilio = Scripted::new(&env);
+
+    // STOP, as a patient texts it.
+    assert_eq!(
+        twilio.post("/webhooks/twilio/sms", &inbound(&sid("SM", 901), "Stop")),
+        200
+    );
+    let list = json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]));
+    assert_eq!(list["optOuts"][0]["number"], THEIRS, "{list}");
+    let refused = crate::sms_send::stage(&env, &account, THEIRS, "Reminder: 9:00");
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(refused.stderr.contains("opted out"), "{}", refused.stderr);
+    // START: welcome back.
+    assert_eq!(
+        twilio.post("/webhooks/twilio/sms", &inbound(&sid("SM", 902), "START")),
+        200
+    );
+    let list = json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]));
+    assert_eq!(list["optOuts"], json!([]), "{list}");
+
+    // A send through Twilio's contract, then its status callbacks.
+    let staged = json_of(&crate::sms_send::stage(
+        &env,
+        &account,
+        THEIRS,
+        "Reminder: 9:00",
+    ));
+    let id = staged["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.commsctl(&["approve", &id]).code, 0);
+    let sent = crate::sms_send::settled(&env, &id);
+    assert_eq!(sent["state"], "sent", "{sent}");
+    let detail = sent["delivery"]["detail"].as_str().unwrap().to_owned();
+    let message_sid = detail
+        .split_whitespace()
+        .find(|w| w.starts_with("SM") || w.starts_with("MM"))
+        .unwrap_or_else(|| panic!("no MessageSid in {detail}"))
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned();
+    let status = |s: &str| {
+        pairs(&[
+            ("MessageSid", &message_sid),
+            ("MessageStatus", s),
+            ("AccountSid", AC),
+            ("From", OURS),
+            ("To", THEIRS),
+            ("ApiVersion", "2010-04-01"),
+        ])
+    };
+    assert_eq!(
+        twilio.post("/webhooks/twilio/status", &status("delivered")),
+        200
+    );
+    assert_eq!(twilio.post("/webhooks/twilio/status", &status("sent")), 200);
+    let shown = json_of(&env.commsctl(&["outbox", "show", &id, "--json"]));
+    assert!(
+        shown["delivery"].to_string().contains("delivered"),
+        "the final status stays: {shown}"
+    );
+    // An unsigned callback changes nothing.
+    let forged = twilio.post_signed(
+        "/webhooks/twilio/status",
+        &status("failed"),
+        "bm90IGEgc2lnbmF0dXJl",
+    );
+    assert_eq!(forged, 403);
+    let again = json_of(&env.commsctl(&["outbox", "show", &id, "--json"]));
+    assert_eq!(again["delivery"], shown["delivery"]);
+}
