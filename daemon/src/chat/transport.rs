@@ -129,6 +129,30 @@ pub struct WebhookTransport {
 
 #[async_trait::async_trait]
 impl Transport for WebhookTransport {
+    /// A webhook posts to its one space: another space is refused at
+    /// staging, naming `space`, rather than failing once approved.
+    async fn prepare(
+        &self,
+        account: &crate::accounts::Account,
+        content: Content,
+    ) -> crate::error::Result<Content> {
+        if let Content::Chat(chat) = &content {
+            let hook = self.chat.webhook(&account.id).await?;
+            if hook.space() != chat.space {
+                return Err(Error::invalid(
+                    "space",
+                    format!(
+                        "account {} is an incoming webhook of {} and posts there only, not to {}; stage it with that space or use a Google account",
+                        account.id,
+                        hook.space(),
+                        chat.space
+                    ),
+                ));
+            }
+        }
+        Ok(content)
+    }
+
     async fn deliver(&self, item: &Item) -> Result<String, DeliveryError> {
         let chat = chat_of(item)?;
         let hook = self

@@ -183,29 +183,32 @@ fn a_webhook_account_posts_through_the_outbox_and_its_url_stays_in_the_vault() {
     );
 
     // A webhook posts to its own space only.
-    let staged = json(
-        &env,
-        &[
-            "chat",
-            "send",
-            "--account",
-            &id,
-            "spaces/Other",
-            "hi",
-            "--json",
-        ],
-    );
-    let other = staged["item"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(env.commsctl(&["approve", &other]).code, 0);
-    let shown = wait_state(&env, &other, Duration::from_secs(15));
-    assert_eq!(shown["state"], "failed");
+    // A webhook posts to its one space: another is refused at staging,
+    // naming `space`, and nothing is stored.
+    let before = json(&env, &["outbox", "list", "--json"])["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let refused = env.commsctl(&[
+        "chat",
+        "send",
+        "--account",
+        &id,
+        "spaces/Other",
+        "hi",
+        "--json",
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
     assert!(
-        shown["error"]
-            .as_str()
-            .unwrap()
-            .contains("posts to spaces/AAAAfront only"),
-        "{shown}"
+        refused.stderr.contains("space:") && refused.stderr.contains("posts there only"),
+        "{}",
+        refused.stderr
     );
+    let after = json(&env, &["outbox", "list", "--json"])["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "nothing stored");
 
     // Tool results (accounts, outbox) never hold the URL; neither do the
     // database files nor the trace-level log.
