@@ -287,7 +287,8 @@ before(async () => {
   fs.mkdirSync(run, { mode: 0o700 });
   sut.dataDir = path.join(sut.tmp, 'data');
   const config = path.join(sut.tmp, 'config.toml');
-  fs.writeFileSync(config, '[listen]\ndashboard = "127.0.0.1:0"\napi = "127.0.0.1:0"\nwebhooks = "127.0.0.1:0"\n');
+  fs.writeFileSync(config, '[listen]\ndashboard = "127.0.0.1:0"\napi = "127.0.0.1:0"\nwebhooks = "127.0.0.1:0"\n'
+    + '[twilio]\nprice_per_segment = 0.0079\n');
   sut.screenshotDir = process.env.SCREENSHOT_DIR ? path.resolve(process.env.SCREENSHOT_DIR) : sut.tmp;
   fs.mkdirSync(sut.screenshotDir, { recursive: true });
 
@@ -655,5 +656,69 @@ scenario('8. status page: Gmail cache and quota counters in a card of their own'
   const statusPng = path.join(sut.screenshotDir, 'status.png');
   await page.screenshot({ path: statusPng, animations: 'disabled', fullPage: true });
   console.log(`# screenshot: ${statusPng}`);
+  assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
+});
+
+scenario('9. text messages: a received SMS appears live as a thread, its text as text; an SMS preview shows UCS-2, segments and cost', async () => {
+  const page = await signedInPage();
+  await openReview(page);
+  await page.locator('[data-testid="nav-texts"]').click();
+  await page.waitForURL((u) => new URL(u).pathname === '/texts');
+  await page.locator('[data-testid="texts-page"]').waitFor();
+  assert.equal(await page.locator('[data-testid="nav-texts"]').getAttribute('aria-current'), 'page');
+
+  // Received while the page is open: the SSE `received` event (channel sms) refreshes it.
+  const hostile = 'Can I move it to 3pm? <img src=x onerror="window.__pwned=1"><b>bold</b>';
+  await commsctl(['sandbox', 'receive', 'sms', '--from', '+14155550123', '--body', hostile]);
+  const thread = page.locator('[data-testid="sms-thread-row"]', { hasText: '+14155550123' });
+  await thread.waitFor();
+  assert.equal(await thread.locator('[data-testid="sms-thread-last"]').innerText(), hostile, 'the last message, as text');
+  assert.match(await thread.locator('[data-testid="sms-thread-count"]').innerText(), /^1 message$/);
+  assert.equal(await thread.locator('time').count(), 1, 'the time of the last message');
+  assert.equal(await page.locator('[data-testid="sms-threads"] img, [data-testid="sms-threads"] b').count(), 0, 'untrusted text never becomes HTML');
+
+  // A second message to the same thread: the count moves, live.
+  await commsctl(['sandbox', 'receive', 'sms', '--from', '+14155550123', '--body', 'Or Thursday.']);
+  await waitFor('the thread to count 2 messages', async () => /^2 messages$/.test(await thread.locator('[data-testid="sms-thread-count"]').innerText()));
+
+  await thread.locator('[data-testid="sms-thread-link"]').click();
+  await page.waitForURL((u) => new URL(u).pathname.startsWith('/texts/'));
+  const messages = page.locator('[data-testid="sms-message"]');
+  await waitFor('2 messages in the thread', async () => (await messages.count()) === 2);
+  assert.deepEqual(await messages.evaluateAll((els) => els.map((e) => e.getAttribute('data-direction'))), ['inbound', 'inbound']);
+  assert.equal(await messages.nth(0).locator('[data-testid="sms-text"]').innerText(), hostile, 'oldest first, as text');
+  assert.equal(await messages.nth(1).locator('[data-testid="sms-text"]').innerText(), 'Or Thursday.');
+  assert.equal(await page.locator('[data-testid="sms-messages"] img').count(), 0);
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'no script ran');
+  await page.locator('[data-testid="sms-untrusted"]').waitFor();
+
+  // The preview of an SMS with a smart quote: UCS-2, its segments, the cost, and why.
+  const body = 'It’s Dr. Weber’s office: your appointment is tomorrow at 10:15. Reply C to cancel or R to reschedule; bring your insurance card, please. Thanks!';
+  const { item } = await stageSms({ to: '+14155550100', body });
+  await page.goto(`${sut.dashboardUrl}/review/${item.id}`);
+  await page.locator('[data-testid="sms-segments"]').waitFor();
+  const viewed = await page.evaluate(async (id) => (await fetch(`/dashboard/api/items/${id}`)).json(), item.id);
+  const preview = viewed.content.segments;
+  assert.equal(preview.encoding, 'UCS-2');
+  assert.equal(await page.locator('[data-testid="sms-encoding"]').innerText(), 'UCS-2');
+  assert.equal(await page.locator('[data-testid="sms-segment-count"]').innerText(), `${preview.segments} segments (${preview.characters} characters)`);
+  assert.ok(preview.segments >= 3, `a smart quote makes ${preview.characters} characters ${preview.segments} segments`);
+  assert.match(await page.locator('[data-testid="sms-cost"]').innerText(), new RegExp(`^about ${String(preview.estimatedCost).replace('.', '\\.')} `));
+  const why = await page.locator('[data-testid="sms-ucs2"]').innerText();
+  assert.match(why, /UCS-2/);
+  assert.match(why, /’ \(U\+2019\)/, `names the smart quote: ${why}`);
+
+  // Approved, the sandbox sends it: its thread lists it as sent.
+  await page.locator('[data-testid="live-status"][data-state="connected"]').waitFor();
+  await page.locator('[data-testid="approve-button"]').click();
+  await waitForState(item.id, (i) => i.state === 'sent', 'sent');
+  await page.goto(`${sut.dashboardUrl}/texts`);
+  const sent = page.locator('[data-testid="sms-thread-row"]', { hasText: '+14155550100' });
+  await sent.waitFor();
+  assert.match(await sent.innerText(), /You sent:/);
+  assert.equal(await sent.locator('[data-testid="sms-thread-last"]').innerText(), body);
+  const textsPng = path.join(sut.screenshotDir, 'texts.png');
+  await page.screenshot({ path: textsPng, animations: 'disabled', fullPage: true });
+  console.log(`# screenshot: ${textsPng}`);
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });

@@ -49,6 +49,8 @@ pub fn router(daemon: Shared) -> Router {
         .route("/audit", get(audit_list))
         .route("/status", get(status))
         .route("/accounts", get(accounts))
+        .route("/sms/threads", get(sms_threads))
+        .route("/sms/threads/{thread_id}", get(sms_thread))
         .route("/events", get(events))
         .layer(middleware::from_fn_with_state(
             daemon.clone(),
@@ -62,6 +64,8 @@ pub fn router(daemon: Shared) -> Router {
         .route("/audit", get(page))
         .route("/status", get(page))
         .route("/accounts", get(page))
+        .route("/texts", get(page))
+        .route("/texts/{thread_id}", get(page))
         .route(
             "/assets/app.js",
             get(|| async { asset(assets::APP_JS, "text/javascript; charset=utf-8") }),
@@ -469,6 +473,76 @@ async fn accounts(State(daemon): State<Shared>) -> Result<Json<Value>> {
     Ok(Json(
         json!({ "accounts": daemon.accounts.list(&caller())? }),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SmsThreadsQuery {
+    limit: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SmsThreadQuery {
+    account_id: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `limit` of the SMS routes, as `twilio::read::limit` checks it.
+fn sms_limit(value: Option<&str>) -> Result<Option<u64>> {
+    value
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| Error::invalid("limit", "expected a whole number"))
+        })
+        .transpose()
+}
+
+/// The SMS threads of every account (the dashboard is the human: it reads
+/// them all), most recent first. Bodies are untrusted.
+async fn sms_threads(
+    State(daemon): State<Shared>,
+    Query(q): Query<SmsThreadsQuery>,
+) -> Result<Json<Value>> {
+    let limit = crate::twilio::read::limit(sms_limit(q.limit.as_deref())?)?;
+    let threads = daemon
+        .twilio
+        .receiving
+        .read
+        .all_threads(&caller(), limit)
+        .await?;
+    Ok(Json(json!(threads)))
+}
+
+/// One thread's messages, newest first: by its `threadId` (or their
+/// number) in the account that holds it (`accountId`, as the thread list
+/// gives it; the default account when absent).
+async fn sms_thread(
+    State(daemon): State<Shared>,
+    Path(thread_id): Path<String>,
+    Query(q): Query<SmsThreadQuery>,
+) -> Result<Json<Value>> {
+    let (number, thread_id) = if thread_id.contains(':') {
+        (None, Some(thread_id))
+    } else {
+        (Some(thread_id), None)
+    };
+    let input = crate::twilio::read::ListInput {
+        account_id: q.account_id,
+        number,
+        thread_id,
+        since: None,
+        limit: sms_limit(q.limit.as_deref())?,
+        cursor: q.cursor,
+    };
+    let listed = daemon
+        .twilio
+        .receiving
+        .read
+        .thread(&caller(), input)
+        .await?;
+    Ok(Json(json!(listed)))
 }
 
 async fn events(
