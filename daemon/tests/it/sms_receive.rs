@@ -594,6 +594,60 @@ fn the_sandbox_reads_sms_with_no_account() {
     assert_eq!(thread["threadId"], json!(format!("sandbox:{THEIRS}")));
     let by_number = json_of(&env.commsctl(&["sms", "list", "--number", "+15554445555", "--json"]));
     assert_eq!(by_number["messages"].as_array().unwrap().len(), 1);
+
+    // The dashboard reads the same threads, every account's, signed in.
+    let login = json_of(&env.commsctl(&["dashboard", "--no-browser", "--json"]));
+    let url = login["url"].as_str().unwrap();
+    let base = url.split("/login").next().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let anonymous = reqwest::blocking::get(format!("{base}/dashboard/api/sms/threads")).unwrap();
+    assert_eq!(anonymous.status(), 401, "the threads need a session");
+    assert!(http.get(url).send().unwrap().status().is_success());
+    let threads: Value = http
+        .get(format!("{base}/dashboard/api/sms/threads"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(threads["untrusted"], true);
+    let list = threads["threads"].as_array().unwrap();
+    let numbers: Vec<&str> = list
+        .iter()
+        .map(|t| t["theirNumber"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, [THEIRS, "+15554445555"], "most recent first");
+    assert_eq!(list[0]["messages"], 2);
+    assert_eq!(list[0]["accountId"], "sandbox");
+    assert_eq!(list[0]["last"]["body"], "STOP");
+    assert_eq!(list[0]["last"]["direction"], "inbound");
+    let thread_id = list[0]["threadId"].as_str().unwrap();
+    let one: Value = http
+        .get(format!("{base}/dashboard/api/sms/threads/{thread_id}"))
+        .query(&[("accountId", "sandbox")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(one["threadId"], thread_id);
+    let bodies: Vec<&str> = one["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["STOP", "first"]);
+    let refused = http
+        .get(format!("{base}/dashboard/api/sms/threads?limit=0"))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.json::<Value>().unwrap()["details"]["field"],
+        "limit"
+    );
 }
 
 /// The receiving side and the sending side meet: a STOP posted to the
