@@ -284,6 +284,11 @@ pub fn translate(event: &v1::Event) -> Vec<BackendEvent> {
                 "commsd://mail/inbox".to_owned(),
             )]
         }
+        Some(Kind::MessageReceived(m)) if m.channel == "sms" => {
+            vec![BackendEvent::ResourceUpdated(
+                "commsd://sms/inbox".to_owned(),
+            )]
+        }
         // After a gap, anything may have changed.
         Some(Kind::Lagged(_)) => vec![
             BackendEvent::ToolsChanged,

@@ -74,6 +74,13 @@ pub fn translate(event: &Event) -> Vec<BackendEvent> {
                 super::RESOURCE_MAIL_INBOX.to_owned(),
             )]
         }
+        Event::MessageReceived { channel, .. }
+            if *channel == crate::outbox::model::Channel::Sms =>
+        {
+            vec![BackendEvent::ResourceUpdated(
+                super::RESOURCE_SMS_INBOX.to_owned(),
+            )]
+        }
         Event::MessageReceived { .. }
         | Event::AuditAppended { .. }
         | Event::ShutdownStarted { .. } => Vec::new(),

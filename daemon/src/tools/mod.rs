@@ -57,6 +57,9 @@ pub const RESOURCE_CACHE_STATS: &str = "commsd://cache/stats";
 /// The newest messages in the INBOX of each IMAP account; updated when IDLE
 /// sees new mail there.
 pub const RESOURCE_MAIL_INBOX: &str = "commsd://mail/inbox";
+/// The newest text messages of each Twilio account and the sandbox;
+/// updated when one is received (webhook, polling, the sandbox).
+pub const RESOURCE_SMS_INBOX: &str = "commsd://sms/inbox";
 
 /// One tool of the catalog.
 #[derive(Debug, Clone, Copy)]

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    RESOURCE_ACCOUNTS, RESOURCE_CACHE_STATS, RESOURCE_MAIL_INBOX, RESOURCE_OUTBOX_PENDING, Tools,
-    UnknownTool, brief,
+    RESOURCE_ACCOUNTS, RESOURCE_CACHE_STATS, RESOURCE_MAIL_INBOX, RESOURCE_OUTBOX_PENDING,
+    RESOURCE_SMS_INBOX, Tools, UnknownTool, brief,
 };
 use crate::auth::Caller;
 use crate::error::Error;
@@ -49,18 +49,35 @@ impl Tools {
                     "outbox": self.outbox.counts(),
                 }))
             }
-            RESOURCE_MAIL_INBOX => {
-                caller.require(crate::auth::Grant::Read, "read mail")?;
+            RESOURCE_MAIL_INBOX | RESOURCE_SMS_INBOX => {
+                let sms = uri == RESOURCE_SMS_INBOX;
+                caller.require(
+                    crate::auth::Grant::Read,
+                    if sms {
+                        "read text messages"
+                    } else {
+                        "read mail"
+                    },
+                )?;
                 let mut accounts = Vec::new();
                 for account in self.outbox.accounts().list() {
-                    if !matches!(
-                        account.kind,
-                        crate::accounts::Kind::Imap | crate::accounts::Kind::Sandbox
-                    ) {
+                    use crate::accounts::Kind;
+                    let kinds: &[Kind] = if sms {
+                        &[Kind::Twilio, Kind::Sandbox]
+                    } else {
+                        &[Kind::Imap, Kind::Sandbox]
+                    };
+                    if !kinds.contains(&account.kind) {
                         continue;
                     }
-                    let args = json!({ "accountId": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });
-                    let inbox = match self.invoke(caller, "email_list_messages", args).await {
+                    let (tool, args) = if sms {
+                        let args = json!({ "accountId": account.id, "limit": MAIL_INBOX_LIMIT });
+                        ("sms_list_messages", args)
+                    } else {
+                        let args = json!({ "accountId": account.id, "folder": "INBOX", "limit": MAIL_INBOX_LIMIT });
+                        ("email_list_messages", args)
+                    };
+                    let inbox = match self.invoke(caller, tool, args).await {
                         Ok(outcome) if !outcome.is_error => outcome.structured,
                         // One account's server being down does not hide the others.
                         Ok(outcome) => {
@@ -75,10 +92,15 @@ impl Tools {
                     };
                     accounts.push(inbox);
                 }
+                let more = if sms {
+                    "sms_list_messages with a cursor pages on; sms_get_thread reads one conversation"
+                } else {
+                    "email_list_messages with a cursor pages on; Gmail accounts: gmail_search_messages"
+                };
                 Ok(json!({
                     "accounts": accounts,
                     "perAccount": MAIL_INBOX_LIMIT,
-                    "more": "email_list_messages with a cursor pages on; Gmail accounts: gmail_search_messages",
+                    "more": more,
                     "untrusted": true,
                 }))
             }

@@ -395,7 +395,8 @@ async fn prompts_resources_and_resource_updates() {
             "commsd://accounts",
             "commsd://outbox/pending",
             "commsd://cache/stats",
-            "commsd://mail/inbox"
+            "commsd://mail/inbox",
+            "commsd://sms/inbox"
         ]
     );
     // No account yet: the sandbox's INBOX, empty.
@@ -428,6 +429,53 @@ async fn prompts_resources_and_resource_updates() {
     // Counters per caching provider (Gmail once Google accounts are wired).
     assert!(stats["providers"].is_object(), "{stats}");
     assert!(stats["outbox"].is_object(), "{stats}");
+
+    // A text received by the sandbox: the SMS resource is updated and holds it.
+    client
+        .subscribe(SubscribeRequestParams::new("commsd://sms/inbox"))
+        .await
+        .unwrap();
+    let received = env.commsctl(&[
+        "sandbox",
+        "receive",
+        "sms",
+        "--from",
+        "+14155550123",
+        "--body",
+        "Running 10 minutes late",
+    ]);
+    assert_eq!(received.code, 0, "{}", received.stderr);
+    let mut seen = false;
+    for _ in 0..500 {
+        seen = tc
+            .updated
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == "commsd://sms/inbox");
+        if seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(seen, "no resources/updated for a received SMS");
+    let texts = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "commsd://sms/inbox",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&texts).unwrap()["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let texts: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(texts["accounts"][0]["accountId"], "sandbox", "{texts}");
+    assert_eq!(
+        texts["accounts"][0]["messages"][0]["body"], "Running 10 minutes late",
+        "{texts}"
+    );
+    assert_eq!(texts["untrusted"], true, "{texts}");
 
     client
         .subscribe(SubscribeRequestParams::new("commsd://outbox/pending"))
