@@ -20,6 +20,11 @@ pub enum Command {
         after_help = "Examples:\n  commsctl sms thread +15552223333\n  commsctl sms thread '+15550001111:+15552223333' --json"
     )]
     Thread(super::sms_read::ThreadArgs),
+    /// Stage a text message; it goes out once a human approves it (or the policy lets it).
+    #[command(
+        after_help = "Examples:\n  commsctl sms send --to +14155550100 'Reminder: your appointment is tomorrow at 9:00'\n  commsctl sms send --account clinic --to +14155550100 'See you at 9:00' --json\n\nThe answer shows the encoding, the segments and the estimated cost, and names characters\nthat force UCS-2 (a curly quote can triple the segments)."
+    )]
+    Send(SendArgs),
     /// Numbers that opted out (STOP, or Twilio's error 21610) of one of our senders.
     #[command(subcommand)]
     Optouts(Optouts),
@@ -27,6 +32,20 @@ pub enum Command {
     /// otherwise). Audited.
     #[command(after_help = "Examples:\n  commsctl sms quiet-override ob_7k2m9x4q1z")]
     QuietOverride(QuietOverrideArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// The Twilio account (id or address) [default: the default account].
+    #[arg(long, env = "COMMSD_ACCOUNT")]
+    account: Option<String>,
+    /// Their number (E.164, e.g. +14155550100).
+    #[arg(long)]
+    to: String,
+    /// The message (up to 1,600 characters).
+    body: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,9 +112,29 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
     match command {
         Command::List(a) => sms_read::execute(socket, Read::List(a)).await,
         Command::Thread(a) => sms_read::execute(socket, Read::Thread(a)).await,
+        Command::Send(a) => send(socket, a).await,
         Command::QuietOverride(a) => quiet_override(socket, a).await,
         Command::Optouts(o) => optouts(socket, o).await,
     }
+}
+
+/// Stages through `sms_send`, as the human at the CLI.
+async fn send(socket: &Socket, a: SendArgs) -> anyhow::Result<()> {
+    let mut args = json!({ "to": a.to, "body": a.body });
+    if let Some(account) = a.account {
+        args["accountId"] = json!(account);
+    }
+    let v = super::mail::invoke(socket, "sms_send", args).await?;
+    if a.json {
+        return output::json(&v);
+    }
+    let preview = v["preview"].as_str().unwrap_or_default();
+    output::text(&format!(
+        "{} {}\n{preview}\n{}\n",
+        v["item"]["id"].as_str().unwrap_or_default(),
+        v["item"]["state"].as_str().unwrap_or_default(),
+        v["next"].as_str().unwrap_or_default()
+    ))
 }
 
 async fn quiet_override(socket: &Socket, a: QuietOverrideArgs) -> anyhow::Result<()> {

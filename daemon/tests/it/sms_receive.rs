@@ -732,3 +732,45 @@ fn webhooks_feed_the_opt_outs_and_the_delivery_status() {
     let again = json_of(&env.commsctl(&["outbox", "show", &id, "--json"]));
     assert_eq!(again["delivery"], shown["delivery"]);
 }
+
+/// `commsctl sms send` stages through `sms_send`: the answer shows the
+/// encoding and the character forcing UCS-2, a bad number is refused by
+/// name and nothing is stored.
+#[test]
+fn commsctl_sms_send_stages_with_the_preview() {
+    let env = Env::new();
+    let _daemon = env.start();
+    let run = env.commsctl(&[
+        "sms",
+        "send",
+        "--to",
+        "+14155550100",
+        "It’s tomorrow at 9:00",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("pending_approval"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("UCS-2") && run.stdout.contains("U+2019"),
+        "{}",
+        run.stdout
+    );
+    let staged = json_of(&env.commsctl(&[
+        "sms",
+        "send",
+        "--to",
+        "+14155550101",
+        "See you at 9:00",
+        "--json",
+    ]));
+    assert_eq!(staged["item"]["channel"], "sms", "{staged}");
+    let preview = staged["preview"].as_str().unwrap();
+    assert!(
+        preview.contains("GSM-7, 1 segment") && preview.contains("See you at 9:00"),
+        "{staged}"
+    );
+    let refused = env.commsctl(&["sms", "send", "--to", "12345", "x"]);
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("to:"), "{}", refused.stderr);
+    let items = json_of(&env.commsctl(&["outbox", "list", "--json"]));
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(2), "{items}");
+}
