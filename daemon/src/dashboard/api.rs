@@ -70,6 +70,8 @@ pub fn router(daemon: Shared) -> Router {
             "/assets/app.js",
             get(|| async { asset(assets::APP_JS, "text/javascript; charset=utf-8") }),
         )
+        .route("/assets/js/{name}", get(js_module))
+        .route("/assets/css/{name}", get(stylesheet))
         .route(
             "/assets/app.css",
             get(|| async { asset(assets::APP_CSS, "text/css; charset=utf-8") }),
@@ -93,6 +95,23 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// One of `app.js`'s ES modules, by file name; anything else is not found.
+async fn js_module(Path(name): Path<String>) -> Response {
+    embedded(assets::JS_MODULES, &name, "text/javascript; charset=utf-8")
+}
+
+/// One of the stylesheets linked after `app.css`, by file name.
+async fn stylesheet(Path(name): Path<String>) -> Response {
+    embedded(assets::CSS_FILES, &name, "text/css; charset=utf-8")
+}
+
+fn embedded(files: &[(&str, &'static str)], name: &str, content_type: &'static str) -> Response {
+    match files.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => asset(body, content_type),
+        None => Error::new(Code::NotFound, "no such dashboard file").into_response(),
+    }
 }
 
 /// Host must be loopback everywhere; pages get a strict CSP.
