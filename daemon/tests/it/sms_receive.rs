@@ -831,7 +831,11 @@ fn polling_stores_each_inbound_message_once_across_overlaps_and_restarts() {
         "twilio_poll_requests"
     ) == 1));
     assert_eq!(twilio.lists(), 2, "both pages were followed");
-    assert_eq!(counter(&env, "twilio_poll_stored"), 2);
+    // The request is counted once answered, before its messages are stored.
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &env,
+        "twilio_poll_stored"
+    ) == 2));
 
     // Poll 2 (10 s later): the window overlaps the first.
     twilio.list(vec![vec![
@@ -842,7 +846,11 @@ fn polling_stores_each_inbound_message_once_across_overlaps_and_restarts() {
         &env,
         "twilio_poll_requests"
     ) == 2));
-    assert_eq!(counter(&env, "twilio_poll_stored"), 3);
+    // The request is counted once answered, before its messages are stored.
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &env,
+        "twilio_poll_stored"
+    ) == 3));
     assert_eq!(counter(&env, "twilio_inbound_duplicates"), 0);
     // The loop stops at shutdown.
     daemon.signal("TERM");
@@ -859,7 +867,11 @@ fn polling_stores_each_inbound_message_once_across_overlaps_and_restarts() {
         &env,
         "twilio_poll_requests"
     ) == 1));
-    assert_eq!(counter(&env, "twilio_poll_stored"), 1);
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &env,
+        "twilio_poll_stored"
+    ) == 1));
+    // Oldest first: the two already stored came before the STOP.
     assert_eq!(counter(&env, "twilio_inbound_duplicates"), 2);
 
     let rows = query(
@@ -876,7 +888,12 @@ fn polling_stores_each_inbound_message_once_across_overlaps_and_restarts() {
         assert_eq!(row[2], "poll");
         assert_eq!(row[3], THEIRS);
     }
-    let optouts = json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]));
+    let optouts = || json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]));
+    // The keyword is recorded right after its message is stored.
+    assert!(eventually(Duration::from_secs(5), || optouts()["optOuts"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())));
+    let optouts = optouts();
     assert_eq!(optouts["optOuts"][0]["number"], THEIRS, "{optouts}");
     assert_eq!(optouts["optOuts"].as_array().unwrap().len(), 1);
     let thread = json_of(&env.commsctl(&[
