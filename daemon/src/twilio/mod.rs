@@ -19,6 +19,7 @@
 //! - `inbound`: received messages, stored before the webhook is answered.
 //! - `media`: MMS media downloads.
 //! - `read`: reading SMS (Twilio accounts and the sandbox).
+//! - `poll`: the polling fallback (`[twilio] poll_interval`).
 //! - `receive`: registers the receiving side (routes, counters, hooks).
 //! - `tools`, `api`: the SMS read tools and `/api/v1/sms` routes.
 
@@ -32,6 +33,7 @@ pub mod inbound;
 pub mod keywords;
 pub mod media;
 pub mod optouts;
+pub mod poll;
 pub mod provider;
 pub mod quiet;
 pub mod read;

@@ -1,8 +1,11 @@
 //! The receiving side of the Twilio provider, registered by
 //! [`register`]: the webhook routes, the inbound store, media downloads
-//! (pending ones retried at start), removal of an account's messages, and
-//! the counters (`twilio_webhooks_accepted`, `twilio_webhooks_refused`,
-//! `twilio_inbound_stored`, `twilio_inbound_duplicates`).
+//! (pending ones retried at start), the polling fallback when
+//! `[twilio] poll_interval` is set (started at start, stopped at shutdown),
+//! removal of an account's messages, and the counters
+//! (`twilio_webhooks_accepted`, `twilio_webhooks_refused`,
+//! `twilio_inbound_stored`, `twilio_inbound_duplicates`, and with polling
+//! `twilio_poll_requests`, `twilio_poll_stored`, `twilio_poll_errors`).
 //!
 //! The webhooks find an account's auth token through
 //! `accounts::by_account_sid` and `accounts::auth_token`; media are fetched
@@ -14,6 +17,7 @@ use std::sync::atomic::Ordering;
 use super::client::Media;
 use super::inbound::Inbound;
 use super::media::{MediaSaver, MediaSource};
+use super::poll::Poller;
 use super::read::SmsRead;
 use super::webhook::{
     self, KeywordSink, StatusSink, TokenLookup, TokenSource, WebhookCounts, Webhooks,
@@ -31,6 +35,8 @@ pub struct Receiving {
     pub read: Arc<SmsRead>,
     pub webhooks: Arc<Webhooks>,
     pub media: Arc<MediaSaver>,
+    /// The polling fallback, when `[twilio] poll_interval` is set.
+    pub poller: Option<Arc<Poller>>,
 }
 
 /// Where keywords and status callbacks go.
@@ -54,6 +60,15 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry, sinks: Sinks) -> Arc
         lookup.clone(),
         ctx.config.twilio.media_max_bytes,
     ));
+    let poller = (!ctx.config.twilio.poll_interval.is_zero()).then(|| {
+        Arc::new(Poller::new(
+            ctx.accounts.clone(),
+            ctx.vault.clone(),
+            ctx.config.twilio.api_base.clone(),
+            inbound.clone(),
+            sinks.keywords.clone(),
+        ))
+    });
     let webhooks = Arc::new(Webhooks {
         config: ctx.config.twilio.clone(),
         tokens: lookup,
@@ -76,6 +91,7 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry, sinks: Sinks) -> Arc
         read,
         webhooks,
         media: media.clone(),
+        poller: poller.clone(),
     });
     registry.tools(Arc::new(super::tools::SmsTools {
         read: receiving.read.clone(),
@@ -87,6 +103,12 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry, sinks: Sinks) -> Arc
         tracing::info!(
             "`twilio.public_url` is not set: every Twilio webhook will be refused (set it to the URL Twilio calls, e.g. the tunnel's https URL)"
         );
+    }
+    if let Some(poller) = poller {
+        let (interval, shutdown) = (ctx.config.twilio.poll_interval, ctx.shutdown.clone());
+        registry.on_start(move || {
+            tokio::spawn(poller.run(interval, shutdown));
+        });
     }
     let shutdown = ctx.shutdown.clone();
     registry.on_start(move || {
@@ -165,7 +187,7 @@ impl StatusCounters for Receiving {
     fn counters(&self) -> Vec<(String, u64)> {
         let hooks = &self.webhooks.counts;
         let stored = self.inbound.counts();
-        [
+        let mut counters: Vec<(String, u64)> = [
             (
                 "twilio_webhooks_accepted",
                 hooks.accepted.load(Ordering::Relaxed),
@@ -185,7 +207,20 @@ impl StatusCounters for Receiving {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        .collect();
+        if let Some(poller) = &self.poller {
+            let c = &poller.counts;
+            counters.extend(
+                [
+                    ("twilio_poll_requests", &c.requests),
+                    ("twilio_poll_stored", &c.stored),
+                    ("twilio_poll_errors", &c.errors),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.load(Ordering::Relaxed))),
+            );
+        }
+        counters
     }
 }
 

@@ -774,3 +774,244 @@ fn commsctl_sms_send_stages_with_the_preview() {
     let items = json_of(&env.commsctl(&["outbox", "list", "--json"]));
     assert_eq!(items["items"].as_array().map(Vec::len), Some(2), "{items}");
 }
+
+/// What the polled Twilio lists: pages of messages, and the query of
+/// every list request.
+#[derive(Default)]
+struct PolledState {
+    pages: Vec<Vec<Value>>,
+    queries: Vec<Vec<(String, String)>>,
+}
+
+/// A scripted Twilio for polling: the account check, and
+/// `GET .../Messages.json` answering `pages` one `Page` at a time.
+struct PolledTwilio {
+    base: String,
+    state: std::sync::Arc<std::sync::Mutex<PolledState>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl PolledTwilio {
+    fn start() -> PolledTwilio {
+        use axum::extract::{Path, Query};
+        use axum::routing::get;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = std::sync::Arc::new(std::sync::Mutex::new(PolledState::default()));
+        let shared = state.clone();
+        let app = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{sid}",
+                get(|Path(sid): Path<String>| async move {
+                    let sid = sid.trim_end_matches(".json").to_owned();
+                    axum::Json(json!({ "sid": sid, "friendly_name": "Polled clinic", "status": "active" }))
+                }),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                get(
+                    move |Path(sid): Path<String>, Query(query): Query<Vec<(String, String)>>| {
+                        let shared = shared.clone();
+                        async move {
+                            let mut s = shared.lock().unwrap();
+                            let page: usize = query
+                                .iter()
+                                .find(|(k, _)| k == "Page")
+                                .map_or(0, |(_, v)| v.parse().unwrap());
+                            s.queries.push(query);
+                            let next = (page + 1 < s.pages.len()).then(|| {
+                                format!(
+                                    "/2010-04-01/Accounts/{sid}/Messages.json?Page={}&PageToken=PA{}",
+                                    page + 1,
+                                    page + 1
+                                )
+                            });
+                            let messages = s.pages.get(page).cloned().unwrap_or_default();
+                            axum::Json(json!({ "messages": messages, "next_page_uri": next }))
+                        }
+                    },
+                ),
+            );
+        runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+        PolledTwilio {
+            base,
+            state,
+            _runtime: runtime,
+        }
+    }
+
+    fn list(&self, pages: Vec<Vec<Value>>) {
+        self.state.lock().unwrap().pages = pages;
+    }
+
+    fn lists(&self) -> usize {
+        self.state.lock().unwrap().queries.len()
+    }
+}
+
+/// A message as Twilio lists it, sent `n` seconds into a fixed minute.
+fn listed(n: u64, direction: &str, body: &str) -> Value {
+    let (from, to) = if direction == "inbound" {
+        (THEIRS, OURS)
+    } else {
+        (OURS, THEIRS)
+    };
+    json!({
+        "sid": sid("SM", n), "account_sid": AC, "messaging_service_sid": MG,
+        "from": from, "to": to, "body": body, "direction": direction,
+        "status": if direction == "inbound" { "received" } else { "delivered" },
+        "date_created": format!("Fri, 04 Dec 2026 10:00:{n:02} +0000"),
+        "date_sent": format!("Fri, 04 Dec 2026 10:00:{n:02} +0000"),
+    })
+}
+
+fn counter(env: &Env, name: &str) -> u64 {
+    env.status_json()["counts"][name].as_u64().unwrap_or(0)
+}
+
+/// With no webhook exposed, `[twilio] poll_interval` lists recent messages:
+/// pages are followed, only inbound messages are stored, each once across
+/// overlapping polls and a restart, and a polled STOP opts the number out.
+#[test]
+fn polling_stores_each_inbound_message_once_across_overlaps_and_restarts() {
+    let twilio = PolledTwilio::start();
+    let env = Env::new();
+    // `poll_interval` is validated: too often is refused, naming the key.
+    std::fs::write(
+        &env.config,
+        format!(
+            "{PORT_ZERO_CONFIG}[twilio]\napi_base = \"{}\"\npoll_interval = \"2s\"\n",
+            twilio.base
+        ),
+    )
+    .unwrap();
+    let refused = env.start_failing();
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("key `twilio.poll_interval`"),
+        "{}",
+        refused.stderr
+    );
+
+    // The account is added with polling off: nothing is listed.
+    let daemon = start_with(&env, &twilio.base, "");
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(counter(&env, "twilio_poll_requests"), 0);
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(15)).code, 0);
+    assert_eq!(twilio.lists(), 0);
+
+    // Poll 1 (at start): two pages, newest first, with an outbound message.
+    twilio.list(vec![
+        vec![
+            listed(2, "inbound", "Can I move my appointment?"),
+            listed(1, "outbound", "Reminder: 9:00 tomorrow"),
+        ],
+        vec![listed(0, "inbound", "Hello")],
+    ]);
+    let poll = "poll_interval = \"10s\"\n";
+    let daemon = start_with(&env, &twilio.base, poll);
+    assert!(eventually(Duration::from_secs(10), || counter(
+        &env,
+        "twilio_poll_requests"
+    ) == 1));
+    assert_eq!(twilio.lists(), 2, "both pages were followed");
+    // The request is counted once answered, before its messages are stored.
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &env,
+        "twilio_poll_stored"
+    ) == 2));
+
+    // Poll 2 (10 s later): the window overlaps the first.
+    twilio.list(vec![vec![
+        listed(3, "inbound", "Thanks"),
+        listed(2, "inbound", "Can I move my appointment?"),
+    ]]);
+    assert!(eventually(Duration::from_secs(20), || counter(
+        &env,
+        "twilio_poll_requests"
+    ) == 2));
+    // The request is counted once answered, before its messages are stored.
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &env,
+        "twilio_poll_stored"
+    ) == 3));
+    assert_eq!(counter(&env, "twilio_inbound_duplicates"), 0);
+    // The loop stops at shutdown.
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(15)).code, 0);
+
+    // A restart: the first poll overlaps all of the last one's, and a STOP.
+    twilio.list(vec![vec![
+        listed(4, "inbound", " stop "),
+        listed(3, "inbound", "Thanks"),
+        listed(2, "inbound", "Can I move my appointment?"),
+    ]]);
+    let _daemon = start_with(&env, &twilio.base, poll);
+    assert!(eventually(Duration::from_secs(10), || counter(
+        &env,
+        "twilio_poll_requests"
+    ) == 1));
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &env,
+        "twilio_poll_stored"
+    ) == 1));
+    // Oldest first: the two already stored came before the STOP.
+    assert_eq!(counter(&env, "twilio_inbound_duplicates"), 2);
+
+    let rows = query(
+        &env,
+        "SELECT message_sid, direction, source, their_number, body FROM sms_messages ORDER BY message_sid",
+    );
+    let sids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(
+        sids,
+        [sid("SM", 0), sid("SM", 2), sid("SM", 3), sid("SM", 4)]
+    );
+    for row in &rows {
+        assert_eq!(row[1], "inbound");
+        assert_eq!(row[2], "poll");
+        assert_eq!(row[3], THEIRS);
+    }
+    let optouts = || json_of(&env.commsctl(&["sms", "optouts", "list", "--json"]));
+    // The keyword is recorded right after its message is stored.
+    assert!(eventually(Duration::from_secs(5), || optouts()["optOuts"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())));
+    let optouts = optouts();
+    assert_eq!(optouts["optOuts"][0]["number"], THEIRS, "{optouts}");
+    assert_eq!(optouts["optOuts"].as_array().unwrap().len(), 1);
+    let thread = json_of(&env.commsctl(&[
+        "sms",
+        "list",
+        "--account",
+        &account,
+        "--number",
+        THEIRS,
+        "--json",
+    ]));
+    assert_eq!(thread["messages"][0]["keyword"], "optOut", "{thread}");
+
+    // Every list request asked for a recent window of all the account's
+    // messages (a Messaging Service picks among numbers: no `To`).
+    let queries = twilio.state.lock().unwrap().queries.clone();
+    assert_eq!(queries.len(), 4);
+    for q in queries
+        .iter()
+        .filter(|q| !q.iter().any(|(k, _)| k == "Page"))
+    {
+        assert!(q.iter().any(|(k, _)| k == "DateSent>"), "{q:?}");
+        assert!(!q.iter().any(|(k, _)| k == "To"), "{q:?}");
+    }
+}
