@@ -123,7 +123,11 @@ pub async fn send_sms(
 }
 
 /// Stages `request`, confirms a draft, and waits a little for the dispatch.
-async fn send_staged(state: &ApiState, authed: &Authed, request: StageRequest) -> Result<Response> {
+pub(crate) async fn send_staged(
+    state: &ApiState,
+    authed: &Authed,
+    request: StageRequest,
+) -> Result<Response> {
     let outbox = &state.daemon.outbox;
     let mut item = outbox.stage(&authed.caller, request).await?.item;
     if item.state == ItemState::Draft {

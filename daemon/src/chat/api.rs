@@ -4,12 +4,10 @@
 //! waits for the delivery (as `/email/send` does).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,10 +19,8 @@ use crate::api::staging::SendResponse;
 use crate::api::{ApiState, Authed};
 use crate::auth::Grant;
 use crate::error::{Result, parse_json};
-use crate::outbox::model::State as ItemState;
 use crate::outbox::request::ChatStage;
 use crate::outbox::service::StageRequest;
-use crate::outbox::view::ItemView;
 
 /// The routes; the service reaches them as an `Extension`.
 pub fn routes() -> OpenApiRouter<ApiState> {
@@ -58,9 +54,6 @@ pub async fn messages(
     Ok(Json(chat.messages(&authed.caller, q).await?))
 }
 
-/// How long a send waits for an item the policy let through.
-const SEND_WAIT: Duration = Duration::from_secs(10);
-
 /// Stages a chat message and, when the policy lets it go, waits for it.
 #[utoipa::path(post, path = "/api/v1/chat/send", tag = "outbox", operation_id = "sendChat",
     request_body = ChatStage,
@@ -74,33 +67,5 @@ pub async fn send(
 ) -> Result<Response> {
     authed.caller.require(Grant::Send, "send chat messages")?;
     let request = StageRequest::from(parse_json::<ChatStage>(&body)?);
-    let outbox = &state.daemon.outbox;
-    let mut item = outbox.stage(&authed.caller, request).await?.item;
-    if item.state == ItemState::Draft {
-        item = outbox.confirm(&authed.caller, &item.id).await?;
-    }
-    let deadline = tokio::time::Instant::now() + SEND_WAIT;
-    while matches!(item.state, ItemState::Approved | ItemState::Sending)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        item = outbox.get(&authed.caller, &item.id).await?;
-    }
-    let pending = item.state.is_pending();
-    let done = matches!(item.state, ItemState::Sent | ItemState::Failed);
-    let review_url = pending.then(|| state.daemon.status().review_url(&item.id));
-    let status = if done {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((
-        status,
-        Json(SendResponse {
-            item: ItemView::from(&item),
-            pending_approval: pending,
-            review_url,
-        }),
-    )
-        .into_response())
+    crate::api::staging::send_staged(&state, &authed, request).await
 }
