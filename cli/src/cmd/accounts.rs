@@ -489,24 +489,27 @@ async fn add_google(socket: &Socket, accounts: &mut Client, a: GoogleArgs) -> an
             event = stream.next() => final_account(socket, event)?,
             line = pasted => {
                 let line = line.context("reading the pasted URL failed")??;
-                let account = accounts
+                accounts
                     .complete_google(v1::CompleteGoogleRequest { flow_id: started.flow_id.clone(), pasted: line })
                     .await
-                    .map_err(|s| rpc_error(socket, s))?
-                    .into_inner();
-                (account, false)
+                    .map_err(|s| rpc_error(socket, s))?;
+                // The flow's own outcome follows: existed, warnings.
+                final_account(socket, stream.next().await)?
             }
         }
     } else {
         final_account(socket, stream.next().await)?
     };
-    let (account, existed) = done;
+    let (account, existed, warnings) = done;
     if a.json {
         println!(
             "{}",
-            serde_json::json!({ "account": account_json(&account), "existed": existed })
+            serde_json::json!({ "account": account_json(&account), "existed": existed, "warnings": warnings })
         );
         return Ok(());
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
     }
     output::text(&format!(
         "{} {}\n",
@@ -656,7 +659,7 @@ fn with_hint(socket: &Socket, status: tonic::Status) -> anyhow::Error {
 fn final_account(
     socket: &Socket,
     event: Option<Result<v1::AddGoogleEvent, tonic::Status>>,
-) -> anyhow::Result<(v1::Account, bool)> {
+) -> anyhow::Result<(v1::Account, bool, Vec<String>)> {
     let event = event
         .context("the daemon ended the sign-in without an outcome")?
         .map_err(|s| rpc_error(socket, s))?;
@@ -664,6 +667,7 @@ fn final_account(
         Some(v1::add_google_event::Kind::Done(done)) => Ok((
             done.account.context("the daemon returned no account")?,
             done.existed,
+            done.warnings,
         )),
         _ => anyhow::bail!("the daemon answered the sign-in out of order"),
     }

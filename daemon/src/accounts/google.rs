@@ -124,6 +124,25 @@ pub fn modules_of(granted: &[String]) -> Vec<&'static str> {
 }
 
 /// The modules a `--with` list names; unknown names are an error naming the field.
+/// A consumer Google account (@gmail.com, @googlemail.com): Gmail works,
+/// Google Workspace APIs such as Chat do not.
+pub fn consumer(email: &str) -> bool {
+    let domain = email
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim().to_ascii_lowercase());
+    matches!(domain.as_deref(), Some("gmail.com" | "googlemail.com"))
+}
+
+/// What a sign-in asked for that `email` cannot have: the Chat API serves
+/// Google Workspace accounts only.
+pub fn chat_unavailable(email: &str, modules: &[String]) -> Option<String> {
+    (consumer(email) && modules.iter().any(|m| m == "chat")).then(|| {
+        format!(
+            "workspace_required: {email} is a consumer Google account; the Chat API serves Google Workspace accounts only, so the chat module will not work (Gmail does). Post to a space through an incoming webhook instead: commsctl accounts add chat-webhook"
+        )
+    })
+}
+
 pub fn parse_modules(with: &[String]) -> crate::error::Result<Vec<String>> {
     let mut out = Vec::new();
     for (i, m) in with.iter().enumerate() {

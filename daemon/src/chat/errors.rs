@@ -13,8 +13,7 @@ pub const CONFIG_PAGE: &str =
 /// The Chat API serves Google Workspace accounts only; Gmail keeps working
 /// for consumer accounts.
 pub fn workspace_only(account_id: &str, email: &str) -> Result<()> {
-    let domain = email.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-    if matches!(domain.as_deref(), Some("gmail.com" | "googlemail.com")) {
+    if crate::accounts::google::consumer(email) {
         return Err(Error::new(
             Code::WorkspaceRequired,
             format!(

@@ -107,6 +107,7 @@ impl accounts_server::Accounts for AccountsService {
                     kind: Some(v1::add_google_event::Kind::Done(v1::SignInDone {
                         account: Some(v1::Account::from(&done.account)),
                         existed: done.existed,
+                        warnings: done.warnings,
                     })),
                 })
                 .map_err(Status::from)

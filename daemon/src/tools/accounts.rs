@@ -189,6 +189,7 @@ fn signed_in(done: &crate::accounts::oauth::FlowDone) -> Value {
         "accountId": done.account.id,
         "email": done.account.email,
         "existed": done.existed,
+        "warnings": done.warnings,
         "account": brief(&done.account),
         "next": "Signed in: pass accountId to the Gmail tools.",
     })

@@ -351,3 +351,47 @@ fn google_client_setup_is_bring_your_own_with_clear_errors() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("with[0]"), "{}", run.stderr);
 }
+
+/// The Chat API serves Google Workspace accounts only: asking for the chat
+/// module with a consumer address is refused before any sign-in starts, and
+/// a consumer account that signs in anyway is added (Gmail works) with a
+/// `workspace_required` warning naming the webhook alternative.
+#[test]
+fn chat_module_on_a_consumer_account_is_workspace_required() {
+    let oauth = OAuthServer::start();
+    let (env, _daemon) = start(&oauth);
+    set_client(&env);
+
+    let run = env.commsctl(&[
+        "accounts",
+        "add",
+        "google",
+        "--no-browser",
+        "--with",
+        "chat",
+        "--login-hint",
+        "someone@gmail.com",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("workspace_required"), "{}", run.stderr);
+    assert!(run.stderr.contains("chat-webhook"), "{}", run.stderr);
+    assert!(
+        !list(&env).iter().any(|a| a["kind"] == "google"),
+        "nothing was added"
+    );
+
+    let (_, done) = add_google(&env, &oauth, "someone@gmail.com", &["--with", "chat"]);
+    assert_eq!(done["account"]["email"], "someone@gmail.com");
+    let warnings = done["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{done}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("workspace_required: someone@gmail.com"),
+        "{done}"
+    );
+    // A Workspace address gets no warning.
+    let (_, done) = add_google(&env, &oauth, "ada@practice.example", &["--with", "chat"]);
+    assert_eq!(done["warnings"], serde_json::json!([]));
+}

@@ -218,13 +218,6 @@ impl ChatApi {
     fn create(&self, req: &Request<'_>) -> Result<Value, Reply> {
         let space_name = req.param("parent");
         let body = req.body();
-        if req.q("threadKey").is_some() {
-            return Err(Reply::error(
-                400,
-                "invalidArgument",
-                "the threadKey query parameter is deprecated: use thread.threadKey",
-            ));
-        }
         let text = body["text"].as_str().unwrap_or_default().to_owned();
         if text.is_empty() {
             return Err(chat_error(400, "Message cannot be empty."));

@@ -196,6 +196,9 @@ impl Contract {
             if def["location"] == "path" {
                 v.push(format!("{}: path parameter {k:?} given in the query", m.id));
             }
+            if def["deprecated"] == true {
+                v.push(format!("{}: query parameter {k:?} is deprecated", m.id));
+            }
             *seen.entry(k.as_str()).or_default() += 1;
             if seen[k.as_str()] > 1 && def["repeated"] != true {
                 v.push(format!("{}: query parameter {k:?} is not repeated", m.id));

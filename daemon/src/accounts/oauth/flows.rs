@@ -47,6 +47,10 @@ pub struct FlowDone {
     pub account: Account,
     /// True when the account existed: its tokens were replaced, its id kept.
     pub existed: bool,
+    /// What was asked for and will not work, each starting with its error
+    /// code (`workspace_required: ...` for chat on a consumer account).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// How a sign-in stands: `None` while the human has not finished.
@@ -106,6 +110,14 @@ impl Flows {
             return Err(Error::invalid(
                 "login_hint",
                 "expected an email address, e.g. me@example.com",
+            ));
+        }
+        if let Some(hint) = &request.login_hint
+            && let Some(why) = google::chat_unavailable(hint, &modules)
+        {
+            let message = why.trim_start_matches("workspace_required: ").to_owned();
+            return Err(Error::new(Code::WorkspaceRequired, message).with_details(
+                serde_json::json!({ "field": "with", "loginHint": hint, "module": "chat" }),
             ));
         }
         let timeout = request.timeout.unwrap_or(DEFAULT_FLOW_TIMEOUT);
@@ -303,6 +315,9 @@ impl Flows {
             .exchange(&flow.redirect_uri, code, &flow.verifier)
             .await?;
         let email = self.oauth.email(&tokens.access_token).await?;
+        let warnings: Vec<String> = google::chat_unavailable(&email, &flow.request.modules)
+            .into_iter()
+            .collect();
         let existing = self.accounts.id_for(Kind::Google, &email);
         let id = existing.clone().unwrap_or_else(Accounts::new_id);
         match &tokens.refresh_token {
@@ -342,7 +357,11 @@ impl Flows {
             .await?;
         self.tokens
             .seed(&account.id, tokens.access_token, tokens.expires_at_ms);
-        Ok(FlowDone { account, existed })
+        Ok(FlowDone {
+            account,
+            existed,
+            warnings,
+        })
     }
 
     fn flow(&self, id: &str) -> Result<Arc<Flow>> {
