@@ -44,8 +44,13 @@ export function detailView(id) {
     } else if (item.channel === 'sms') {
       row('To', h('span', { 'data-testid': 'detail-to' }, c.to || '—'));
     } else if (item.channel === 'chat') {
-      row('Space', h('span', { 'data-testid': 'detail-to' }, c.space || '—'));
-      if (c.thread) row('Thread', c.thread);
+      // The display name the human knows ("Front desk"), then the space id.
+      const space = c.spaceName ? `${c.spaceName} (${c.space})` : (c.space || '—');
+      row('Space', h('span', { 'data-testid': 'detail-to' }, space));
+      row('Thread', h('span', { 'data-testid': 'detail-thread' }, c.thread || 'a new thread'));
+      if (c.parts > 1) {
+        row('Parts', h('span', { 'data-testid': 'detail-parts' }, `${c.parts} numbered messages, posted in order`));
+      }
     }
     return h('dl', { class: 'envelope', 'data-testid': 'envelope' }, rows);
   }
@@ -360,7 +365,8 @@ export function detailView(id) {
     } else {
       const text = textarea('edit-text', c.text, 8, 'edit-text');
       fields.push(
-        h('div', { class: 'field' }, h('p', { class: 'field-label' }, 'Space'), h('p', null, c.space || '—')),
+        h('div', { class: 'field' }, h('p', { class: 'field-label' }, 'Space'),
+          h('p', null, c.spaceName ? `${c.spaceName} (${c.space})` : (c.space || '—'))),
         field('edit-text', 'Message', text));
       get = () => {
         if (!text.value.trim()) return { error: 'The message cannot be empty.', focus: text };

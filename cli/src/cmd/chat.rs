@@ -79,6 +79,10 @@ pub struct SendArgs {
     /// A thread name (spaces/<id>/threads/<id>) or a thread key commsd starts.
     #[arg(long)]
     thread: Option<String>,
+    /// Longer than 4,096 characters: post it as numbered parts (1/3) ... in
+    /// one thread (at most 10) instead of refusing it.
+    #[arg(long)]
+    split: bool,
     #[arg(long)]
     json: bool,
 }
@@ -139,7 +143,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
         }
         Command::Send(a) => {
             let args = strip_nulls(
-                json!({ "accountId": a.account, "space": a.space, "text": a.text, "thread": a.thread }),
+                json!({ "accountId": a.account, "space": a.space, "text": a.text, "thread": a.thread, "split": a.split }),
             );
             let v = invoke(socket, "chat_send_message", args).await?;
             if a.json {

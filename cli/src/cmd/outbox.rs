@@ -105,6 +105,9 @@ pub struct ChatArgs {
     /// Reply in this thread.
     #[arg(long)]
     thread: Option<String>,
+    /// Longer than 4,096 characters: post it as numbered parts (at most 10).
+    #[arg(long)]
+    split: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -272,6 +275,7 @@ async fn stage(socket: &Socket, stage: Stage) -> anyhow::Result<()> {
                 space: a.space,
                 text: a.text,
                 thread: a.thread,
+                split: a.split,
             }),
             a.common,
         ),

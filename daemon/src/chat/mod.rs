@@ -58,6 +58,8 @@ pub struct Stats {
 pub struct Chat {
     clients: ApiClients,
     per_account: Mutex<HashMap<String, Arc<GoogleClient>>>,
+    /// Spaces' display names by (account, space), for previews.
+    names: Mutex<HashMap<(String, String), String>>,
     pub limits: rate::SpaceLimits,
     http: reqwest::Client,
     retry: RetryPolicy,
@@ -97,6 +99,7 @@ impl Chat {
         Ok(Chat {
             clients,
             per_account: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
             limits: rate::SpaceLimits::new(config.space_write_limit, config.space_write_window),
             http,
             retry,
@@ -126,6 +129,35 @@ impl Chat {
     }
 
     /// The webhook URL of a `chat_webhook` account, from the vault.
+    /// A space's display name (`spaces.get`), remembered once read; `None`
+    /// when Google does not answer it, within a few seconds.
+    pub async fn space_name(&self, account_id: &str, email: &str, space: &str) -> Option<String> {
+        let key = (account_id.to_owned(), space.to_owned());
+        if let Some(name) = self
+            .names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Some(name.clone());
+        }
+        let get = client::get_space(space);
+        let space_json =
+            tokio::time::timeout(Duration::from_secs(5), self.call(account_id, email, &get))
+                .await
+                .ok()?
+                .ok()?;
+        let name = match space_json["spaceType"].as_str() {
+            Some("DIRECT_MESSAGE") => "Direct message".to_owned(),
+            _ => space_json["displayName"].as_str()?.to_owned(),
+        };
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, name.clone());
+        Some(name)
+    }
+
     pub async fn webhook(&self, account_id: &str) -> Result<webhook::WebhookUrl> {
         let secret = self
             .vault

@@ -28,9 +28,9 @@ pub fn request_id(item: &Item) -> String {
 
 /// The message resource: text, and the thread (`thread.name` for a thread
 /// people started, `thread.threadKey` for one commsd starts).
-pub fn message_body(chat: &ChatContent) -> (Value, bool) {
-    let mut body = json!({ "text": chat.text });
-    let reply = match chat.thread.as_deref() {
+pub fn message_body(text: &str, thread: Option<&str>) -> (Value, bool) {
+    let mut body = json!({ "text": text });
+    let reply = match thread {
         Some(t) if t.starts_with("spaces/") => {
             body["thread"] = json!({ "name": t });
             true
@@ -44,6 +44,45 @@ pub fn message_body(chat: &ChatContent) -> (Value, bool) {
     (body, reply)
 }
 
+/// One message an item posts: its text, thread and `requestId`. A split
+/// text's parts share a thread (the item's own thread key when it names
+/// none) and each has its own `requestId`, so a retry posts only the parts
+/// Google does not have yet, in order.
+pub struct Post {
+    pub body: Value,
+    pub reply: bool,
+    pub request_id: String,
+}
+
+pub fn posts(item: &Item, chat: &ChatContent) -> Vec<Post> {
+    let parts = chat.parts(crate::outbox::validate::Limits::default().max_chat_chars);
+    let rid = request_id(item);
+    let own_key = format!("commsd-{}", item.id);
+    let thread = match (&chat.thread, parts.len()) {
+        (Some(t), _) => Some(t.as_str()),
+        (None, 1) => None,
+        (None, _) => Some(own_key.as_str()),
+    };
+    let n = parts.len();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let (body, reply) = message_body(text, thread);
+            let request_id = if n == 1 {
+                rid.clone()
+            } else {
+                format!("{rid}-{}", i + 1)
+            };
+            Post {
+                body,
+                reply,
+                request_id,
+            }
+        })
+        .collect()
+}
+
 fn chat_of(item: &Item) -> Result<&ChatContent, DeliveryError> {
     match &item.content {
         Content::Chat(c) => Ok(c),
@@ -54,27 +93,53 @@ fn chat_of(item: &Item) -> Result<&ChatContent, DeliveryError> {
     }
 }
 
-fn sent(v: &Value, via: &str, rid: &str) -> String {
-    format!(
-        "Chat message {} (thread {}) via {via}, requestId {rid}",
-        v["name"].as_str().unwrap_or_default(),
-        v["thread"]["name"].as_str().unwrap_or_default()
-    )
+fn sent(posted: &[Value], via: &str, rid: &str) -> String {
+    let names: Vec<&str> = posted
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or_default())
+        .collect();
+    let thread = posted
+        .first()
+        .and_then(|v| v["thread"]["name"].as_str())
+        .unwrap_or_default();
+    match names.as_slice() {
+        [one] => format!("Chat message {one} (thread {thread}) via {via}, requestId {rid}"),
+        many => format!(
+            "{} Chat messages {} (thread {thread}) via {via}, requestIds {rid}-1..{}",
+            many.len(),
+            many.join(", "),
+            many.len()
+        ),
+    }
 }
 
-fn unknown(e: &Error) -> DeliveryError {
+/// What was posted before a part failed, for the item's error.
+fn posted_before(done: usize, total: usize) -> String {
+    if total == 1 {
+        String::new()
+    } else {
+        format!(
+            " Part {} of {total} failed; parts 1..{done} were posted.",
+            done + 1
+        )
+    }
+}
+
+fn unknown(e: &Error, done: usize, total: usize) -> DeliveryError {
     DeliveryError::Unknown(format!(
-        "Google Chat: no clear answer ({}; {}). It may have been posted; approving it again sends the same requestId, so Google returns that message rather than posting twice",
+        "Google Chat: no clear answer ({}; {}). It may have been posted; approving it again sends the same requestId, so Google returns that message rather than posting twice.{}",
         e.message,
-        e.code.as_str()
+        e.code.as_str(),
+        posted_before(done, total)
     ))
 }
 
-fn failed(e: &Error) -> DeliveryError {
+fn failed(e: &Error, done: usize, total: usize) -> DeliveryError {
     DeliveryError::Failed(format!(
-        "Google Chat refused it: {} ({})",
+        "Google Chat refused it: {} ({}).{}",
         e.message,
-        e.code.as_str()
+        e.code.as_str(),
+        posted_before(done, total)
     ))
 }
 
@@ -85,40 +150,70 @@ pub struct ApiTransport {
 
 #[async_trait::async_trait]
 impl Transport for ApiTransport {
+    /// Looks up the space's display name for the human who approves it.
+    /// Best effort: a space Google does not show (yet) stages all the same,
+    /// and the send reports what is wrong.
+    async fn prepare(
+        &self,
+        account: &crate::accounts::Account,
+        content: Content,
+    ) -> crate::error::Result<Content> {
+        let Content::Chat(mut chat) = content else {
+            return Ok(content);
+        };
+        if chat.space_name.is_none() {
+            chat.space_name = self
+                .chat
+                .space_name(&account.id, &account.email, &chat.space)
+                .await;
+        }
+        Ok(Content::Chat(chat))
+    }
+
     async fn deliver(&self, item: &Item) -> Result<String, DeliveryError> {
         let chat = chat_of(item)?;
         let account = self
             .chat
             .accounts
             .resolve(Some(&item.account))
-            .map_err(|e| failed(&e))?;
-        let (body, reply) = message_body(chat);
-        let rid = request_id(item);
-        let turn = self.chat.limits.turn(&chat.space).await;
-        self.chat
-            .stats
-            .space_wait_ms
-            .fetch_add(turn.waited.as_millis() as u64, Ordering::Relaxed);
-        let result = self
-            .chat
-            .call(
-                &account.id,
-                &account.email,
-                &client::create_message(&chat.space, body, &rid, reply),
-            )
-            .await;
-        turn.spent();
-        match result {
-            Ok(v) => {
-                self.chat.stats.api_posts.fetch_add(1, Ordering::Relaxed);
-                self.chat
-                    .record_posted(v["name"].as_str().unwrap_or_default())
-                    .await;
-                Ok(sent(&v, "the Chat API", &rid))
+            .map_err(|e| failed(&e, 0, 1))?;
+        let posts = posts(item, chat);
+        let mut posted = Vec::new();
+        for post in &posts {
+            let turn = self.chat.limits.turn(&chat.space).await;
+            self.chat
+                .stats
+                .space_wait_ms
+                .fetch_add(turn.waited.as_millis() as u64, Ordering::Relaxed);
+            let result = self
+                .chat
+                .call(
+                    &account.id,
+                    &account.email,
+                    &client::create_message(
+                        &chat.space,
+                        post.body.clone(),
+                        &post.request_id,
+                        post.reply,
+                    ),
+                )
+                .await;
+            turn.spent();
+            match result {
+                Ok(v) => {
+                    self.chat.stats.api_posts.fetch_add(1, Ordering::Relaxed);
+                    self.chat
+                        .record_posted(v["name"].as_str().unwrap_or_default())
+                        .await;
+                    posted.push(v);
+                }
+                Err(e) if crate::google::outcome_unknown(&e) => {
+                    return Err(unknown(&e, posted.len(), posts.len()));
+                }
+                Err(e) => return Err(failed(&e, posted.len(), posts.len())),
             }
-            Err(e) if crate::google::outcome_unknown(&e) => Err(unknown(&e)),
-            Err(e) => Err(failed(&e)),
         }
+        Ok(sent(&posted, "the Chat API", &request_id(item)))
     }
 }
 
@@ -136,7 +231,8 @@ impl Transport for WebhookTransport {
         account: &crate::accounts::Account,
         content: Content,
     ) -> crate::error::Result<Content> {
-        if let Content::Chat(chat) = &content {
+        let mut content = content;
+        if let Content::Chat(chat) = &mut content {
             let hook = self.chat.webhook(&account.id).await?;
             if hook.space() != chat.space {
                 return Err(Error::invalid(
@@ -149,6 +245,10 @@ impl Transport for WebhookTransport {
                     ),
                 ));
             }
+            chat.space_name = account.settings["space_name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned);
         }
         Ok(content)
     }
@@ -159,7 +259,7 @@ impl Transport for WebhookTransport {
             .chat
             .webhook(&item.account)
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&e, 0, 1))?;
         if hook.space() != chat.space {
             return Err(DeliveryError::Failed(format!(
                 "this webhook posts to {} only, not to {}; stage it with that space or use a Google account",
@@ -167,36 +267,47 @@ impl Transport for WebhookTransport {
                 chat.space
             )));
         }
-        let (body, reply) = message_body(chat);
-        let rid = request_id(item);
-        let turn = self.chat.limits.turn(&chat.space).await;
-        self.chat
-            .stats
-            .space_wait_ms
-            .fetch_add(turn.waited.as_millis() as u64, Ordering::Relaxed);
-        let result = webhook::post(
-            self.chat.http(),
-            &hook,
-            &body,
-            &rid,
-            reply,
-            self.chat.retry(),
-        )
-        .await;
-        turn.spent();
-        match result {
-            Ok(v) => {
-                self.chat
-                    .stats
-                    .webhook_posts
-                    .fetch_add(1, Ordering::Relaxed);
-                self.chat
-                    .record_posted(v["name"].as_str().unwrap_or_default())
-                    .await;
-                Ok(sent(&v, &format!("webhook {}", hook.redacted()), &rid))
+        let posts = posts(item, chat);
+        let mut posted = Vec::new();
+        for post in &posts {
+            let turn = self.chat.limits.turn(&chat.space).await;
+            self.chat
+                .stats
+                .space_wait_ms
+                .fetch_add(turn.waited.as_millis() as u64, Ordering::Relaxed);
+            let result = webhook::post(
+                self.chat.http(),
+                &hook,
+                &post.body,
+                &post.request_id,
+                post.reply,
+                self.chat.retry(),
+            )
+            .await;
+            turn.spent();
+            match result {
+                Ok(v) => {
+                    self.chat
+                        .stats
+                        .webhook_posts
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.chat
+                        .record_posted(v["name"].as_str().unwrap_or_default())
+                        .await;
+                    posted.push(v);
+                }
+                Err(PostError::Unknown(e)) => {
+                    return Err(unknown(&e, posted.len(), posts.len()));
+                }
+                Err(PostError::NotSent(e)) => {
+                    return Err(failed(&e, posted.len(), posts.len()));
+                }
             }
-            Err(PostError::Unknown(e)) => Err(unknown(&e)),
-            Err(PostError::NotSent(e)) => Err(failed(&e)),
         }
+        Ok(sent(
+            &posted,
+            &format!("webhook {}", hook.redacted()),
+            &request_id(item),
+        ))
     }
 }

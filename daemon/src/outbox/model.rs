@@ -214,6 +214,28 @@ pub struct ChatContent {
     pub text: String,
     #[serde(default)]
     pub thread: Option<String>,
+    /// Longer than one message allows: posted as numbered parts
+    /// ([`crate::outbox::validate::parts`]) in one thread. Absent when false,
+    /// so the content hash of every other message is unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split: bool,
+    /// The space's display name ("Front desk") for the human who approves
+    /// it, looked up when staged (the Chat API, or the name given to a
+    /// webhook account); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_name: Option<String>,
+}
+
+impl ChatContent {
+    /// The messages this item posts, in order: the text, or its numbered
+    /// parts when it was split.
+    pub fn parts(&self, max_chars: usize) -> Vec<String> {
+        if self.split {
+            crate::outbox::validate::parts::split(&self.text, max_chars)
+        } else {
+            vec![self.text.clone()]
+        }
+    }
 }
 
 /// What an item sends.

@@ -88,6 +88,10 @@ pub struct ChatStage {
     pub text: String,
     /// `spaces/<space id>/threads/<thread id>`, of the same space.
     pub thread: Option<String>,
+    /// Longer than 4,096 characters: post it as numbered parts `(1/3) ...`
+    /// (at most 10) in one thread instead of refusing it.
+    #[serde(default)]
+    pub split: bool,
     #[schema(value_type = Option<String>, pattern = "^(high|normal|low)$")]
     pub priority: Option<Priority>,
     /// Repeating it returns the first item instead of a duplicate.
@@ -149,6 +153,7 @@ impl From<ChatStage> for StageRequest {
                 space: c.space,
                 text: c.text,
                 thread: c.thread,
+                split: c.split,
             },
         }
     }

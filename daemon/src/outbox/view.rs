@@ -95,6 +95,10 @@ pub struct ChatView {
     pub space: String,
     pub text: String,
     pub thread: Option<String>,
+    /// The messages it posts: 1, or the number of parts of a split text.
+    pub parts: usize,
+    /// The space's display name, when known.
+    pub space_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -162,6 +166,10 @@ impl From<&Item> for ItemView {
                 space: c.space.clone(),
                 text: c.text.clone(),
                 thread: c.thread.clone(),
+                parts: c
+                    .parts(crate::outbox::validate::Limits::default().max_chat_chars)
+                    .len(),
+                space_name: c.space_name.clone(),
             }),
         };
         ItemView {

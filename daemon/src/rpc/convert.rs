@@ -132,6 +132,7 @@ impl From<&Item> for v1::Item {
                 space: c.space.clone(),
                 text: c.text.clone(),
                 thread: c.thread.clone(),
+                split: c.split,
             }),
         };
         v1::Item {

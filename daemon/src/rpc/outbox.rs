@@ -72,6 +72,7 @@ impl outbox_server::Outbox for OutboxService {
                 space: c.space,
                 text: c.text,
                 thread: c.thread,
+                split: c.split,
             },
             None => return Err(Error::invalid("content", "expected email, sms or chat").into()),
         };

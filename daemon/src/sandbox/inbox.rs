@@ -302,7 +302,7 @@ fn chat(request: ReceiveRequest, limits: &Limits, received_at: String) -> Result
         .space
         .as_deref()
         .ok_or_else(|| Error::invalid("space", "is required for chat: spaces/<id>"))?;
-    let checked = validate::chat(space, &request.body, None, limits)
+    let checked = validate::chat(space, &request.body, None, false, limits)
         .map_err(|e| e.renaming_field(&[("text", "body")]))?;
     Ok(ReceivedChat {
         id: new_id("chat"),

@@ -73,6 +73,8 @@ impl Sandbox {
                 "space": chat.space,
                 "text": chat.text,
                 "thread": chat.thread,
+                // What a real space would show: the numbered parts, in order.
+                "parts": chat.parts(crate::outbox::validate::Limits::default().max_chat_chars),
             }),
         )
     }
@@ -171,6 +173,8 @@ mod tests {
             space: "spaces/AAA".to_owned(),
             text: "Hello\nteam".to_owned(),
             thread: Some("spaces/AAA/threads/t1".to_owned()),
+            split: false,
+            space_name: None,
         };
         let plain = ChatContent {
             thread: None,

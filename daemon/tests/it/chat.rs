@@ -138,6 +138,15 @@ fn a_webhook_account_posts_through_the_outbox_and_its_url_stays_in_the_vault() {
         ],
     );
     let item = staged["item"]["id"].as_str().unwrap().to_owned();
+    // The human sees the space by the name given to the webhook.
+    assert!(
+        staged["preview"]
+            .as_str()
+            .unwrap()
+            .starts_with("Chat to: Front desk (spaces/AAAAfront)\nThread:  late-2026-06-01\n"),
+        "{}",
+        staged["preview"]
+    );
     assert_eq!(
         fake.messages(SPACE).len(),
         1,
@@ -447,6 +456,15 @@ fn a_google_account_reads_posts_once_and_follows_a_space() {
         ],
     );
     let item = staged["item"]["id"].as_str().unwrap().to_owned();
+    // The preview names the space as Google shows it (spaces.get).
+    assert!(
+        staged["preview"]
+            .as_str()
+            .unwrap()
+            .starts_with("Chat to: Front desk (spaces/AAAAfront)\n"),
+        "{}",
+        staged["preview"]
+    );
     assert_eq!(env.commsctl(&["approve", &item]).code, 0);
     let shown = wait_state(&env, &item, Duration::from_secs(15));
     assert_eq!(shown["state"], "unknown", "{shown}");
@@ -523,6 +541,105 @@ fn a_google_account_reads_posts_once_and_follows_a_space() {
     eprintln!(
         "BENCH chat follow: one quiet space costs 1 request per poll; at the default 60 s interval 10 quiet spaces cost {} requests an hour",
         10 * 3600 / 60
+    );
+    fake.assert_no_violations();
+}
+
+/// A text longer than one Chat message is refused at staging unless the
+/// caller asks for numbered parts; with `--split` one approval posts the
+/// parts in order in one thread, each with its own requestId, so approving
+/// again after a lost answer posts only what is missing.
+#[test]
+fn a_long_text_is_refused_or_posted_as_numbered_parts_once() {
+    let rt = runtime();
+    let fake = rt.block_on(ChatFake::start());
+    fake.add_space(SPACE, "Front desk");
+    let url = fake.add_webhook(SPACE);
+    let env = Env::new();
+    let _daemon = start(&env, &fake, "");
+    let (code, stdout, stderr) = add_webhook(&env, &url, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let id = serde_json::from_str::<Value>(&stdout).unwrap()["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long: String = (0..1300).map(|i| format!("word{i:04} ")).collect();
+    assert!(long.chars().count() > 8192);
+
+    let refused = env.commsctl(&["chat", "send", "--account", &id, SPACE, &long, "--json"]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("text") && refused.stderr.contains("--split"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        json(&env, &["outbox", "list", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let staged = json(
+        &env,
+        &[
+            "chat",
+            "send",
+            "--account",
+            &id,
+            SPACE,
+            &long,
+            "--split",
+            "--json",
+        ],
+    );
+    let item = staged["item"]["id"].as_str().unwrap().to_owned();
+    let preview = staged["preview"].as_str().unwrap();
+    assert!(
+        preview.contains("Posted as 3 numbered parts"),
+        "{}",
+        &preview[..100]
+    );
+    // The first part's answer is lost after Google made the message.
+    fake.inject(crate::google_fake::Fault {
+        after_processing: true,
+        ..crate::google_fake::Fault::new("chat.spaces.messages.create", 500)
+    });
+    assert_eq!(env.commsctl(&["approve", &item]).code, 0);
+    let shown = wait_state(&env, &item, Duration::from_secs(15));
+    assert_eq!(shown["state"], "unknown", "{shown}");
+    assert_eq!(fake.messages(SPACE).len(), 1);
+    assert_eq!(env.commsctl(&["approve", &item]).code, 0);
+    let shown = wait_state(&env, &item, Duration::from_secs(15));
+    assert_eq!(shown["state"], "sent", "{shown}");
+
+    let posted = fake.messages(SPACE);
+    assert_eq!(posted.len(), 3, "no part twice");
+    let mut rebuilt = String::new();
+    for (i, m) in posted.iter().enumerate() {
+        assert!(
+            m.text.starts_with(&format!("({}/3) ", i + 1)),
+            "{}",
+            &m.text[..12]
+        );
+        assert!(m.text.chars().count() <= 4096);
+        assert_eq!(m.thread, posted[0].thread, "one thread");
+        assert_eq!(
+            m.thread_key.as_deref(),
+            Some(format!("commsd-{item}").as_str())
+        );
+        assert!(
+            m.request_id
+                .as_deref()
+                .unwrap()
+                .ends_with(&format!("-{}", i + 1))
+        );
+        rebuilt.push_str(m.text.split_once(") ").unwrap().1);
+        rebuilt.push(' ');
+    }
+    assert_eq!(
+        rebuilt.split_whitespace().collect::<Vec<_>>(),
+        long.split_whitespace().collect::<Vec<_>>()
     );
     fake.assert_no_violations();
 }

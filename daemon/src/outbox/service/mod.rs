@@ -382,9 +382,20 @@ impl Outbox {
                 out.push_str(&s.body);
             }
             Content::Chat(c) => {
-                out.push_str(&format!("Chat to: {}\n", c.space));
+                match &c.space_name {
+                    Some(name) => out.push_str(&format!("Chat to: {name} ({})\n", c.space)),
+                    None => out.push_str(&format!("Chat to: {}\n", c.space)),
+                }
                 if let Some(t) = &c.thread {
                     out.push_str(&format!("Thread:  {t}\n"));
+                }
+                let parts = c
+                    .parts(crate::outbox::validate::Limits::default().max_chat_chars)
+                    .len();
+                if parts > 1 {
+                    out.push_str(&format!(
+                        "Posted as {parts} numbered parts, in order, in one thread\n"
+                    ));
                 }
                 out.push('\n');
                 out.push_str(&c.text);

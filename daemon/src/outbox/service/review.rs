@@ -160,7 +160,14 @@ impl Outbox {
             Content::Chat(c) => {
                 reject_fields(edit, false)?;
                 let text = edit.body.clone().unwrap_or_else(|| c.text.clone());
-                validate::chat(&c.space, &text, c.thread.as_deref(), &limits).map(Content::Chat)
+                validate::chat(&c.space, &text, c.thread.as_deref(), c.split, &limits).map(
+                    |checked| {
+                        Content::Chat(crate::outbox::model::ChatContent {
+                            space_name: c.space_name.clone(),
+                            ..checked
+                        })
+                    },
+                )
             }
         }
     }

@@ -34,6 +34,8 @@ pub enum StageContent {
         space: String,
         text: String,
         thread: Option<String>,
+        /// Post a longer text as numbered parts.
+        split: bool,
     },
 }
 
@@ -263,7 +265,10 @@ impl Outbox {
                 space,
                 text,
                 thread,
-            } => validate::chat(&space, &text, thread.as_deref(), &limits).map(Content::Chat),
+                split,
+            } => {
+                validate::chat(&space, &text, thread.as_deref(), split, &limits).map(Content::Chat)
+            }
         }
     }
 }

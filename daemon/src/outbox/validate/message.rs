@@ -2,7 +2,7 @@
 
 use super::address::{chat_space, chat_thread, e164, mailbox, mailboxes};
 use super::attachment::check_attachments;
-use super::{Limits, short_text, subject, text_body, too_large};
+use super::{Limits, parts, short_text, subject, text_body, too_large};
 use crate::error::{Error, Result};
 use crate::outbox::model::Attachment;
 use crate::outbox::model::{ChatContent, EmailContent, SmsContent};
@@ -119,17 +119,51 @@ pub fn sms(to: &str, body: &str, limits: &Limits) -> Result<SmsContent> {
 /// of at most `max_chat_chars` characters (field `text`), and optionally a
 /// thread of that space, `spaces/<id>/threads/<id>` (field `thread`). A blank
 /// thread counts as none.
-pub fn chat(space: &str, text: &str, thread: Option<&str>, limits: &Limits) -> Result<ChatContent> {
+/// With `split`, a longer text is accepted when it fits in
+/// [`parts::MAX_PARTS`] numbered parts.
+pub fn chat(
+    space: &str,
+    text: &str,
+    thread: Option<&str>,
+    split: bool,
+    limits: &Limits,
+) -> Result<ChatContent> {
     let space = chat_space("space", space)?;
-    let text = short_text("text", text, limits.max_chat_chars)?;
+    let text = if split {
+        let text = short_text("text", text, limits.max_chat_chars * parts::MAX_PARTS)?;
+        let n = parts::split(&text, limits.max_chat_chars).len();
+        if n > parts::MAX_PARTS {
+            return Err(too_large(
+                "text",
+                format!(
+                    "needs {n} parts of {} characters; at most {} parts are posted",
+                    limits.max_chat_chars,
+                    parts::MAX_PARTS
+                ),
+                (limits.max_chat_chars * parts::MAX_PARTS) as u64,
+            ));
+        }
+        text
+    } else {
+        short_text("text", text, limits.max_chat_chars).map_err(|mut e| {
+            e.message = format!(
+                "{}; shorten it, or set split (commsctl chat send --split) to post it as numbered parts",
+                e.message
+            );
+            e
+        })?
+    };
     let thread = match thread {
         Some(t) if !t.trim().is_empty() => Some(chat_thread("thread", t, &space)?),
         _ => None,
     };
+    let split = split && text.chars().count() > limits.max_chat_chars;
     Ok(ChatContent {
         space,
         text,
         thread,
+        split,
+        space_name: None,
     })
 }
 
@@ -359,40 +393,72 @@ mod tests {
     #[test]
     fn chat_validates_space_text_and_thread() {
         let limits = Limits::default();
-        let c = chat("spaces/AAA", "Hello team", None, &limits).unwrap();
+        let c = chat("spaces/AAA", "Hello team", None, false, &limits).unwrap();
         assert_eq!(c.space, "spaces/AAA");
         assert_eq!(c.text, "Hello team");
         assert_eq!(c.thread, None);
-        let c = chat("spaces/AAA", "Hi", Some("spaces/AAA/threads/t-1"), &limits).unwrap();
+        let c = chat(
+            "spaces/AAA",
+            "Hi",
+            Some("spaces/AAA/threads/t-1"),
+            false,
+            &limits,
+        )
+        .unwrap();
         assert_eq!(c.thread.as_deref(), Some("spaces/AAA/threads/t-1"));
         assert_eq!(
-            chat("spaces/AAA", "Hi", Some(" "), &limits).unwrap().thread,
+            chat("spaces/AAA", "Hi", Some(" "), false, &limits)
+                .unwrap()
+                .thread,
             None
         );
 
-        assert_invalid(chat("AAA", "Hi", None, &limits), "space", SPACE_EXPECTED);
-        assert_invalid(chat("spaces/AAA", "", None, &limits), "text", "is empty");
-        assert_too_large(chat("spaces/AAA", &"x".repeat(4097), None, &limits), "text");
+        assert_invalid(
+            chat("AAA", "Hi", None, false, &limits),
+            "space",
+            SPACE_EXPECTED,
+        );
+        assert_invalid(
+            chat("spaces/AAA", "", None, false, &limits),
+            "text",
+            "is empty",
+        );
+        assert_too_large(
+            chat("spaces/AAA", &"x".repeat(4097), None, false, &limits),
+            "text",
+        );
         // A bare key is a thread commsd starts (thread.threadKey).
         assert_eq!(
-            chat("spaces/AAA", "Hi", Some("t-1"), &limits)
+            chat("spaces/AAA", "Hi", Some("t-1"), false, &limits)
                 .unwrap()
                 .thread
                 .as_deref(),
             Some("t-1")
         );
         assert_invalid(
-            chat("spaces/AAA", "Hi", Some("t 1"), &limits),
+            chat("spaces/AAA", "Hi", Some("t 1"), false, &limits),
             "thread",
             THREAD_EXPECTED,
         );
         assert_invalid(
-            chat("spaces/AAA", "Hi", Some("spaces/AAA/threads/a/b"), &limits),
+            chat(
+                "spaces/AAA",
+                "Hi",
+                Some("spaces/AAA/threads/a/b"),
+                false,
+                &limits,
+            ),
             "thread",
             THREAD_EXPECTED,
         );
         assert_invalid(
-            chat("spaces/AAA", "Hi", Some("spaces/BBB/threads/t"), &limits),
+            chat(
+                "spaces/AAA",
+                "Hi",
+                Some("spaces/BBB/threads/t"),
+                false,
+                &limits,
+            ),
             "thread",
             "belongs to spaces/BBB",
         );

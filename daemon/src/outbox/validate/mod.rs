@@ -19,6 +19,7 @@
 mod address;
 mod attachment;
 mod message;
+pub mod parts;
 
 use serde_json::json;
 
