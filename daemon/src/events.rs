@@ -4,6 +4,7 @@
 //! to is an [`Event`]. Shutdown is one of them: SIGTERM, SIGINT and the
 //! Shutdown RPC all publish [`Event::ShutdownStarted`].
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -63,30 +64,81 @@ pub struct Envelope {
 /// Capacity per subscriber before it starts missing events.
 const CAPACITY: usize = 1024;
 
+/// Events kept for subscribers that reconnect (`Last-Event-ID`): a client
+/// that was away for fewer events than this resumes with no gap.
+pub const REPLAY: usize = 4096;
+
 pub struct Bus {
     tx: broadcast::Sender<Envelope>,
-    /// Serialises numbering and sending so that seq order is delivery order.
-    seq: Mutex<u64>,
+    /// Serialises numbering, keeping and sending, so that seq order is
+    /// delivery order and a replay joins the live stream with no gap.
+    inner: Mutex<Inner>,
+    /// This daemon run's id (its start in Unix ms): sequence numbers start
+    /// again at 1 with every run, so a resume names the run it came from.
+    boot: i64,
+}
+
+struct Inner {
+    seq: u64,
+    recent: VecDeque<Envelope>,
 }
 
 impl Default for Bus {
     fn default() -> Self {
         Bus {
             tx: broadcast::channel(CAPACITY).0,
-            seq: Mutex::new(0),
+            inner: Mutex::new(Inner {
+                seq: 0,
+                recent: VecDeque::with_capacity(REPLAY),
+            }),
+            boot: now_unix_ms(),
         }
     }
 }
 
+/// Where a subscriber resumes: after an event id (`<boot>-<seq>`) this
+/// daemon gave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub boot: i64,
+    pub seq: u64,
+}
+
+impl Resume {
+    /// Reads an event id (`1764920000000-42`); `None` when it is not one.
+    pub fn parse(id: &str) -> Option<Resume> {
+        let (boot, seq) = id.trim().split_once('-')?;
+        Some(Resume {
+            boot: boot.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// A subscription that starts with what a reconnecting client missed.
+pub struct Replay {
+    /// Events after the resume point still kept, oldest first.
+    pub backlog: Vec<Envelope>,
+    /// Live events, each after the backlog's last.
+    pub rx: broadcast::Receiver<Envelope>,
+    /// Events the client missed that are no longer kept, or the id came
+    /// from another daemon run: it should read its state again.
+    pub gap: bool,
+}
+
 impl Bus {
     pub fn publish(&self, event: Event) {
-        let mut seq = self.seq.lock().unwrap_or_else(|p| p.into_inner());
-        *seq += 1;
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.seq += 1;
         let envelope = Envelope {
-            seq: *seq,
+            seq: inner.seq,
             at_unix_ms: now_unix_ms(),
             event,
         };
+        if inner.recent.len() == REPLAY {
+            inner.recent.pop_front();
+        }
+        inner.recent.push_back(envelope.clone());
         // No subscribers is not an error.
         let _ = self.tx.send(envelope);
     }
@@ -95,8 +147,91 @@ impl Bus {
         self.tx.subscribe()
     }
 
+    /// Subscribes, starting after `from`: the kept events after it, then
+    /// live ones, none twice and none left out in between.
+    pub fn resume(&self, from: Option<Resume>) -> Replay {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.tx.subscribe();
+        let Some(from) = from else {
+            return Replay {
+                backlog: Vec::new(),
+                rx,
+                gap: false,
+            };
+        };
+        if from.boot != self.boot || from.seq > inner.seq {
+            return Replay {
+                backlog: Vec::new(),
+                rx,
+                gap: true,
+            };
+        }
+        let oldest = inner.recent.front().map_or(inner.seq + 1, |e| e.seq);
+        Replay {
+            backlog: inner
+                .recent
+                .iter()
+                .filter(|e| e.seq > from.seq)
+                .cloned()
+                .collect(),
+            rx,
+            gap: from.seq + 1 < oldest,
+        }
+    }
+
+    /// The id of an event of this run, as clients resume from it.
+    pub fn event_id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.boot)
+    }
+
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+impl Envelope {
+    /// The event's name and its fields in the contract's names: what the
+    /// event streams (`/api/v1/events`, the dashboard's) send. No content.
+    pub fn to_json(&self) -> Option<(&'static str, serde_json::Value)> {
+        use serde_json::json;
+        Some(match &self.event {
+            Event::OutboxChanged {
+                id,
+                state,
+                channel,
+                account,
+                priority,
+            } => (
+                "outbox",
+                json!({ "id": id, "state": state, "channel": channel, "accountId": account, "priority": priority }),
+            ),
+            Event::AuditAppended {
+                seq,
+                action,
+                item_id,
+            } => (
+                "audit",
+                json!({ "seq": seq, "action": action, "itemId": item_id }),
+            ),
+            Event::AccountsChanged { accounts } => ("accounts", json!({ "accounts": accounts })),
+            Event::MailReceived {
+                account,
+                folder,
+                new_messages,
+            } => (
+                "mail",
+                json!({ "accountId": account, "folder": folder, "newMessages": new_messages }),
+            ),
+            Event::MessageReceived {
+                channel,
+                account,
+                id,
+            } => (
+                "received",
+                json!({ "channel": channel, "accountId": account, "id": id }),
+            ),
+            Event::ShutdownStarted { .. } => return None,
+        })
     }
 }
 
@@ -183,5 +318,40 @@ mod tests {
         let second = rx.recv().await.unwrap();
         assert_eq!((first.seq, second.seq), (1, 2));
         assert_eq!(second.event, Event::ShutdownStarted { reason: "b".into() });
+    }
+
+    fn accounts(n: usize) -> Event {
+        Event::AccountsChanged { accounts: n }
+    }
+
+    #[tokio::test]
+    async fn a_resume_replays_what_was_missed_then_goes_live_with_no_gap_or_duplicate() {
+        let bus = Bus::default();
+        for n in 1..=5 {
+            bus.publish(accounts(n));
+        }
+        let from = Resume::parse(&bus.event_id(3)).unwrap();
+        let mut replay = bus.resume(Some(from));
+        assert!(!replay.gap);
+        let seqs: Vec<u64> = replay.backlog.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![4, 5]);
+        bus.publish(accounts(6));
+        assert_eq!(replay.rx.recv().await.unwrap().seq, 6);
+    }
+
+    #[test]
+    fn a_resume_too_old_or_from_another_run_is_a_gap() {
+        let bus = Bus::default();
+        for n in 0..REPLAY + 10 {
+            bus.publish(accounts(n));
+        }
+        assert!(bus.resume(Resume::parse(&bus.event_id(5))).gap);
+        let kept = bus.resume(Resume::parse(&bus.event_id(10)));
+        assert!(!kept.gap, "event 11 is the oldest kept");
+        assert_eq!(kept.backlog.len(), REPLAY);
+        let other = Resume { boot: 1, seq: 20 };
+        assert!(bus.resume(Some(other)).gap);
+        assert!(Resume::parse("nonsense").is_none());
+        assert!(!bus.resume(None).gap);
     }
 }

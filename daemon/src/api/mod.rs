@@ -11,6 +11,7 @@
 pub mod accounts;
 mod audit;
 pub mod email;
+mod events;
 mod idempotency;
 pub mod keys;
 mod limits;
@@ -163,6 +164,7 @@ pub fn openapi_router(
         .routes(routes!(staged::reject))
         .routes(routes!(staged::cancel))
         .routes(routes!(audit::audit))
+        .routes(routes!(events::events))
         .routes(routes!(openapi_json))
         .merge(providers)
         .split_for_parts()

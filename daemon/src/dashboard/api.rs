@@ -28,7 +28,6 @@ use crate::Daemon;
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result, parse_json};
-use crate::events::Event;
 use crate::localguard;
 use crate::outbox::model::{Content, Priority};
 use crate::outbox::request::{list_filter, list_limit};
@@ -584,27 +583,13 @@ pub fn event_stream(
                 () = shutdown.cancelled() => return None,
             };
             let event = match next {
-                Ok(envelope) => match envelope.event {
-                    Event::OutboxChanged { id, state, channel, account, priority } => SseEvent::default()
-                        .event("outbox")
-                        .data(json!({ "id": id, "state": state, "channel": channel, "accountId": account, "priority": priority }).to_string()),
-                    Event::AuditAppended { seq, action, item_id } => SseEvent::default()
-                        .event("audit")
-                        .data(json!({ "seq": seq, "action": action, "itemId": item_id }).to_string()),
-                    Event::AccountsChanged { accounts } => SseEvent::default()
-                        .event("accounts")
-                        .data(json!({ "accounts": accounts }).to_string()),
-                    Event::MailReceived { account, folder, new_messages } => SseEvent::default()
-                        .event("mail")
-                        .data(json!({ "accountId": account, "folder": folder, "newMessages": new_messages }).to_string()),
-                    Event::MessageReceived { channel, account, id } => SseEvent::default()
-                        .event("received")
-                        .data(json!({ "channel": channel, "accountId": account, "id": id }).to_string()),
-                    Event::ShutdownStarted { .. } => return None,
+                Ok(envelope) => match envelope.to_json() {
+                    Some((name, data)) => SseEvent::default().event(name).data(data.to_string()),
+                    None => return None,
                 },
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    SseEvent::default().event("lagged").data(json!({ "missed": missed }).to_string())
-                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => SseEvent::default()
+                    .event("lagged")
+                    .data(json!({ "missed": missed }).to_string()),
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
             Some((Ok(event), (rx, shutdown)))

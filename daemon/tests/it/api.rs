@@ -646,6 +646,7 @@ fn openapi_document_covers_every_route() {
         ("post", "/api/v1/staged/{id}/reject"),
         ("post", "/api/v1/staged/{id}/cancel"),
         ("get", "/api/v1/audit"),
+        ("get", "/api/v1/events"),
         ("get", "/api/v1/openapi.json"),
     ];
     let paths = doc["paths"].as_object().unwrap();
