@@ -18,6 +18,7 @@ const GOOGLE_SCOPES = [
   `${G}gmail.readonly`, `${G}gmail.compose`, `${G}gmail.send`, `${G}gmail.modify`,
   `${G}contacts`, `${G}contacts.readonly`,
   `${G}chat.messages`, `${G}chat.messages.create`, `${G}chat.messages.readonly`, `${G}chat.spaces.readonly`,
+  `${G}chat.spaces`, `${G}chat.spaces.create`,
 ];
 const redirect_uris = ['http://127.0.0.1/oauth/callback', 'http://127.0.0.1/callback'];
 const provider = new Provider(`http://127.0.0.1:${port}`, {

@@ -159,7 +159,8 @@ pub struct GoogleArgs {
     /// Gmail access: 1 read, 2 compose and send, 3 modify.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3))]
     tier: u32,
-    /// Opt-in modules, comma-separated: contacts, chat, mail.
+    /// Opt-in modules, comma-separated: contacts, chat, chat-dm (open direct
+    /// messages; with [chat] create_direct_messages), mail.
     #[arg(long = "with", value_delimiter = ',')]
     with: Vec<String>,
     /// The address to sign in as (Google preselects it).

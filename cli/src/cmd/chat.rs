@@ -73,7 +73,7 @@ pub struct SendArgs {
     /// A Google account (id or address) or a webhook account (id or label's id).
     #[arg(long, env = "COMMSD_ACCOUNT")]
     account: Option<String>,
-    /// spaces/<id>
+    /// spaces/<id>, or users/<email> for the direct message with that person
     space: String,
     text: String,
     /// A thread name (spaces/<id>/threads/<id>) or a thread key commsd starts.

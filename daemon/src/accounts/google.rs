@@ -25,9 +25,12 @@ pub const CHAT_MESSAGES_CREATE: &str = "https://www.googleapis.com/auth/chat.mes
 pub const CHAT_MESSAGES_READONLY: &str = "https://www.googleapis.com/auth/chat.messages.readonly";
 pub const CHAT_SPACES_READONLY: &str = "https://www.googleapis.com/auth/chat.spaces.readonly";
 pub const CHAT_SPACES: &str = "https://www.googleapis.com/auth/chat.spaces";
+/// Create spaces: `spaces.setup`, to open a direct message with a person
+/// (module `chat-dm`, used only when `[chat] create_direct_messages`).
+pub const CHAT_SPACES_CREATE: &str = "https://www.googleapis.com/auth/chat.spaces.create";
 
 /// The opt-in modules and their scopes.
-pub const MODULES: [(&str, &[&str]); 3] = [
+pub const MODULES: [(&str, &[&str]); 4] = [
     ("contacts", &[CONTACTS]),
     // Per method, from chat.v1.json: messages.create, messages.list/get, spaces.list.
     (
@@ -38,6 +41,8 @@ pub const MODULES: [(&str, &[&str]); 3] = [
             CHAT_SPACES_READONLY,
         ],
     ),
+    // Open a direct message with a person by email (spaces.setup).
+    ("chat-dm", &[CHAT_SPACES_CREATE]),
     // IMAP/SMTP with XOAUTH2 (an IMAP account linked with --oauth-account).
     ("mail", &[GMAIL_FULL]),
 ];
@@ -77,6 +82,7 @@ pub fn covering(need: Need) -> &'static [&'static str] {
         Need::Chat => &[CHAT_MESSAGES_CREATE, CHAT_MESSAGES],
         Need::ChatRead => &[CHAT_MESSAGES_READONLY, CHAT_MESSAGES],
         Need::ChatSpaces => &[CHAT_SPACES_READONLY, CHAT_SPACES],
+        Need::ChatCreateSpace => &[CHAT_SPACES_CREATE, CHAT_SPACES],
         // IMAP/SMTP with XOAUTH2 ([mail]) needs Gmail's full scope.
         Need::MailProtocols => &[GMAIL_FULL],
     }
@@ -96,6 +102,7 @@ pub fn upgrade_for(need: Need) -> (Option<u8>, Option<&'static str>) {
         Need::GmailModify => (Some(3), None),
         Need::Contacts => (None, Some("contacts")),
         Need::Chat | Need::ChatRead | Need::ChatSpaces => (None, Some("chat")),
+        Need::ChatCreateSpace => (None, Some("chat-dm")),
         Need::MailProtocols => (None, Some("mail")),
     }
 }
@@ -150,7 +157,7 @@ pub fn parse_modules(with: &[String]) -> crate::error::Result<Vec<String>> {
         if !MODULES.iter().any(|(name, _)| *name == m) {
             return Err(crate::error::Error::invalid(
                 format!("with[{i}]"),
-                format!("unknown module {m:?}; expected contacts, chat or mail"),
+                format!("unknown module {m:?}; expected contacts, chat, chat-dm or mail"),
             ));
         }
         if !out.iter().any(|o: &String| o == m) {

@@ -38,6 +38,23 @@ pub fn find_dm(email: &str) -> Call {
     .query("name", format!("users/{email}"))
 }
 
+/// `spaces.setup` of the direct message with the person `email`, with a
+/// `requestId` (Google returns the existing DM if there is one). Never
+/// repeated once it may have reached Google.
+pub fn set_up_dm(email: &str, request_id: &str) -> Call {
+    Call::post(
+        "spaces.setup",
+        "spaces:setup".into(),
+        serde_json::json!({
+            "requestId": request_id,
+            "space": { "spaceType": "DIRECT_MESSAGE" },
+            "memberships": [{ "member": { "name": format!("users/{email}"), "type": "HUMAN" } }],
+        }),
+        Need::ChatCreateSpace,
+    )
+    .once()
+}
+
 /// `spaces.get`; `space` is a validated `spaces/<id>`.
 pub fn get_space(space: &str) -> Call {
     Call::get("spaces.get", space.to_owned(), Need::ChatSpaces)

@@ -26,6 +26,10 @@ pub struct ChatConfig {
     pub max_attempts: u32,
     #[serde(deserialize_with = "crate::de::duration")]
     pub retry_base: Duration,
+    /// A message to `users/<email>` with no direct message yet opens one
+    /// (`spaces.setup`, module `chat-dm`) once approved; off by default,
+    /// when such a message is refused at staging.
+    pub create_direct_messages: bool,
 }
 
 impl Default for ChatConfig {
@@ -38,6 +42,7 @@ impl Default for ChatConfig {
             calls_per_second: crate::google::limiter::CHAT.units_per_second,
             max_attempts: 5,
             retry_base: Duration::from_millis(250),
+            create_direct_messages: false,
         }
     }
 }

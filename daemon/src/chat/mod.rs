@@ -58,6 +58,8 @@ pub struct Stats {
 pub struct Chat {
     clients: ApiClients,
     per_account: Mutex<HashMap<String, Arc<GoogleClient>>>,
+    /// `[chat] create_direct_messages`.
+    pub create_direct_messages: bool,
     /// Spaces' display names by (account, space), for previews.
     names: Mutex<HashMap<(String, String), String>>,
     pub limits: rate::SpaceLimits,
@@ -100,6 +102,7 @@ impl Chat {
             clients,
             per_account: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
+            create_direct_messages: config.create_direct_messages,
             limits: rate::SpaceLimits::new(config.space_write_limit, config.space_write_window),
             http,
             retry,

@@ -161,6 +161,9 @@ impl Transport for ApiTransport {
         let Content::Chat(mut chat) = content else {
             return Ok(content);
         };
+        if let Some(person) = chat.space.strip_prefix("users/").map(str::to_owned) {
+            return self.direct_message(account, chat, &person).await;
+        }
         if chat.space_name.is_none() {
             chat.space_name = self
                 .chat
@@ -177,10 +180,11 @@ impl Transport for ApiTransport {
             .accounts
             .resolve(Some(&item.account))
             .map_err(|e| failed(&e, 0, 1))?;
+        let space = self.space_of(item, chat, &account).await?;
         let posts = posts(item, chat);
         let mut posted = Vec::new();
         for post in &posts {
-            let turn = self.chat.limits.turn(&chat.space).await;
+            let turn = self.chat.limits.turn(&space).await;
             self.chat
                 .stats
                 .space_wait_ms
@@ -191,7 +195,7 @@ impl Transport for ApiTransport {
                     &account.id,
                     &account.email,
                     &client::create_message(
-                        &chat.space,
+                        &space,
                         post.body.clone(),
                         &post.request_id,
                         post.reply,
@@ -214,6 +218,79 @@ impl Transport for ApiTransport {
             }
         }
         Ok(sent(&posted, "the Chat API", &request_id(item)))
+    }
+}
+
+impl ApiTransport {
+    /// A message to `users/<email>`: to the direct message with that
+    /// person when there is one (`spaces.findDirectMessage`); else one is
+    /// opened once approved, if `[chat] create_direct_messages` allows it.
+    async fn direct_message(
+        &self,
+        account: &crate::accounts::Account,
+        mut chat: ChatContent,
+        person: &str,
+    ) -> crate::error::Result<Content> {
+        match self
+            .chat
+            .call(&account.id, &account.email, &client::find_dm(person))
+            .await
+        {
+            Ok(space) => {
+                chat.space = space["name"].as_str().unwrap_or_default().to_owned();
+                chat.space_name = Some(format!("Direct message with {person}"));
+                crate::outbox::validate::chat_space("space", &chat.space)?;
+                Ok(Content::Chat(chat))
+            }
+            Err(e) if e.code == crate::error::Code::NotFound => {
+                if !self.chat.create_direct_messages {
+                    return Err(Error::new(
+                        crate::error::Code::NotFound,
+                        format!(
+                            "{} has no direct message with {person} yet. commsd opens one only when the human allows it: set [chat] create_direct_messages = true and add the chat-dm module (commsctl accounts add google --with chat,chat-dm)",
+                            account.email
+                        ),
+                    )
+                    .with_details(serde_json::json!({ "field": "space", "person": person })));
+                }
+                chat.space_name = Some(format!("New direct message with {person}"));
+                Ok(Content::Chat(chat))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The space an item posts to: its own, or the direct message opened
+    /// for it (`spaces.setup` with a requestId of the item, so a retry
+    /// finds the same space).
+    async fn space_of(
+        &self,
+        item: &Item,
+        chat: &ChatContent,
+        account: &crate::accounts::Account,
+    ) -> Result<String, DeliveryError> {
+        let Some(person) = chat.space.strip_prefix("users/") else {
+            return Ok(chat.space.clone());
+        };
+        let rid = format!("{}-dm", request_id(item));
+        match self
+            .chat
+            .call(
+                &account.id,
+                &account.email,
+                &client::set_up_dm(person, &rid),
+            )
+            .await
+        {
+            Ok(space) => match space["name"].as_str() {
+                Some(name) if name.starts_with("spaces/") => Ok(name.to_owned()),
+                _ => Err(DeliveryError::Failed(
+                    "Google Chat answered spaces.setup without a space name".to_owned(),
+                )),
+            },
+            Err(e) if crate::google::outcome_unknown(&e) => Err(unknown(&e, 0, 1)),
+            Err(e) => Err(failed(&e, 0, 1)),
+        }
     }
 }
 

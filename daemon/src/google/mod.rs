@@ -74,6 +74,8 @@ pub enum Need {
     ChatRead,
     /// Module `chat`: list spaces (`chat.spaces.readonly`).
     ChatSpaces,
+    /// Module `chat-dm`: open a direct message (`chat.spaces.create`).
+    ChatCreateSpace,
     /// IMAP and SMTP with XOAUTH2 ([mail]): `https://mail.google.com/`.
     MailProtocols,
 }

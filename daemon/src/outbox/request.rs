@@ -81,7 +81,8 @@ pub struct SmsStage {
 #[schema(example = json!({"space": "spaces/AAAA1234", "text": "Front desk: the 3pm patient is here"}))]
 pub struct ChatStage {
     pub account_id: Option<String>,
-    /// `spaces/` and 1 to 128 of `A-Z a-z 0-9 _ -`.
+    /// `spaces/` and 1 to 128 of `A-Z a-z 0-9 _ -`; or `users/<email>`: the
+    /// direct message with that person (Chat API accounts).
     #[schema(example = "spaces/AAAA1234")]
     pub space: String,
     #[schema(min_length = 1, max_length = 4096)]

@@ -62,7 +62,7 @@ pub fn sms_send() -> Value {
 
 pub fn chat_send_message() -> Value {
     stage(
-        json!({ "space": string("spaces/<id>"), "text": s(),
+        json!({ "space": string("spaces/<id>, or users/<email> for the direct message with that person"), "text": s(),
                 "thread": string("spaces/<id>/threads/<id>, to reply in a thread."),
                 "split": { "type": "boolean", "description": "Longer than 4,096 characters: post it as numbered parts (1/3) ... in one thread (at most 10) instead of refusing it." } }),
         &["space", "text"],

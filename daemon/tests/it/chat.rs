@@ -643,3 +643,123 @@ fn a_long_text_is_refused_or_posted_as_numbered_parts_once() {
     );
     fake.assert_no_violations();
 }
+
+/// A message to `users/<email>` goes to the direct message with that
+/// person: an existing DM is found when staged (the preview names it); a
+/// person with no DM is refused, naming the setting, until the human sets
+/// `[chat] create_direct_messages`; then the DM is opened (`spaces.setup`)
+/// only once the item is approved.
+#[test]
+fn direct_messages_by_email_are_found_or_opened_only_when_allowed() {
+    let rt = runtime();
+    let fake = rt.block_on(ChatFake::start());
+    fake.add_dm("spaces/DMbob", "bob@practice.example");
+    let oauth = crate::oauth::OAuthServer::start();
+    fake.trust_introspection(
+        &format!("{}/token/introspection", oauth.base),
+        "imap-rs",
+        "imap-rs-secret",
+    );
+    let (env, daemon) = crate::accounts::start_with(
+        &oauth,
+        &format!("chat = \"{}\"\n", fake.base),
+        "[chat]\ncreate_direct_messages = false\n",
+    );
+    crate::accounts::set_client(&env);
+    crate::accounts::add_google(&env, &oauth, ADA, &["--with", "chat,chat-dm"]);
+
+    let staged = json(
+        &env,
+        &[
+            "chat",
+            "send",
+            "--account",
+            ADA,
+            "users/Bob@Practice.example",
+            "Your results are in",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        staged["item"]["recipients"],
+        serde_json::json!(["spaces/DMbob"]),
+        "{staged}"
+    );
+    assert!(
+        staged["preview"]
+            .as_str()
+            .unwrap()
+            .starts_with("Chat to: Direct message with bob@practice.example (spaces/DMbob)"),
+        "{staged}"
+    );
+    let refused = env.commsctl(&[
+        "chat",
+        "send",
+        "--account",
+        ADA,
+        "users/carol@practice.example",
+        "Hello",
+        "--json",
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("create_direct_messages") && refused.stderr.contains("chat-dm"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fake.setups(), 0);
+    assert_eq!(
+        json(&env, &["outbox", "list", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing stored for the refusal"
+    );
+
+    // The human allows opening direct messages.
+    drop(daemon);
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        config.replace(
+            "create_direct_messages = false",
+            "create_direct_messages = true",
+        ),
+    )
+    .unwrap();
+    let mut cmd = env.commsd();
+    cmd.env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE);
+    let _daemon = env.spawn_traced(cmd);
+    let staged = json(
+        &env,
+        &[
+            "chat",
+            "send",
+            "--account",
+            ADA,
+            "users/carol@practice.example",
+            "Hello Carol",
+            "--json",
+        ],
+    );
+    let item = staged["item"]["id"].as_str().unwrap().to_owned();
+    assert!(
+        staged["preview"].as_str().unwrap().starts_with(
+            "Chat to: New direct message with carol@practice.example (users/carol@practice.example)"
+        ),
+        "{staged}"
+    );
+    assert_eq!(fake.setups(), 0, "nothing is opened before approval");
+    assert_eq!(env.commsctl(&["approve", &item]).code, 0);
+    let shown = wait_state(&env, &item, Duration::from_secs(15));
+    assert_eq!(shown["state"], "sent", "{shown}");
+    assert_eq!(fake.setups(), 1);
+    let dm = fake
+        .dm_with("carol@practice.example")
+        .expect("a DM with carol");
+    let posted = fake.messages(&dm);
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].text, "Hello Carol");
+    fake.assert_no_violations();
+}

@@ -73,6 +73,8 @@ struct State {
     rate_refusals: u64,
     next: u64,
     clock_us: i64,
+    /// `spaces.setup` calls served.
+    setups: u64,
 }
 
 /// Chat as a [`FakeApi`].
@@ -213,6 +215,54 @@ impl ChatApi {
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().unwrap())
+    }
+
+    /// `spaces.setup` of a direct message: exactly one human member; the
+    /// person's existing DM when there is one (as Google does).
+    fn set_up(&self, req: &Request<'_>) -> Result<Value, Reply> {
+        let body = req.body();
+        if body["space"]["spaceType"] != "DIRECT_MESSAGE" {
+            return Err(chat_error(400, "The fake sets up direct messages only."));
+        }
+        let members = body["memberships"].as_array().cloned().unwrap_or_default();
+        let [member] = members.as_slice() else {
+            return Err(chat_error(
+                400,
+                "A direct message with a human needs exactly one membership.",
+            ));
+        };
+        if member["member"]["type"] != "HUMAN" {
+            return Err(chat_error(400, "Membership member type must be HUMAN."));
+        }
+        let Some(email) = member["member"]["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("users/"))
+            .map(str::to_owned)
+        else {
+            return Err(chat_error(400, "Member name must be users/{user}."));
+        };
+        self.with(|s| {
+            s.setups += 1;
+            if let Some(sp) = s
+                .spaces
+                .iter()
+                .find(|sp| sp.dm_with.as_deref() == Some(&email))
+            {
+                return Ok(sp.json());
+            }
+            s.next += 1;
+            let space = Space {
+                name: format!("spaces/dm{}", s.next),
+                display_name: String::new(),
+                space_type: "DIRECT_MESSAGE",
+                dm_with: Some(email),
+                messages: Vec::new(),
+                writes: VecDeque::new(),
+            };
+            let v = space.json();
+            s.spaces.push(space);
+            Ok(v)
+        })
     }
 
     fn create(&self, req: &Request<'_>) -> Result<Value, Reply> {
@@ -474,6 +524,7 @@ impl FakeApi for ChatApi {
                         .ok_or_else(|| chat_error(404, "Space not found."))
                 })
             }
+            "chat.spaces.setup" => self.set_up(req),
             "chat.spaces.findDirectMessage" => {
                 let user = req.q("name").unwrap_or_default();
                 let email = user.trim_start_matches("users/").to_owned();
@@ -605,6 +656,21 @@ impl ChatFake {
     pub fn set_admin_block(&self, message: Option<&str>) {
         self.api
             .with(|s| s.admin_block = message.map(str::to_owned));
+    }
+
+    /// `spaces.setup` calls served.
+    pub fn setups(&self) -> u64 {
+        self.api.with(|s| s.setups)
+    }
+
+    /// The direct message space with `email`, if there is one.
+    pub fn dm_with(&self, email: &str) -> Option<String> {
+        self.api.with(|s| {
+            s.spaces
+                .iter()
+                .find(|sp| sp.dm_with.as_deref() == Some(email))
+                .map(|sp| sp.name.clone())
+        })
     }
 
     /// Writes refused with 429 for the per-space rate.

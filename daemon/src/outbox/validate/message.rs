@@ -128,7 +128,17 @@ pub fn chat(
     split: bool,
     limits: &Limits,
 ) -> Result<ChatContent> {
-    let space = chat_space("space", space)?;
+    let space = match space.trim().strip_prefix("users/") {
+        // The direct message with a person, found (or opened) when staged.
+        Some(person) => {
+            let person = mailbox("space", person)?;
+            format!(
+                "users/{}",
+                crate::outbox::model::bare_address(&person).to_ascii_lowercase()
+            )
+        }
+        None => chat_space("space", space)?,
+    };
     let text = if split {
         let text = short_text("text", text, limits.max_chat_chars * parts::MAX_PARTS)?;
         let n = parts::split(&text, limits.max_chat_chars).len();
