@@ -56,6 +56,9 @@ pub enum Code {
     UpstreamError,
     /// The secret vault is locked or cannot be used; `details.hint` says how to fix it.
     VaultUnavailable,
+    /// The disk of the data directory is full: nothing was stored; free
+    /// some space and try again.
+    StorageFull,
     /// Something broke inside commsd; the log has the details.
     Internal,
 }
@@ -83,6 +86,7 @@ impl Code {
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamError => "upstream_error",
             Code::VaultUnavailable => "vault_unavailable",
+            Code::StorageFull => "storage_full",
             Code::Internal => "internal",
         }
     }
@@ -109,6 +113,7 @@ impl Code {
             "upstream_unavailable" => Code::UpstreamUnavailable,
             "upstream_error" => Code::UpstreamError,
             "vault_unavailable" => Code::VaultUnavailable,
+            "storage_full" => Code::StorageFull,
             "internal" => Code::Internal,
             _ => return None,
         })
@@ -205,13 +210,40 @@ impl Serialize for Error {
 
 impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
-        Error::internal("database error", e)
+        match e {
+            crate::store::StoreError::Domain(e) => *e,
+            e if e.disk_full() => Error::storage_full(),
+            e => Error::internal("database error", e),
+        }
     }
 }
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        if crate::store::is_disk_full(&e) {
+            return Error::storage_full();
+        }
         Error::internal("database error", e)
+    }
+}
+
+impl Error {
+    /// The data directory's disk is full (SQLite's `SQLITE_FULL`, or
+    /// `ENOSPC` writing a file there): what the user can do about it.
+    pub fn storage_full() -> Error {
+        Error::new(
+            Code::StorageFull,
+            "no space left in the data directory's disk: nothing was stored or changed; free some space (or move COMMSD_DATA_DIR) and try again",
+        )
+    }
+
+    /// An I/O error writing under the data directory: `storage_full` when
+    /// the disk is full, else internal with `context`.
+    pub fn io(context: &str, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+            return Error::storage_full();
+        }
+        Error::internal(context, e)
     }
 }
 
@@ -233,7 +265,7 @@ impl From<Error> for tonic::Status {
             Code::ChatAppNotConfigured => G::FailedPrecondition,
             Code::UpstreamUnavailable | Code::VaultUnavailable => G::Unavailable,
             Code::UpstreamError => G::Aborted,
-            Code::RateLimited => G::ResourceExhausted,
+            Code::RateLimited | Code::StorageFull => G::ResourceExhausted,
             Code::Conflict => G::AlreadyExists,
             Code::Internal => G::Internal,
         };
@@ -264,6 +296,7 @@ impl Code {
             Code::UpstreamError => S::BAD_GATEWAY,
             Code::RateLimited => S::TOO_MANY_REQUESTS,
             Code::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+            Code::StorageFull => S::INSUFFICIENT_STORAGE,
             Code::Internal => S::INTERNAL_SERVER_ERROR,
         }
     }

@@ -63,6 +63,9 @@ pub enum Errors {
     /// The provider cannot be reached, or the secret vault is locked or unusable.
     #[response(status = 503)]
     Unavailable(ErrorBody),
+    /// The data directory's disk is full (`storage_full`): nothing was stored.
+    #[response(status = 507)]
+    InsufficientStorage(ErrorBody),
 }
 
 // ------------------------------------------------------------------ value sets

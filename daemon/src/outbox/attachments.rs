@@ -149,9 +149,8 @@ impl AttachmentStore {
         };
         let bytes = read_regular(field, path, file, limits)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        self.store(&sha256, &bytes).map_err(|e| {
-            Error::internal("cannot copy the attachment into the data directory", e)
-        })?;
+        self.store(&sha256, &bytes)
+            .map_err(|e| Error::io("cannot copy the attachment into the data directory", e))?;
         Ok(Attachment {
             filename,
             mime_type: detect_mime(&bytes, path),
@@ -297,9 +296,8 @@ impl AttachmentStore {
             ));
         }
         let sha256 = hex::encode(Sha256::digest(bytes));
-        self.store(&sha256, bytes).map_err(|e| {
-            Error::internal("cannot copy the attachment into the data directory", e)
-        })?;
+        self.store(&sha256, bytes)
+            .map_err(|e| Error::io("cannot copy the attachment into the data directory", e))?;
         let mime_type = if mime_type.is_empty() {
             detect_mime(bytes, Path::new(filename))
         } else {

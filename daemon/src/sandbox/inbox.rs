@@ -224,7 +224,7 @@ impl SandboxInbox {
         let (name, _) = tokio::task::spawn_blocking(move || maildir.deliver(INBOX, &built.bytes))
             .await
             .map_err(|e| Error::internal("the sandbox mailbox", e))?
-            .map_err(|e| Error::internal("delivering into the sandbox mailbox", e))?;
+            .map_err(|e| Error::io("delivering into the sandbox mailbox", e))?;
         Ok(mailbox::message_id(INBOX, &name))
     }
 
@@ -241,7 +241,7 @@ impl SandboxInbox {
         })
         .await
         .map_err(|e| Error::internal("the sandbox inbox", e))?
-        .map_err(|e| Error::internal("writing the sandbox inbox", e))?;
+        .map_err(|e| Error::io("writing the sandbox inbox", e))?;
         Ok(id)
     }
 }

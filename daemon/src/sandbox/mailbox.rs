@@ -105,7 +105,7 @@ pub fn message_id(folder: &str, name: &str) -> String {
 }
 
 fn io_error(e: std::io::Error) -> Error {
-    Error::internal("the sandbox mailbox", e)
+    Error::io("the sandbox mailbox", e)
 }
 
 fn not_found(id: &str) -> Error {

@@ -67,6 +67,23 @@ pub enum StoreError {
     Domain(Box<crate::error::Error>),
 }
 
+/// SQLite's "database or disk is full".
+pub fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+        || e.to_string().contains("database or disk is full")
+}
+
+impl StoreError {
+    /// The write failed because the data directory's disk is full.
+    pub fn disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) | StoreError::Migration { source: e, .. } => is_disk_full(e),
+            StoreError::Commit(m) => m.contains("database or disk is full"),
+            _ => false,
+        }
+    }
+}
+
 /// Handle to the store thread. Cheap to clone; the thread ends when the last
 /// handle is dropped or [`Store::close`] is called.
 #[derive(Clone)]

@@ -20,6 +20,7 @@ mod architecture;
 mod chat;
 mod consent;
 mod events;
+mod fault_disk;
 mod faults;
 mod gmail;
 mod gmail_daemon;
