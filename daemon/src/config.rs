@@ -163,6 +163,7 @@ impl Config {
         self.policy.validate()?;
         self.sandbox.validate()?;
         self.chat.validate()?;
+        self.gmail.validate()?;
         self.api.validate()?;
         self.vault.validate()?;
         self.twilio.validate()?;

@@ -18,6 +18,10 @@ pub struct GmailConfig {
     pub max_attempts: u32,
     #[serde(with = "humantime_serde_compat")]
     pub retry_base: Duration,
+    /// How long one call may take before it counts as lost (a read is
+    /// retried; a send becomes `unknown`).
+    #[serde(with = "humantime_serde_compat")]
+    pub request_timeout: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub search_ttl: Duration,
     #[serde(with = "humantime_serde_compat")]
@@ -36,11 +40,26 @@ impl Default for GmailConfig {
             units_per_second: limiter::GMAIL.units_per_second,
             max_attempts: 5,
             retry_base: Duration::from_millis(250),
+            request_timeout: Duration::from_secs(60),
             search_ttl: Duration::from_secs(30),
             metadata_ttl: Duration::from_secs(300),
             body_ttl: Duration::from_secs(180),
             freshness_check: Duration::from_secs(10),
         }
+    }
+}
+
+impl GmailConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.request_timeout < Duration::from_secs(1) {
+            return Err(
+                "gmail.request_timeout: at least 1s (a call needs time to be answered)".to_owned(),
+            );
+        }
+        if self.max_attempts == 0 {
+            return Err("gmail.max_attempts: at least 1".to_owned());
+        }
+        Ok(())
     }
 }
 

@@ -133,7 +133,8 @@ impl Gmail {
                 base: config.retry_base,
                 cap: Duration::from_secs(30),
             },
-        )?;
+        )?
+        .with_timeout(config.request_timeout)?;
         Ok(Gmail {
             clients,
             config,

@@ -223,6 +223,18 @@ impl ApiClients {
         })
     }
 
+    /// The same clients with calls timing out after `timeout` (60 s by
+    /// default): a call with no answer by then may have reached Google.
+    pub fn with_timeout(self, timeout: Duration) -> Result<ApiClients, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            .pool_max_idle_per_host(8)
+            .build()
+            .map_err(|e| Error::internal("cannot build the Google HTTP client", e))?;
+        Ok(ApiClients { http, ..self })
+    }
+
     /// A client for `account_id` with a limiter of its own. Callers keep one
     /// per account: a second client would have a second budget.
     pub fn client(&self, account_id: &str) -> GoogleClient {
