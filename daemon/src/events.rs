@@ -44,6 +44,15 @@ pub enum Event {
         account: String,
         id: String,
     },
+    /// The unified inbox indexed new messages of `account` (`added`) or
+    /// saw changes to indexed ones (`changed`: read state, removal). No
+    /// content.
+    InboxChanged {
+        account: String,
+        source: String,
+        added: u32,
+        changed: u32,
+    },
     /// A row was appended to the audit log.
     AuditAppended {
         seq: i64,
@@ -150,6 +159,17 @@ impl From<&Envelope> for v1::Event {
                 channel: channel.as_str().to_owned(),
                 account: account.clone(),
                 id: id.clone(),
+            }),
+            Event::InboxChanged {
+                account,
+                source,
+                added,
+                changed,
+            } => v1::event::Kind::InboxChanged(v1::InboxChanged {
+                account: account.clone(),
+                source: source.clone(),
+                added: *added,
+                changed: *changed,
             }),
             Event::AuditAppended {
                 seq,

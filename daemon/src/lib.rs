@@ -16,6 +16,7 @@ pub mod fsprivate;
 pub mod gmail;
 pub mod google;
 pub mod http;
+pub mod inbox;
 pub mod localguard;
 pub mod lockfile;
 pub mod mail;
@@ -468,6 +469,8 @@ fn register_providers(
     let sandbox = sandbox::provider::register(ctx, registry);
     chat::provider::register(ctx, registry)?;
     let twilio = twilio::provider::register(ctx, registry)?;
+    // Last: it takes the message sources the providers registered.
+    inbox::provider::register(ctx, registry);
     Ok(Services {
         gmail,
         mail,

@@ -600,6 +600,9 @@ pub fn event_stream(
                     Event::MessageReceived { channel, account, id } => SseEvent::default()
                         .event("received")
                         .data(json!({ "channel": channel, "accountId": account, "id": id }).to_string()),
+                    Event::InboxChanged { account, source, added, changed } => SseEvent::default()
+                        .event("inbox")
+                        .data(json!({ "accountId": account, "source": source, "added": added, "changed": changed }).to_string()),
                     Event::ShutdownStarted { .. } => return None,
                 },
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

@@ -17,7 +17,7 @@ use crate::gmail_daemon::{ADA, mail, setup_apis};
 use crate::google_fake::chat::ChatFake;
 use crate::harness::binary;
 
-const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\"]\n";
+const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\", \"inbox\"]\n";
 
 struct Client {
     service: RunningService<RoleClient, ()>,
