@@ -1,0 +1,281 @@
+//! The unified inbox with the real daemon: the sandbox (`POST
+//! /api/v1/sandbox/receive`) and a scripted Twilio (signed webhooks) feed
+//! the index; `/api/v1/inbox`, `/api/v1/inbox/search`, the tools over `/mcp`
+//! and `commsctl inbox`/`search` read it; removing an account drops its rows.
+
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+use crate::harness::{Env, PORT_ZERO_CONFIG, eventually};
+use crate::sms_receive::{Scripted, inbound, sid, with_account};
+
+const CONFIG: &str = "[mcp]\ntoolsets = [\"inbox\", \"email\"]\n";
+
+struct Api {
+    url: String,
+    http: Client,
+}
+
+impl Api {
+    fn new(env: &Env) -> Api {
+        Api {
+            url: env.status_json()["api_url"].as_str().unwrap().to_owned(),
+            http: Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    }
+
+    fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json().unwrap())
+    }
+
+    /// `tools/call` on `/mcp`; the structured result.
+    fn tool(&self, key: &str, name: &str, arguments: Value) -> Value {
+        let r: Value = self
+            .http
+            .post(format!("{}/mcp", self.url))
+            .bearer_auth(key)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                           "params": { "name": name, "arguments": arguments } }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["result"]["structuredContent"].clone()
+    }
+
+    /// The ids of a search's messages.
+    fn found(&self, key: &str, query: &str) -> Vec<String> {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", query)
+            .finish();
+        let (status, page) = self.get(&format!("/api/v1/inbox/search?{q}"), key);
+        assert_eq!(status, 200, "{query}: {page}");
+        ids(&page)
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn key(env: &Env, name: &str, grants: &str) -> String {
+    let run = env.commsctl(&["keys", "create", name, "--grants", grants, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let created: Value = serde_json::from_str(&run.stdout).unwrap();
+    created["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_sandbox_feeds_the_inbox_and_every_frontend_searches_it() {
+    let env = Env::new();
+    std::fs::write(&env.config, format!("{PORT_ZERO_CONFIG}{CONFIG}")).unwrap();
+    let _daemon = env.spawn_traced(env.commsd());
+    let api = Api::new(&env);
+    let admin = key(&env, "tester", "admin,read");
+    let agent = key(&env, "agent", "read");
+
+    let mut delivered = Vec::new();
+    for body in [
+        json!({ "channel": "email", "from": "Zoë Müller <zoe@example.de>", "subject": "Résumé for INV-20931",
+                "body": "Crème brûlée on \"Friday\"; the report is attached below." }),
+        json!({ "channel": "sms", "from": "+14155550123", "body": "Can I come at 11 instead?" }),
+        json!({ "channel": "chat", "from": "Front Desk", "space": "spaces/team", "body": "Is the 10:00 patient here?" }),
+    ] {
+        let (status, receipt) = api.post("/api/v1/sandbox/receive", &admin, body);
+        assert_eq!(status, 201, "{receipt}");
+        delivered.push(receipt["id"].as_str().unwrap().to_owned());
+    }
+    let [email, sms, chat] = [&*delivered[0], &*delivered[1], &*delivered[2]];
+
+    // Indexed as they arrive, newest first, with the ids the channels' tools take.
+    assert!(eventually(Duration::from_secs(10), || {
+        api.get("/api/v1/inbox", &agent).1["messages"]
+            .as_array()
+            .is_some_and(|m| m.len() == 3)
+    }));
+    let (_, page) = api.get("/api/v1/inbox", &agent);
+    assert_eq!(ids(&page), [chat, sms, email], "{page}");
+    assert_eq!(page["untrusted"], true);
+    let first = &page["messages"][2];
+    assert_eq!(
+        (
+            &first["channel"],
+            &first["accountId"],
+            &first["source"],
+            &first["unread"]
+        ),
+        (
+            &json!("email"),
+            &json!("sandbox"),
+            &json!("sandbox"),
+            &json!(true)
+        ),
+        "{first}"
+    );
+    assert_eq!(page["messages"][1]["threadId"], "sandbox:+14155550123");
+    let read = api.tool(&agent, "email_get_message", json!({ "messageId": email }));
+    assert_eq!(read["message"]["subject"], "Résumé for INV-20931", "{read}");
+
+    // Search: accents, parts of words, numbers as written, quotes and operators as text.
+    assert_eq!(api.found(&agent, "resume"), [email]);
+    assert_eq!(api.found(&agent, "creme BRULEE"), [email]);
+    assert_eq!(api.found(&agent, "INV-20931"), [email]);
+    assert_eq!(api.found(&agent, "\""), [email]);
+    assert_eq!(api.found(&agent, "\"Friday\""), [email]);
+    assert_eq!(api.found(&agent, "(415) 555-0123"), [sms]);
+    assert_eq!(api.found(&agent, "patient OR NOT"), Vec::<String>::new());
+    assert_eq!(api.found(&agent, "atien"), [chat]);
+    assert_eq!(api.found(&agent, "NEAR(report"), Vec::<String>::new());
+    assert_eq!(api.found(&agent, "report"), [email]);
+
+    // Filters, one per field, on both routes.
+    for (query, want) in [
+        ("channel=sms", vec![sms]),
+        ("accountId=sandbox&channel=chat", vec![chat]),
+        ("from=ZOE%40example.de", vec![email]),
+        ("from=%2B1%20415%20555%200123", vec![sms]),
+        ("since=2000-01-01&channel=email", vec![email]),
+        ("before=2000-01-01", Vec::<&str>::new()),
+        ("unread=false", Vec::new()),
+        ("hasAttachment=true", Vec::new()),
+    ] {
+        let (status, page) = api.get(&format!("/api/v1/inbox?{query}"), &agent);
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(ids(&page), want, "{query}");
+    }
+    let (_, page) = api.get("/api/v1/inbox/search?q=the&channel=chat", &agent);
+    assert_eq!(ids(&page), [chat]);
+
+    // Paging: a cursor, then the rest.
+    let (_, one) = api.get("/api/v1/inbox?limit=2", &agent);
+    assert_eq!(ids(&one), [chat, sms]);
+    let cursor = one["nextCursor"].as_str().unwrap();
+    let (_, two) = api.get(&format!("/api/v1/inbox?limit=2&cursor={cursor}"), &agent);
+    assert_eq!(ids(&two), [email]);
+    assert!(two["nextCursor"].is_null(), "{two}");
+
+    // Refusals name the parameter.
+    for (path, field) in [
+        ("/api/v1/inbox?unreadOnly=true", "unreadOnly"),
+        ("/api/v1/inbox?channel=fax", "channel"),
+        ("/api/v1/inbox?limit=0", "limit"),
+        ("/api/v1/inbox?since=soon", "since"),
+        ("/api/v1/inbox?cursor=x", "cursor"),
+        ("/api/v1/inbox/search?q=%20", "query"),
+        ("/api/v1/inbox/search", "q"),
+    ] {
+        let (status, e) = api.get(path, &agent);
+        assert_eq!(status, 400, "{path}: {e}");
+        assert_eq!(e["details"]["field"], field, "{path}: {e}");
+    }
+
+    // The tools, over /mcp.
+    let listed = api.tool(&agent, "inbox_list", json!({ "channel": "chat" }));
+    assert_eq!(ids(&listed), [chat], "{listed}");
+    let found = api.tool(
+        &agent,
+        "inbox_search",
+        json!({ "query": "müll", "limit": 5 }),
+    );
+    assert_eq!(ids(&found), [email], "{found}");
+    assert_eq!(found["untrusted"], true);
+
+    // The CLI.
+    let run = env.commsctl(&["search", "brulee", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cli: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(ids(&cli), [email]);
+    let run = env.commsctl(&["inbox", "--json", "--channel", "sms"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cli: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(ids(&cli), [sms]);
+    let run = env.commsctl(&["inbox"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("Résumé for INV-20931"),
+        "{}",
+        run.stdout
+    );
+
+    // Status and a reindex.
+    let status = env.status_json();
+    assert_eq!(status["counts"]["inbox_messages"], 3, "{status}");
+    let run = env.commsctl(&["inbox", "reindex", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let done: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (&done["dropped"], &done["indexed"]),
+        (&json!(3), &json!(3)),
+        "{done}"
+    );
+}
+
+#[test]
+fn inbound_sms_is_indexed_and_removing_the_account_drops_it() {
+    let (env, _daemon, account) = with_account(None, CONFIG);
+    let api = Api::new(&env);
+    let agent = key(&env, "agent", "read");
+    let twilio = Scripted::new(&env);
+    let path = "/webhooks/twilio/sms";
+    assert_eq!(
+        twilio.post(path, &inbound(&sid("SM", 1), "Running 10 min late, sorry")),
+        200
+    );
+    assert_eq!(
+        twilio.post(path, &inbound(&sid("SM", 1), "Running 10 min late, sorry")),
+        200
+    );
+    assert_eq!(
+        twilio.post(path, &inbound(&sid("SM", 2), "Réunion à 15h?")),
+        200
+    );
+    let query = format!("/api/v1/inbox?accountId={account}");
+    assert!(eventually(Duration::from_secs(10), || {
+        api.get(&query, &agent).1["messages"]
+            .as_array()
+            .is_some_and(|m| m.len() == 2)
+    }));
+    let (_, page) = api.get(&query, &agent);
+    assert_eq!(ids(&page), [sid("SM", 2), sid("SM", 1)], "{page}");
+    assert_eq!(page["messages"][0]["from"], "+15552223333");
+    assert_eq!(page["messages"][0]["channel"], "sms");
+    assert_eq!(api.found(&agent, "reunion"), [sid("SM", 2)]);
+    assert_eq!(api.found(&agent, "555-222-3333 late"), [sid("SM", 1)]);
+
+    let run = env.commsctl(&["accounts", "remove", &account, "--yes"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(eventually(Duration::from_secs(10), || {
+        api.found(&agent, "late").is_empty()
+    }));
+    let (_, page) = api.get("/api/v1/inbox?channel=sms", &agent);
+    assert_eq!(ids(&page), Vec::<String>::new(), "{page}");
+}
