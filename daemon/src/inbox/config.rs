@@ -38,8 +38,8 @@ impl InboxConfig {
         if !(100..=100_000).contains(&self.max_text_chars) {
             return Err("inbox.max_text_chars: expected 100 to 100000".to_owned());
         }
-        if self.poll_interval < Duration::from_secs(10) {
-            return Err("inbox.poll_interval: at least 10s".to_owned());
+        if self.poll_interval < Duration::from_secs(1) {
+            return Err("inbox.poll_interval: at least 1s".to_owned());
         }
         Ok(())
     }

@@ -279,3 +279,134 @@ fn inbound_sms_is_indexed_and_removing_the_account_drops_it() {
     let (_, page) = api.get("/api/v1/inbox?channel=sms", &agent);
     assert_eq!(ids(&page), Vec::<String>::new(), "{page}");
 }
+
+/// The inbox's rows of `account` as (id, unread), newest first, read with a
+/// key of the test's.
+fn rows(api: &Api, key: &str, account: &str) -> Vec<(String, bool)> {
+    let (_, page) = api.get(&format!("/api/v1/inbox?accountId={account}&limit=100"), key);
+    page["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (m["id"].as_str().unwrap().to_owned(), m["unread"] == true))
+        .collect()
+}
+
+#[test]
+fn gmail_history_feeds_the_inbox_and_an_expired_history_id_resyncs_once() {
+    use crate::gmail_daemon::{ADA, mail, setup_with};
+    let setup = setup_with("3", "[inbox]\ndays = 0\npoll_interval = \"1s\"\n");
+    let (env, fake, account) = (&setup.env, &setup.fake, setup.account_id.clone());
+    let api = Api::new(env);
+    let agent = key(env, "agent", "read");
+    let raw = |n: u32, subject: &str, body: &str| {
+        mail(
+            "Jane Roe <jane@example.org>",
+            subject,
+            "Tue, 17 Nov 2026 09:30:00 +0000",
+            body,
+            &format!("<m{n}@example.org>"),
+        )
+    };
+    let (m1, _) = fake.deliver(
+        ADA,
+        &raw(1, "Appointment on Tuesday", "Can we move it to 10:00?"),
+        &[],
+    );
+    let (archived, _) = fake.deliver(
+        ADA,
+        &raw(2, "Old newsletter", "Archived"),
+        &["CATEGORY_UPDATES"],
+    );
+    let first = [(m1.clone(), true)];
+    assert!(
+        eventually(Duration::from_secs(15), || rows(&api, &agent, &account)
+            == first),
+        "{:?} {}",
+        rows(&api, &agent, &account),
+        env.status_json()
+    );
+
+    // New mail through history; a read elsewhere clears unread.
+    let (m3, _) = fake.deliver(ADA, &raw(3, "Invoice INV-20931", "Amount due"), &[]);
+    let run = env.commsctl(&[
+        "gmail",
+        "labels",
+        "--account",
+        &account,
+        &m1,
+        "--remove",
+        "UNREAD",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            rows(&api, &agent, &account) == [(m3.clone(), true), (m1.clone(), false)]
+        }),
+        "{:?}",
+        rows(&api, &agent, &account)
+    );
+    assert_eq!(api.found(&agent, "INV-20931"), [m3.as_str()]);
+    // Archived elsewhere: it leaves the inbox.
+    let run = env.commsctl(&[
+        "gmail",
+        "labels",
+        "--account",
+        &account,
+        &m3,
+        "--remove",
+        "INBOX",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(eventually(Duration::from_secs(15), || rows(
+        &api, &agent, &account
+    ) == [(
+        m1.clone(),
+        false
+    )]));
+    assert!(
+        !rows(&api, &agent, &account)
+            .iter()
+            .any(|(id, _)| *id == archived)
+    );
+
+    // A historyId Gmail has forgotten: one resync of the window, then history again.
+    let (m4, _) = fake.deliver(ADA, &raw(4, "Lab results", "HbA1c 6.1"), &[]);
+    let db = rusqlite::Connection::open(env.data.join("commsd.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    fake.reset_counts();
+    db.execute(
+        "UPDATE inbox_sources SET cursor = '5' WHERE source = 'gmail' AND account_id = ?1",
+        [&account],
+    )
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            rows(&api, &agent, &account) == [(m4.clone(), true), (m1.clone(), false)]
+        }),
+        "{:?}",
+        rows(&api, &agent, &account)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let counts = fake.counts().per_method;
+    assert_eq!(
+        counts.get("gmail.users.messages.list"),
+        Some(&1),
+        "{counts:?}"
+    );
+    assert!(
+        counts
+            .get("gmail.users.history.list")
+            .is_some_and(|n| *n >= 2),
+        "{counts:?}"
+    );
+    let cursor: String = db
+        .query_row(
+            "SELECT cursor FROM inbox_sources WHERE source = 'gmail' AND account_id = ?1",
+            [&account],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(cursor.parse::<u64>().unwrap() >= 1000, "{cursor}");
+    fake.assert_no_violations();
+}
