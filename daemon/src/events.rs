@@ -4,7 +4,8 @@
 //! to is an [`Event`]. Shutdown is one of them: SIGTERM, SIGINT and the
 //! Shutdown RPC all publish [`Event::ShutdownStarted`].
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use commsd_proto::v1;
@@ -76,6 +77,8 @@ pub struct Bus {
     tx: broadcast::Sender<Envelope>,
     /// Serialises numbering and sending so that seq order is delivery order.
     seq: Mutex<u64>,
+    /// Subscriptions of the daemon's own services (not clients).
+    internal: Arc<AtomicUsize>,
 }
 
 impl Default for Bus {
@@ -83,6 +86,7 @@ impl Default for Bus {
         Bus {
             tx: broadcast::channel(CAPACITY).0,
             seq: Mutex::new(0),
+            internal: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -104,8 +108,39 @@ impl Bus {
         self.tx.subscribe()
     }
 
+    /// A subscription of one of the daemon's own services: not counted
+    /// by [`Bus::subscribers`], which counts clients.
+    pub fn subscribe_internal(&self) -> InternalReceiver {
+        self.internal.fetch_add(1, Ordering::Relaxed);
+        InternalReceiver {
+            rx: self.tx.subscribe(),
+            internal: self.internal.clone(),
+        }
+    }
+
+    /// Clients following the stream.
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.tx
+            .receiver_count()
+            .saturating_sub(self.internal.load(Ordering::Relaxed))
+    }
+}
+
+/// See [`Bus::subscribe_internal`].
+pub struct InternalReceiver {
+    rx: broadcast::Receiver<Envelope>,
+    internal: Arc<AtomicUsize>,
+}
+
+impl InternalReceiver {
+    pub async fn recv(&mut self) -> Result<Envelope, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for InternalReceiver {
+    fn drop(&mut self) {
+        self.internal.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

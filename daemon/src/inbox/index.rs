@@ -452,6 +452,8 @@ pub struct SourceStats {
     pub account_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<String>,
+    #[serde(skip)]
+    pub last_sync_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -478,6 +480,7 @@ pub fn stats(c: &Connection) -> rusqlite::Result<Stats> {
                 source: r.get(0)?,
                 account_id: r.get(1)?,
                 last_sync: r.get::<_, Option<i64>>(2)?.map(rfc3339),
+                last_sync_ms: r.get(2)?,
                 last_error: r.get(3)?,
             })
         })?

@@ -15,12 +15,32 @@ struct InboxStatus {
 }
 
 impl StatusCounters for InboxStatus {
+    /// `inbox_messages`; once there are messages, the size, messages per
+    /// account (`inbox_messages:<account>`) and each source's last sync of
+    /// those accounts in Unix seconds (`inbox_synced:<source>:<account>`);
+    /// a source whose last sync failed, always (`inbox_failing:<source>:<account>`).
     fn counters(&self) -> Vec<(String, u64)> {
         let stats = self.inbox.cached_stats();
-        vec![
-            ("inbox_messages".to_owned(), stats.messages),
-            ("inbox_bytes".to_owned(), stats.bytes),
-        ]
+        let mut out = vec![("inbox_messages".to_owned(), stats.messages)];
+        if stats.messages > 0 {
+            out.push(("inbox_bytes".to_owned(), stats.bytes));
+        }
+        for a in &stats.accounts {
+            out.push((format!("inbox_messages:{}", a.account_id), a.messages));
+        }
+        for s in &stats.sources {
+            if s.last_error.is_some() {
+                out.push((format!("inbox_failing:{}:{}", s.source, s.account_id), 1));
+            }
+            let has_messages = stats.accounts.iter().any(|a| a.account_id == s.account_id);
+            if let (true, Some(ms)) = (has_messages, s.last_sync_ms) {
+                out.push((
+                    format!("inbox_synced:{}:{}", s.source, s.account_id),
+                    (ms / 1000) as u64,
+                ));
+            }
+        }
+        out
     }
 
     fn details(&self) -> Option<(&'static str, serde_json::Value)> {

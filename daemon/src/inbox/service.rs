@@ -227,7 +227,7 @@ impl Inbox {
             runner.wake_all();
             tokio::spawn(runner.clone().run(self.config.clone(), shutdown.clone()));
         }
-        let mut rx = bus.subscribe();
+        let mut rx = bus.subscribe_internal();
         let (inbox, shutdown) = (self.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {

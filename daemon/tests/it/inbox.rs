@@ -229,6 +229,18 @@ fn the_sandbox_feeds_the_inbox_and_every_frontend_searches_it() {
     // Status and a reindex.
     let status = env.status_json();
     assert_eq!(status["counts"]["inbox_messages"], 3, "{status}");
+    assert_eq!(status["counts"]["inbox_messages:sandbox"], 3, "{status}");
+    assert!(
+        status["counts"]["inbox_bytes"].as_u64().unwrap() > 0,
+        "{status}"
+    );
+    let run = env.commsctl(&["status"]);
+    assert!(
+        run.stdout.contains("inbox      3 messages")
+            && run.stdout.contains("(sandbox 3); synced sandbox/sandbox"),
+        "{}",
+        run.stdout
+    );
     let run = env.commsctl(&["inbox", "reindex", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let done: Value = serde_json::from_str(&run.stdout).unwrap();
