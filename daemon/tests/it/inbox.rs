@@ -422,3 +422,145 @@ fn gmail_history_feeds_the_inbox_and_an_expired_history_id_resyncs_once() {
     assert!(cursor.parse::<u64>().unwrap() >= 1000, "{cursor}");
     fake.assert_no_violations();
 }
+
+#[test]
+#[ignore = "needs Dovecot: scripts/test runs it"]
+fn dovecot_inbox_indexes_by_idle_follows_read_states_and_survives_a_server_restart() {
+    use crate::dovecot::Dovecot;
+    use crate::mail_accounts::{add_imap, start};
+    const ALICE: &str = "alice@example.test";
+    let raw = |n: u32, subject: &str| {
+        format!(
+            "From: Zoë Müller <zoe@example.de>\r\nTo: {ALICE}\r\nSubject: {subject}\r\nDate: Tue, 17 Nov 2026 09:3{n}:00 +0000\r\nMessage-ID: <d{n}@example.de>\r\n\r\nBody {n}: crème brûlée\r\n"
+        )
+        .into_bytes()
+    };
+    let mut d = Dovecot::start();
+    d.deliver(ALICE, &raw(1, "Before the account"));
+    let (env, _daemon) = start(&format!(
+        "[inbox]\ndays = 0\npoll_interval = \"1s\"\n{CONFIG}"
+    ));
+    let added = add_imap(&env, &d, ALICE, Dovecot::password(ALICE), &[]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let account = serde_json::from_str::<Value>(&added.stdout).unwrap()["account"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = Api::new(&env);
+    let agent = key(&env, "agent", "read,draft");
+    let subjects = || -> Vec<(String, bool)> {
+        let (_, page) = api.get(&format!("/api/v1/inbox?accountId={account}"), &agent);
+        page["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                (
+                    m["subject"].as_str().unwrap_or("").to_owned(),
+                    m["unread"] == true,
+                )
+            })
+            .collect()
+    };
+    assert!(eventually(Duration::from_secs(20), || subjects()
+        == [("Before the account".to_owned(), true)]));
+
+    // New mail: IDLE wakes the source.
+    d.deliver(ALICE, &raw(2, "Through IDLE"));
+    assert!(
+        eventually(Duration::from_secs(20), || subjects().len() == 2),
+        "{:?}",
+        subjects()
+    );
+    assert_eq!(api.found(&agent, "creme brulee").len(), 2);
+
+    // Read through the email tools: the next poll sees it.
+    let (_, page) = api.get(
+        &format!("/api/v1/inbox?accountId={account}&limit=1"),
+        &agent,
+    );
+    let newest = page["messages"][0]["id"].as_str().unwrap().to_owned();
+    let marked = api.tool(
+        &agent,
+        "email_mark_read_unread",
+        json!({ "accountId": account, "messageIds": [newest], "read": true }),
+    );
+    assert!(!marked.is_null(), "{marked}");
+    assert!(
+        eventually(Duration::from_secs(20), || subjects()
+            == [
+                ("Through IDLE".to_owned(), false),
+                ("Before the account".to_owned(), true)
+            ]),
+        "{:?}",
+        subjects()
+    );
+
+    // The server restarts: IDLE reconnects and the next message arrives.
+    d.stop_dovecot();
+    d.start_dovecot();
+    d.deliver(ALICE, &raw(3, "After the restart"));
+    assert!(
+        eventually(Duration::from_secs(30), || subjects()
+            .first()
+            .map(|s| s.0.as_str())
+            == Some("After the restart")),
+        "{:?}",
+        subjects()
+    );
+}
+
+#[test]
+fn a_followed_chat_space_feeds_the_inbox() {
+    use crate::google_fake::chat::ChatFake;
+    const ADA: &str = "ada@practice.example";
+    const SPACE: &str = "spaces/AAAAfront";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = rt.block_on(ChatFake::start());
+    fake.add_space(SPACE, "Front desk");
+    let oauth = crate::oauth::OAuthServer::start();
+    fake.trust_introspection(
+        &format!("{}/token/introspection", oauth.base),
+        "imap-rs",
+        "imap-rs-secret",
+    );
+    let name = fake.post(
+        SPACE,
+        "bob@practice.example",
+        "Is the 10:00 patient here?",
+        None,
+    );
+    let (env, daemon) = crate::accounts::start_with(
+        &oauth,
+        &format!("chat = \"{}\"\n", fake.base),
+        &format!(
+            "[chat]\npoll_interval = \"15s\"\n[chat.follow]\n\"{ADA}\" = [\"{SPACE}\"]\n[inbox]\ndays = 0\n{CONFIG}"
+        ),
+    );
+    crate::accounts::set_client(&env);
+    let (_, done) =
+        crate::accounts::add_google(&env, &oauth, ADA, &["--tier", "1", "--with", "chat"]);
+    let account = done["account"]["id"].as_str().unwrap().to_owned();
+    // The follow pollers start with the daemon.
+    let _daemon = crate::chat::restart(&env, daemon);
+    let api = Api::new(&env);
+    let agent = key(&env, "agent", "read");
+    let query = format!("/api/v1/inbox?channel=chat&accountId={account}");
+    assert!(
+        eventually(Duration::from_secs(20), || ids(&api.get(&query, &agent).1)
+            == [name.as_str()]),
+        "{}",
+        api.get(&query, &agent).1
+    );
+    let (_, page) = api.get(&query, &agent);
+    assert_eq!(
+        page["messages"][0]["threadId"].as_str().is_some(),
+        true,
+        "{page}"
+    );
+    assert_eq!(api.found(&agent, "patient"), [name.as_str()]);
+}
