@@ -134,8 +134,8 @@ fn message(i: usize, g: &mut Lcg, now_ms: i64) -> NewMessage {
         at_ms: now_ms - (MESSAGES - i) as i64 * 60_000,
         subject,
         text: g.words(len),
-        has_attachments: i % 17 == 0,
-        unread: i % 3 == 0,
+        has_attachments: i.is_multiple_of(17),
+        unread: i.is_multiple_of(3),
     }
 }
 

@@ -557,10 +557,6 @@ fn a_followed_chat_space_feeds_the_inbox() {
         api.get(&query, &agent).1
     );
     let (_, page) = api.get(&query, &agent);
-    assert_eq!(
-        page["messages"][0]["threadId"].as_str().is_some(),
-        true,
-        "{page}"
-    );
+    assert!(page["messages"][0]["threadId"].is_string(), "{page}");
     assert_eq!(api.found(&agent, "patient"), [name.as_str()]);
 }
