@@ -226,18 +226,50 @@ fn the_sandbox_feeds_the_inbox_and_every_frontend_searches_it() {
         run.stdout
     );
 
+    // --follow prints what is indexed next, once.
+    let mut follow = env
+        .commsctl_command(&["inbox", "--follow", "--json", "--channel", "chat"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    let first_page: String = (&mut lines)
+        .map_while(Result::ok)
+        .take_while(|l| l != "}")
+        .collect();
+    assert!(first_page.contains(chat), "{first_page}");
+    let (status, receipt) = api.post(
+        "/api/v1/sandbox/receive",
+        &admin,
+        json!({ "channel": "chat", "from": "Front Desk", "space": "spaces/team", "body": "Room 3 is free" }),
+    );
+    assert_eq!(status, 201, "{receipt}");
+    let next: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (&next["id"], &next["text"]),
+        (&receipt["id"], &json!("Room 3 is free"))
+    );
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+
     // Status and a reindex.
+    // The statistics are refreshed after each sync.
+    assert!(eventually(
+        Duration::from_secs(5),
+        || env.status_json()["counts"]["inbox_messages"] == 4
+    ));
     let status = env.status_json();
-    assert_eq!(status["counts"]["inbox_messages"], 3, "{status}");
-    assert_eq!(status["counts"]["inbox_messages:sandbox"], 3, "{status}");
+    assert_eq!(status["counts"]["inbox_messages"], 4, "{status}");
+    assert_eq!(status["counts"]["inbox_messages:sandbox"], 4, "{status}");
     assert!(
         status["counts"]["inbox_bytes"].as_u64().unwrap() > 0,
         "{status}"
     );
     let run = env.commsctl(&["status"]);
     assert!(
-        run.stdout.contains("inbox      3 messages")
-            && run.stdout.contains("(sandbox 3); synced sandbox/sandbox"),
+        run.stdout.contains("inbox      4 messages")
+            && run.stdout.contains("(sandbox 4); synced sandbox/sandbox"),
         "{}",
         run.stdout
     );
@@ -246,7 +278,7 @@ fn the_sandbox_feeds_the_inbox_and_every_frontend_searches_it() {
     let done: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(
         (&done["dropped"], &done["indexed"]),
-        (&json!(3), &json!(3)),
+        (&json!(4), &json!(4)),
         "{done}"
     );
 }
