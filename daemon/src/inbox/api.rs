@@ -69,7 +69,8 @@ pub async fn search(
         limit: q.limit,
         cursor: q.cursor,
     };
-    Ok(Json(inbox.search(&authed.caller, input).await?))
+    let found = inbox.search(&authed.caller, input).await;
+    Ok(Json(found.map_err(|e| e.renaming_field(&[("query", "q")]))?))
 }
 
 /// The routes, without the service (`Registry::api` adds it).

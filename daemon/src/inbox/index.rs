@@ -268,10 +268,12 @@ pub fn drop_all(c: &Connection) -> rusqlite::Result<usize> {
     Ok(n)
 }
 
-/// Keeps the window: messages since `min_at_ms`, at most `per_account` of
-/// each account (the newest).
+/// Keeps the window: messages since `min_at_ms`, and at most `per_account`
+/// of `account` (the newest). The count uses the account's index, so a
+/// batch within the limit costs no sort.
 pub fn prune(
     c: &Connection,
+    account: &str,
     min_at_ms: Option<i64>,
     per_account: usize,
 ) -> rusqlite::Result<usize> {
@@ -279,12 +281,19 @@ pub fn prune(
     if let Some(min) = min_at_ms {
         n += c.execute("DELETE FROM inbox_messages WHERE at_ms < ?1", [min])?;
     }
-    n += c.execute(
-        "DELETE FROM inbox_messages WHERE id IN (
-            SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY account_id ORDER BY at_ms DESC, id DESC) AS k FROM inbox_messages)
-            WHERE k > ?1)",
-        [per_account as i64],
+    let count: i64 = c.query_row(
+        "SELECT count(*) FROM inbox_messages WHERE account_id = ?1",
+        [account],
+        |r| r.get(0),
     )?;
+    if count as usize > per_account {
+        n += c.execute(
+            "DELETE FROM inbox_messages WHERE id IN (
+                SELECT id FROM inbox_messages WHERE account_id = ?1
+                ORDER BY at_ms DESC, id DESC LIMIT -1 OFFSET ?2)",
+            params![account, per_account as i64],
+        )?;
+    }
     Ok(n)
 }
 

@@ -149,7 +149,7 @@ impl Sink {
                             index::remove(c, &owned, *channel, std::slice::from_ref(id))? as u32;
                     }
                     index::synced(c, source, &owned, batch.cursor.as_deref(), None, now)?;
-                    index::prune(c, min, config.per_account)?;
+                    index::prune(c, &owned, min, config.per_account)?;
                     Ok(done)
                 },
                 move |done: Upserted| {

@@ -190,7 +190,7 @@ fn the_sandbox_feeds_the_inbox_and_every_frontend_searches_it() {
         ("/api/v1/inbox?limit=0", "limit"),
         ("/api/v1/inbox?since=soon", "since"),
         ("/api/v1/inbox?cursor=x", "cursor"),
-        ("/api/v1/inbox/search?q=%20", "query"),
+        ("/api/v1/inbox/search?q=%20", "q"),
         ("/api/v1/inbox/search", "q"),
     ] {
         let (status, e) = api.get(path, &agent);

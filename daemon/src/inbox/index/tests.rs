@@ -340,15 +340,16 @@ fn texts_are_clipped_and_windows_and_accounts_are_dropped() {
     assert_eq!((got[0].text.chars().count(), got[0].truncated), (20, true));
 
     assert_eq!(
-        prune(&c, Some(2_000), 100).unwrap(),
+        prune(&c, "gmail1", Some(2_000), 100).unwrap(),
         1,
         "e1 is older than the window"
     );
     assert_eq!(
-        prune(&c, None, 1).unwrap(),
+        prune(&c, "gmail1", None, 1).unwrap(),
         1,
         "gmail1 keeps its newest message only"
     );
+    assert_eq!(prune(&c, "imap1", None, 1).unwrap(), 0, "within its limit");
     synced(&c, "gmail", "gmail1", Some("h1"), None, 1).unwrap();
     assert_eq!(
         cursor(&c, "gmail", "gmail1").unwrap().as_deref(),
