@@ -70,7 +70,9 @@ pub async fn search(
         cursor: q.cursor,
     };
     let found = inbox.search(&authed.caller, input).await;
-    Ok(Json(found.map_err(|e| e.renaming_field(&[("query", "q")]))?))
+    Ok(Json(
+        found.map_err(|e| e.renaming_field(&[("query", "q")]))?,
+    ))
 }
 
 /// The routes, without the service (`Registry::api` adds it).

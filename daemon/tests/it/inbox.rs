@@ -253,6 +253,38 @@ fn the_sandbox_feeds_the_inbox_and_every_frontend_searches_it() {
     follow.kill().unwrap();
     follow.wait().unwrap();
 
+    // The dashboard's inbox page reads the same, signed in: unread and search.
+    let login: Value = serde_json::from_str(
+        &env.commsctl(&["dashboard", "--no-browser", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    let url = login["url"].as_str().unwrap();
+    let base = url.split("/login").next().unwrap();
+    let browser = Client::builder().cookie_store(true).build().unwrap();
+    let anonymous = Client::new()
+        .get(format!("{base}/dashboard/api/inbox"))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(browser.get(url).send().unwrap().status().is_success());
+    let page: Value = browser
+        .get(format!("{base}/dashboard/api/inbox?q=brulee"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ids(&page), [email], "{page}");
+    let page: Value = browser
+        .get(format!("{base}/dashboard/api/inbox?channel=chat"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(ids(&page).len(), 2, "{page}");
+    let html = browser.get(format!("{base}/inbox")).send().unwrap();
+    assert!(html.status().is_success());
+
     // Status and a reindex.
     // The statistics are refreshed after each sync.
     assert!(eventually(
