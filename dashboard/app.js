@@ -14,6 +14,7 @@ import { detailView } from './js/detail.js';
 import { auditView } from './js/audit.js';
 import { accountsView, statusView } from './js/status.js';
 import { smsThreadsView, smsThreadView } from './js/texts.js';
+import { inboxView } from './js/inbox.js';
 
 // ---------------------------------------------------------------- routing
 
@@ -23,6 +24,7 @@ const routes = [
   { re: /^\/audit\/?$/, view: () => auditView() },
   { re: /^\/status\/?$/, view: () => statusView() },
   { re: /^\/accounts\/?$/, view: () => accountsView() },
+  { re: /^\/inbox\/?$/, view: () => inboxView() },
   { re: /^\/texts\/?$/, view: () => smsThreadsView() },
   { re: /^\/texts\/([^/]+)\/?$/, view: (m, params) => smsThreadView(safeDecode(m[1]), params.get('accountId')) },
 ];

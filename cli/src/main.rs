@@ -76,6 +76,10 @@ enum Command {
     #[command(subcommand)]
     Sms(cmd::sms::Command),
     Events(cmd::events::Args),
+    /// The unified inbox: email, SMS and chat of every account, newest first.
+    Inbox(cmd::inbox::InboxArgs),
+    /// Search the unified inbox.
+    Search(cmd::inbox::SearchArgs),
     #[command(subcommand)]
     Vault(cmd::vault::Command),
     Completions(cmd::completions::Args),
@@ -114,6 +118,8 @@ fn main() -> ExitCode {
             Command::Chat(command) => cmd::chat::execute(&socket, command).await,
             Command::Sandbox(command) => cmd::sandbox::execute(&socket, command).await,
             Command::Sms(command) => cmd::sms::execute(&socket, command).await,
+            Command::Inbox(args) => cmd::inbox::inbox(&socket, args).await,
+            Command::Search(args) => cmd::inbox::search(&socket, args).await,
             Command::Completions(args) => {
                 cmd::completions::execute(args, &mut <Cli as clap::CommandFactory>::command())
             }

@@ -47,6 +47,8 @@ pub struct Config {
     pub twilio: crate::twilio::TwilioConfig,
     /// SMS: quiet hours, smart quotes.
     pub sms: crate::twilio::config::SmsConfig,
+    /// `[inbox]`: the unified inbox's window.
+    pub inbox: crate::inbox::InboxConfig,
 }
 
 // The adapters' sections are plain data kept here: core modules import no adapter.
@@ -164,6 +166,7 @@ impl Config {
         self.sandbox.validate()?;
         self.chat.validate()?;
         self.gmail.validate()?;
+        self.inbox.validate()?;
         self.api.validate()?;
         self.vault.validate()?;
         self.twilio.validate()?;

@@ -5,7 +5,8 @@
 //! Shutdown RPC all publish [`Event::ShutdownStarted`].
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use commsd_proto::v1;
@@ -45,6 +46,15 @@ pub enum Event {
         account: String,
         id: String,
     },
+    /// The unified inbox indexed new messages of `account` (`added`) or
+    /// saw changes to indexed ones (`changed`: read state, removal). No
+    /// content.
+    InboxChanged {
+        account: String,
+        source: String,
+        added: u32,
+        changed: u32,
+    },
     /// A row was appended to the audit log.
     AuditAppended {
         seq: i64,
@@ -76,6 +86,8 @@ pub struct Bus {
     /// This daemon run's id (its start in Unix ms): sequence numbers start
     /// again at 1 with every run, so a resume names the run it came from.
     boot: i64,
+    /// Subscriptions of the daemon's own services (not clients).
+    internal: Arc<AtomicUsize>,
 }
 
 struct Inner {
@@ -92,6 +104,7 @@ impl Default for Bus {
                 recent: VecDeque::with_capacity(REPLAY),
             }),
             boot: now_unix_ms(),
+            internal: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -184,8 +197,39 @@ impl Bus {
         format!("{}-{seq}", self.boot)
     }
 
+    /// A subscription of one of the daemon's own services: not counted
+    /// by [`Bus::subscribers`], which counts clients.
+    pub fn subscribe_internal(&self) -> InternalReceiver {
+        self.internal.fetch_add(1, Ordering::Relaxed);
+        InternalReceiver {
+            rx: self.tx.subscribe(),
+            internal: self.internal.clone(),
+        }
+    }
+
+    /// Clients following the stream.
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.tx
+            .receiver_count()
+            .saturating_sub(self.internal.load(Ordering::Relaxed))
+    }
+}
+
+/// See [`Bus::subscribe_internal`].
+pub struct InternalReceiver {
+    rx: broadcast::Receiver<Envelope>,
+    internal: Arc<AtomicUsize>,
+}
+
+impl InternalReceiver {
+    pub async fn recv(&mut self) -> Result<Envelope, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for InternalReceiver {
+    fn drop(&mut self) {
+        self.internal.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -229,6 +273,15 @@ impl Envelope {
             } => (
                 "received",
                 json!({ "channel": channel, "accountId": account, "id": id }),
+            ),
+            Event::InboxChanged {
+                account,
+                source,
+                added,
+                changed,
+            } => (
+                "inbox",
+                json!({ "accountId": account, "source": source, "added": added, "changed": changed }),
             ),
             Event::ShutdownStarted { .. } => return None,
         })
@@ -285,6 +338,17 @@ impl From<&Envelope> for v1::Event {
                 channel: channel.as_str().to_owned(),
                 account: account.clone(),
                 id: id.clone(),
+            }),
+            Event::InboxChanged {
+                account,
+                source,
+                added,
+                changed,
+            } => v1::event::Kind::InboxChanged(v1::InboxChanged {
+                account: account.clone(),
+                source: source.clone(),
+                added: *added,
+                changed: *changed,
             }),
             Event::AuditAppended {
                 seq,

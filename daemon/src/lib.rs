@@ -16,6 +16,7 @@ pub mod fsprivate;
 pub mod gmail;
 pub mod google;
 pub mod http;
+pub mod inbox;
 pub mod localguard;
 pub mod lockfile;
 pub mod mail;
@@ -88,6 +89,8 @@ pub struct Daemon {
     pub sandbox: Arc<sandbox::SandboxInbox>,
     /// SMS through Twilio: opt-outs and deliveries.
     pub twilio: Arc<twilio::provider::Twilio>,
+    /// The unified inbox: `Inbox.Reindex` calls it.
+    pub inbox: Arc<inbox::Inbox>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -286,6 +289,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         gmail: services.gmail,
         sandbox: services.sandbox.clone(),
         twilio: services.twilio,
+        inbox: services.inbox,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -451,6 +455,7 @@ struct Services {
     mail: Arc<mail::Mailboxes>,
     sandbox: Arc<sandbox::SandboxInbox>,
     twilio: Arc<twilio::provider::Twilio>,
+    inbox: Arc<inbox::Inbox>,
 }
 
 /// Every provider, in one place: each registers what it brings
@@ -468,7 +473,10 @@ fn register_providers(
     let sandbox = sandbox::provider::register(ctx, registry);
     chat::provider::register(ctx, registry)?;
     let twilio = twilio::provider::register(ctx, registry)?;
+    // Last: it takes the message sources the providers registered.
+    let inbox = inbox::provider::register(ctx, registry);
     Ok(Services {
+        inbox,
         gmail,
         mail,
         sandbox,
@@ -504,6 +512,9 @@ fn grpc_services(
             daemon.vault.clone(),
         )))
         .add_service(SandboxServer::new(rpc::sandbox::SandboxService(sandbox)))
+        .add_service(commsd_proto::v1::inbox_server::InboxServer::new(
+            rpc::inbox::InboxService(daemon.inbox.clone()),
+        ))
         .add_service(SmsOptOutsServer::new(rpc::sms::SmsOptOutsService {
             optouts: daemon.twilio.optouts.clone(),
             accounts: daemon.accounts.accounts.clone(),

@@ -11,7 +11,8 @@
 //! - an account-data hook (`AccountData`: an account added or removed);
 //! - `/api/v1` routes (`Registry::api`) and webhook routes;
 //! - status counters (`commsctl status`, the dashboard);
-//! - start-up work (watchers), run once the daemon serves.
+//! - start-up work (watchers), run once the daemon serves;
+//! - message sources feeding the unified inbox (`inbox::MessageSource`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::accounts::{Accounts, Kind};
 use crate::api::ApiState;
 use crate::config::Config;
 use crate::events::Bus;
+use crate::inbox::MessageSource;
 use crate::outbox::model::Channel;
 use crate::outbox::service::Outbox;
 use crate::outbox::transport::{Transport, Transports};
@@ -64,6 +66,7 @@ pub struct Registry {
     webhooks: axum::Router,
     api: OpenApiRouter<ApiState>,
     on_start: Vec<Box<dyn FnOnce() + Send>>,
+    message_sources: Vec<Arc<dyn MessageSource>>,
     account_service: Arc<AccountService>,
 }
 
@@ -77,6 +80,7 @@ impl Registry {
             webhooks: axum::Router::new(),
             api: OpenApiRouter::new(),
             on_start: Vec::new(),
+            message_sources: Vec::new(),
             account_service,
         }
     }
@@ -121,6 +125,18 @@ impl Registry {
     /// Runs once everything is registered and the daemon serves.
     pub fn on_start(&mut self, f: impl FnOnce() + Send + 'static) {
         self.on_start.push(Box::new(f));
+    }
+
+    /// Feeds the unified inbox (`inbox/`): what came in on the provider's
+    /// channels, as it arrives.
+    pub fn message_source(&mut self, source: Arc<dyn MessageSource>) {
+        self.message_sources.push(source);
+    }
+
+    /// The message sources registered so far (the inbox takes them when
+    /// it registers, after every provider).
+    pub fn take_message_sources(&mut self) -> Vec<Arc<dyn MessageSource>> {
+        std::mem::take(&mut self.message_sources)
     }
 
     /// Splits the registry into what the daemon keeps.

@@ -174,6 +174,11 @@ export const live = {
       if (!data) return;
       if (nav.currentView && nav.currentView.onReceived) nav.currentView.onReceived(data);
     });
+    source.addEventListener('inbox', (ev) => {
+      const data = parseEventData(ev);
+      if (!data) return;
+      if (nav.currentView && nav.currentView.onInbox) nav.currentView.onInbox(data);
+    });
     source.addEventListener('audit', (ev) => {
       const data = parseEventData(ev);
       if (!data) return;

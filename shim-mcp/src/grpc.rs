@@ -289,6 +289,9 @@ pub fn translate(event: &v1::Event) -> Vec<BackendEvent> {
                 "commsd://sms/inbox".to_owned(),
             )]
         }
+        Some(Kind::InboxChanged(_)) => {
+            vec![BackendEvent::ResourceUpdated("commsd://inbox".to_owned())]
+        }
         // After a gap, anything may have changed.
         Some(Kind::Lagged(_)) => vec![
             BackendEvent::ToolsChanged,

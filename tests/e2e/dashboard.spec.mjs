@@ -722,3 +722,34 @@ scenario('9. text messages: a received SMS appears live as a thread, its text as
   console.log(`# screenshot: ${textsPng}`);
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });
+
+scenario('10. inbox: a message delivered while the page is open appears without a reload, unread first; search finds it; its text stays text', async () => {
+  const page = await signedInPage();
+  await openReview(page);
+  await page.locator('[data-testid="nav-inbox"]').click();
+  await page.waitForURL((u) => new URL(u).pathname === '/inbox');
+  await page.locator('[data-testid="inbox-page"]').waitFor();
+  assert.equal(await page.locator('[data-testid="nav-inbox"]').getAttribute('aria-current'), 'page');
+  await page.locator('[data-testid="live-status"][data-state="connected"]').waitFor();
+
+  const hostile = 'Résumé attached <img src=x onerror="window.__pwned=1"><b>INV-20931</b>';
+  await commsctl(['sandbox', 'receive', 'chat', '--from', 'Front Desk', '--space', 'spaces/team', '--body', hostile]);
+  const row = page.locator('[data-testid="inbox-row"]', { hasText: 'INV-20931' });
+  await row.waitFor();
+  assert.equal(await row.getAttribute('data-unread'), 'true');
+  assert.equal(await row.locator('[data-testid="inbox-what"]').innerText(), hostile, 'the text, as text');
+  assert.equal(await page.locator('[data-testid="inbox-list"] img, [data-testid="inbox-list"] b').count(), 0, 'untrusted text never becomes HTML');
+
+  // Search: accents and case folded, operators are text.
+  await page.locator('[data-testid="inbox-search"]').fill('resume inv-20931');
+  await page.locator('[data-testid="inbox-form"] button[type="submit"]').click();
+  await waitFor('one search result', async () => (await page.locator('[data-testid="inbox-row"]').count()) === 1);
+  await page.locator('[data-testid="inbox-search"]').fill('"resume OR nothing');
+  await page.locator('[data-testid="inbox-form"] button[type="submit"]').click();
+  await page.locator('[data-testid="inbox-empty"]').waitFor();
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'no script ran');
+  const inboxPng = path.join(sut.screenshotDir, 'inbox.png');
+  await page.screenshot({ path: inboxPng, animations: 'disabled', fullPage: true });
+  console.log(`# screenshot: ${inboxPng}`);
+  assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
+});

@@ -52,6 +52,10 @@ fn describe(event: &v1::Event) -> (&'static str, serde_json::Value) {
             "message_received",
             json!({ "channel": m.channel, "accountId": m.account, "id": m.id }),
         ),
+        Some(Kind::InboxChanged(i)) => (
+            "inbox_changed",
+            json!({ "accountId": i.account, "source": i.source, "added": i.added, "changed": i.changed }),
+        ),
         Some(Kind::AuditAppended(a)) => (
             "audit_appended",
             json!({ "seq": a.seq, "action": a.action, "itemId": a.item_id }),

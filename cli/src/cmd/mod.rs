@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dashboard;
 pub mod events;
 pub mod gmail;
+pub mod inbox;
 pub mod keys;
 pub mod mail;
 pub mod outbox;

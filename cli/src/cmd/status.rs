@@ -82,7 +82,9 @@ fn render(s: &StatusResponse) -> String {
     let counts: BTreeMap<_, _> = s.counts.iter().collect();
     let daemon_counts = counts
         .iter()
-        .filter(|(k, _)| !k.starts_with("outbox_") && !k.starts_with("gmail_"))
+        .filter(|(k, _)| {
+            !k.starts_with("outbox_") && !k.starts_with("gmail_") && !k.starts_with("inbox_")
+        })
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ");
@@ -107,6 +109,7 @@ fn render(s: &StatusResponse) -> String {
          \x20 webhooks   {}\n\
          \x20 outbox     {}\n\
          {}\
+         {}\
          \x20 counts     {}\n",
         s.version,
         s.pid,
@@ -120,8 +123,53 @@ fn render(s: &StatusResponse) -> String {
         s.webhook_url,
         outbox,
         gmail_line(&counts),
+        inbox_line(&counts),
         daemon_counts
     )
+}
+
+/// The unified inbox, once it holds messages or a source fails: size,
+/// messages per account, each source's last sync.
+fn inbox_line(counts: &BTreeMap<&String, &u64>) -> String {
+    let total = counts.get(&"inbox_messages".to_owned()).map_or(0, |v| **v);
+    let failing: Vec<&str> = counts
+        .keys()
+        .filter_map(|k| k.strip_prefix("inbox_failing:"))
+        .collect();
+    if total == 0 && failing.is_empty() {
+        return String::new();
+    }
+    let kb = counts.get(&"inbox_bytes".to_owned()).map_or(0, |v| **v) / 1024;
+    let per: Vec<String> = counts
+        .iter()
+        .filter_map(|(k, v)| Some(format!("{} {v}", k.strip_prefix("inbox_messages:")?)))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let synced: Vec<String> = counts
+        .iter()
+        .filter_map(|(k, v)| {
+            let which = k.strip_prefix("inbox_synced:")?.replacen(':', "/", 1);
+            Some(format!("{which} {}s ago", now.saturating_sub(**v)))
+        })
+        .collect();
+    let mut line = format!("  inbox      {total} messages, {kb} KB");
+    if !per.is_empty() {
+        line.push_str(&format!(" ({})", per.join(", ")));
+    }
+    if !synced.is_empty() {
+        line.push_str(&format!("; synced {}", synced.join(", ")));
+    }
+    if !failing.is_empty() {
+        let failing: Vec<String> = failing.iter().map(|f| f.replacen(':', "/", 1)).collect();
+        line.push_str(&format!(
+            "; failing {} (see the dashboard's status)",
+            failing.join(", ")
+        ));
+    }
+    line.push('\n');
+    line
 }
 
 /// The Gmail cache and quota counters, when the daemon has Gmail.

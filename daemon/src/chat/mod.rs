@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod errors;
 pub mod follow;
+pub mod inbox_source;
 pub mod provider;
 pub mod rate;
 pub mod service;

@@ -56,6 +56,10 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<()
         service: service.clone(),
     }));
     registry.api(super::api::routes(), service);
+    registry.message_source(Arc::new(super::inbox_source::ChatSource {
+        store: ctx.store.clone(),
+        accounts: ctx.accounts.clone(),
+    }));
     let (config, bus, shutdown) = (
         ctx.config.chat.clone(),
         ctx.bus.clone(),

@@ -48,6 +48,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/audit", get(audit_list))
         .route("/status", get(status))
         .route("/accounts", get(accounts))
+        .route("/inbox", get(inbox))
         .route("/sms/threads", get(sms_threads))
         .route("/sms/threads/{thread_id}", get(sms_thread))
         .route("/events", get(events))
@@ -63,6 +64,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/audit", get(page))
         .route("/status", get(page))
         .route("/accounts", get(page))
+        .route("/inbox", get(page))
         .route("/texts", get(page))
         .route("/texts/{thread_id}", get(page))
         .route(
@@ -531,6 +533,38 @@ async fn sms_threads(
         .all_threads(&caller(), limit)
         .await?;
     Ok(Json(json!(threads)))
+}
+
+/// The unified inbox's page: `q` searches, else newest first; `channel`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboxQuery {
+    q: Option<String>,
+    channel: Option<String>,
+    limit: Option<u64>,
+}
+
+async fn inbox(State(daemon): State<Shared>, Query(q): Query<InboxQuery>) -> Result<Json<Value>> {
+    let listed = match q.q.filter(|s| !s.trim().is_empty()) {
+        Some(query) => {
+            let input = crate::inbox::service::SearchInput {
+                query,
+                channel: q.channel,
+                limit: q.limit,
+                ..Default::default()
+            };
+            daemon.inbox.search(&caller(), input).await?
+        }
+        None => {
+            let input = crate::inbox::service::ListInput {
+                channel: q.channel,
+                limit: q.limit,
+                ..Default::default()
+            };
+            daemon.inbox.list(&caller(), input).await?
+        }
+    };
+    Ok(Json(json!(listed)))
 }
 
 /// One thread's messages, newest first: by its `threadId` (or their

@@ -9,6 +9,7 @@ pub const JS_MODULES: &[(&str, &str)] = &[
     ("audit.js", include_str!("../../../dashboard/js/audit.js")),
     ("detail.js", include_str!("../../../dashboard/js/detail.js")),
     ("dom.js", include_str!("../../../dashboard/js/dom.js")),
+    ("inbox.js", include_str!("../../../dashboard/js/inbox.js")),
     ("format.js", include_str!("../../../dashboard/js/format.js")),
     ("nav.js", include_str!("../../../dashboard/js/nav.js")),
     ("page.js", include_str!("../../../dashboard/js/page.js")),

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod client;
 pub mod compose;
 mod config;
+pub mod inbox_source;
 mod patch;
 pub mod provider;
 mod read;

@@ -41,6 +41,10 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
     );
     registry.account_data(gmail.clone());
     registry.status(gmail.clone());
+    registry.message_source(Arc::new(super::inbox_source::GmailSource {
+        gmail: gmail.clone(),
+        accounts: ctx.accounts.clone(),
+    }));
     let service = Arc::new(GmailService::new(
         gmail,
         ctx.outbox.clone(),

@@ -6,6 +6,7 @@ pub mod check;
 pub mod client;
 pub mod idle;
 pub mod imap;
+pub mod inbox_source;
 pub mod mailboxes;
 pub mod message;
 pub mod net;

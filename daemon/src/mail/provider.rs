@@ -32,6 +32,10 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> Arc<Mailboxes> {
     registry.tools(Arc::new(EmailTools {
         mail: mailboxes.clone(),
     }));
+    registry.message_source(Arc::new(super::inbox_source::ImapSource {
+        mailboxes: mailboxes.clone(),
+        accounts: ctx.accounts.clone(),
+    }));
     let watched = mailboxes.clone();
     registry.on_start(move || watched.watch_all());
     mailboxes

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod control;
 pub mod convert;
 pub mod dashboard;
+pub mod inbox;
 pub mod keys;
 pub mod outbox;
 pub mod sandbox;

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod inbox;
+pub mod inbox_source;
 pub mod lines;
 pub mod mailbox;
 pub mod maildir;

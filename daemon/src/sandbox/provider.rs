@@ -19,6 +19,9 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> Arc<SandboxInbox>
     ));
     registry.status(inbox.clone());
     registry.api(super::api::routes(), inbox.clone());
+    registry.message_source(Arc::new(super::inbox_source::SandboxSource {
+        data_dir: ctx.data_dir.to_owned(),
+    }));
     inbox
 }
 

@@ -81,6 +81,9 @@ pub fn translate(event: &Event) -> Vec<BackendEvent> {
                 super::RESOURCE_SMS_INBOX.to_owned(),
             )]
         }
+        Event::InboxChanged { .. } => vec![BackendEvent::ResourceUpdated(
+            super::RESOURCE_INBOX.to_owned(),
+        )],
         Event::MessageReceived { .. }
         | Event::AuditAppended { .. }
         | Event::ShutdownStarted { .. } => Vec::new(),

@@ -32,7 +32,7 @@ use crate::outbox::service::Outbox;
 
 /// Every toolset of design.md §11, in its order. Names a config may use,
 /// including those whose tools later work adds.
-pub const TOOLSETS: [&str; 9] = [
+pub const TOOLSETS: [&str; 10] = [
     "accounts",
     "gmail_read",
     "gmail_compose",
@@ -42,6 +42,7 @@ pub const TOOLSETS: [&str; 9] = [
     "chat",
     "sms",
     "contacts",
+    "inbox",
 ];
 
 /// What MCP clients see without an `[mcp] toolsets` key: reading and
@@ -60,6 +61,10 @@ pub const RESOURCE_MAIL_INBOX: &str = "commsd://mail/inbox";
 /// The newest text messages of each Twilio account and the sandbox;
 /// updated when one is received (webhook, polling, the sandbox).
 pub const RESOURCE_SMS_INBOX: &str = "commsd://sms/inbox";
+
+/// The newest messages of the unified inbox, every channel and account;
+/// updated when the index changes (`InboxChanged`).
+pub const RESOURCE_INBOX: &str = "commsd://inbox";
 
 /// One tool of the catalog.
 #[derive(Debug, Clone, Copy)]

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    RESOURCE_ACCOUNTS, RESOURCE_CACHE_STATS, RESOURCE_MAIL_INBOX, RESOURCE_OUTBOX_PENDING,
-    RESOURCE_SMS_INBOX, Tools, UnknownTool, brief,
+    RESOURCE_ACCOUNTS, RESOURCE_CACHE_STATS, RESOURCE_INBOX, RESOURCE_MAIL_INBOX,
+    RESOURCE_OUTBOX_PENDING, RESOURCE_SMS_INBOX, Tools, UnknownTool, brief,
 };
 use crate::auth::Caller;
 use crate::error::Error;
@@ -15,6 +15,8 @@ use crate::outbox::request::ListFilter;
 /// How many messages per account `commsd://mail/inbox` holds; more through
 /// `email_list_messages`.
 const MAIL_INBOX_LIMIT: u64 = 10;
+/// How many messages `commsd://inbox` holds; more through `inbox_list`.
+const INBOX_LIMIT: u64 = 20;
 
 impl Tools {
     /// Reads one of the resources of design.md §11.
@@ -47,6 +49,32 @@ impl Tools {
                 Ok(json!({
                     "providers": providers,
                     "outbox": self.outbox.counts(),
+                }))
+            }
+            RESOURCE_INBOX => {
+                caller.require(crate::auth::Grant::Read, "read the inbox")?;
+                let listed = match self
+                    .invoke(caller, "inbox_list", json!({ "limit": INBOX_LIMIT }))
+                    .await
+                {
+                    Ok(outcome) if !outcome.is_error => outcome.structured,
+                    Ok(outcome) => {
+                        return Err(Error::internal(
+                            "inbox resource",
+                            outcome.structured["message"].to_string(),
+                        ));
+                    }
+                    Err(UnknownTool(name)) => {
+                        return Err(Error::internal(
+                            "inbox resource",
+                            format!("{name} is not in the catalog"),
+                        ));
+                    }
+                };
+                Ok(json!({
+                    "messages": listed["messages"],
+                    "more": "inbox_list with nextCursor pages on; inbox_search finds older messages",
+                    "untrusted": true,
                 }))
             }
             RESOURCE_MAIL_INBOX | RESOURCE_SMS_INBOX => {

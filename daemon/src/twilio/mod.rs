@@ -30,6 +30,7 @@ pub mod config;
 pub mod delivery;
 pub mod errors;
 pub mod inbound;
+pub mod inbox_source;
 pub mod keywords;
 pub mod media;
 pub mod optouts;

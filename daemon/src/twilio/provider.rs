@@ -53,6 +53,10 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
             quiet: quiet.clone(),
         }),
     );
+    registry.message_source(Arc::new(super::inbox_source::SmsSource {
+        store: ctx.store.clone(),
+        accounts: ctx.accounts.clone(),
+    }));
     let receiving = super::receive::register(
         ctx,
         registry,

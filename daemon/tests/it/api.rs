@@ -640,6 +640,8 @@ fn openapi_document_covers_every_route() {
         ("post", "/api/v1/sandbox/receive"),
         ("get", "/api/v1/sms/inbox"),
         ("get", "/api/v1/sms/threads/{number}"),
+        ("get", "/api/v1/inbox"),
+        ("get", "/api/v1/inbox/search"),
         ("get", "/api/v1/staged"),
         ("get", "/api/v1/staged/{id}"),
         ("post", "/api/v1/staged/{id}/approve"),

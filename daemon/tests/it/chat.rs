@@ -332,7 +332,7 @@ fn a_burst_of_120_posts_keeps_to_the_space_limit_without_a_429() {
 
 const ADA: &str = "ada@practice.example";
 
-fn restart(env: &Env, daemon: crate::harness::Daemon) -> crate::harness::Daemon {
+pub(crate) fn restart(env: &Env, daemon: crate::harness::Daemon) -> crate::harness::Daemon {
     daemon.signal("TERM");
     let stopped = daemon.wait(Duration::from_secs(20));
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);

@@ -24,7 +24,7 @@ const BOB: &str = "bob@example.test";
 
 /// A daemon with the encrypted-file vault and `extra` config, logging at
 /// `COMMSD_LOG=trace` into `env.log_path()` (the tests search it for secrets).
-fn start(extra: &str) -> (Env, Daemon) {
+pub(crate) fn start(extra: &str) -> (Env, Daemon) {
     let env = Env::new();
     std::fs::write(
         &env.config,
@@ -118,7 +118,7 @@ fn commsctl_with_stdin(env: &Env, args: &[&str], stdin: &str) -> Run {
 }
 
 /// `commsctl accounts add imap` for `user` on `d` (implicit TLS, the test CA).
-fn add_imap(env: &Env, d: &Dovecot, user: &str, password: &str, extra: &[&str]) -> Run {
+pub(crate) fn add_imap(env: &Env, d: &Dovecot, user: &str, password: &str, extra: &[&str]) -> Run {
     let (imap, smtp) = (d.ports.imaps.to_string(), d.ports.submissions.to_string());
     let ca = d.ca_file.display().to_string();
     let mut args = vec![

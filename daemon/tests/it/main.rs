@@ -27,6 +27,7 @@ mod gmail_daemon;
 mod gmail_service;
 mod google;
 mod hangups;
+mod inbox;
 mod lifecycle;
 mod listeners;
 mod mail;

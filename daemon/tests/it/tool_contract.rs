@@ -17,7 +17,7 @@ use crate::gmail_daemon::{ADA, mail, setup_apis};
 use crate::google_fake::chat::ChatFake;
 use crate::harness::binary;
 
-const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\"]\n";
+const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\", \"inbox\"]\n";
 
 struct Client {
     service: RunningService<RoleClient, ()>,
@@ -382,6 +382,27 @@ fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
             )
             .await;
         assert!(thread.to_string().contains("11 instead"), "{thread}");
+
+        // The unified inbox, fed by the sandbox (indexed as it arrives).
+        let mut found = Value::Null;
+        for _ in 0..50 {
+            found = c
+                .call(
+                    "inbox_search",
+                    json!({ "query": "11 instead", "channel": "sms", "limit": 5 }),
+                )
+                .await;
+            if found["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(found["messages"][0]["accountId"], "sandbox", "{found}");
+        assert_eq!(found["untrusted"], true, "{found}");
+        let listed = c
+            .call("inbox_list", json!({ "accountId": "sandbox", "limit": 50 }))
+            .await;
+        assert!(listed.to_string().contains("11 instead"), "{listed}");
 
         // The outbox.
         let email = c

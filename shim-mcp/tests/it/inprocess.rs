@@ -396,7 +396,8 @@ async fn prompts_resources_and_resource_updates() {
             "commsd://outbox/pending",
             "commsd://cache/stats",
             "commsd://mail/inbox",
-            "commsd://sms/inbox"
+            "commsd://sms/inbox",
+            "commsd://inbox"
         ]
     );
     // No account yet: the sandbox's INBOX, empty.
@@ -433,6 +434,10 @@ async fn prompts_resources_and_resource_updates() {
     // A text received by the sandbox: the SMS resource is updated and holds it.
     client
         .subscribe(SubscribeRequestParams::new("commsd://sms/inbox"))
+        .await
+        .unwrap();
+    client
+        .subscribe(SubscribeRequestParams::new("commsd://inbox"))
         .await
         .unwrap();
     let received = env.commsctl(&[
@@ -476,6 +481,41 @@ async fn prompts_resources_and_resource_updates() {
         "{texts}"
     );
     assert_eq!(texts["untrusted"], true, "{texts}");
+    // The unified inbox indexed it, and said so.
+    let mut seen = false;
+    for _ in 0..500 {
+        seen = tc
+            .updated
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|u| u == "commsd://inbox");
+        if seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        seen,
+        "no resources/updated of commsd://inbox for a received SMS"
+    );
+    let inbox = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "commsd://inbox",
+        ))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(&inbox).unwrap()["contents"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inbox: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        inbox["messages"][0]["text"], "Running 10 minutes late",
+        "{inbox}"
+    );
+    assert_eq!(inbox["messages"][0]["channel"], "sms", "{inbox}");
+    assert_eq!(inbox["untrusted"], true, "{inbox}");
 
     client
         .subscribe(SubscribeRequestParams::new("commsd://outbox/pending"))

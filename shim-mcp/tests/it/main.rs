@@ -16,7 +16,7 @@ mod inprocess;
 mod stdio;
 
 /// Config that enables every toolset, for the golden list and the budget.
-pub const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\"]\n";
+pub const ALL_TOOLSETS: &str = "[mcp]\ntoolsets = [\"accounts\", \"gmail_read\", \"gmail_compose\", \"gmail_modify\", \"email\", \"outbox\", \"chat\", \"sms\", \"contacts\", \"inbox\"]\n";
 
 /// A daemon whose config is port-0 listeners plus `extra`.
 pub fn daemon_with(extra: &str) -> (harness::Env, harness::Daemon) {
