@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod contacts;
 pub mod dashboard;
 pub mod de;
 pub mod error;
@@ -467,6 +468,7 @@ fn register_providers(
     let mail = mail::provider::register(ctx, registry);
     let sandbox = sandbox::provider::register(ctx, registry);
     chat::provider::register(ctx, registry)?;
+    contacts::provider::register(ctx, registry)?;
     let twilio = twilio::provider::register(ctx, registry)?;
     Ok(Services {
         gmail,

@@ -66,6 +66,8 @@ pub struct Outbox {
     /// The providers' transports, known once they registered: staging and
     /// approval ask them (`Transport::prepare`, `before_approval`).
     transports: std::sync::OnceLock<Arc<super::transport::Transports>>,
+    /// Names in recipients → addresses (the contacts provider's).
+    resolver: std::sync::OnceLock<Arc<dyn super::resolver::AddressResolver>>,
 }
 
 /// The in-memory state that follows the database: updated and announced on
@@ -211,10 +213,16 @@ impl Outbox {
                 generation: std::sync::atomic::AtomicU64::new(0),
             }),
             transports: std::sync::OnceLock::new(),
+            resolver: std::sync::OnceLock::new(),
         })
     }
 
     /// The registered transports (once, after the providers registered).
+    /// The resolver of names in recipients (addressing by name).
+    pub fn use_resolver(&self, resolver: Arc<dyn super::resolver::AddressResolver>) {
+        let _ = self.resolver.set(resolver);
+    }
+
     pub fn use_transports(&self, transports: Arc<super::transport::Transports>) {
         let _ = self.transports.set(transports);
     }
