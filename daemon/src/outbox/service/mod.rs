@@ -165,6 +165,14 @@ pub fn audit_entry(actor: &str, action: &str, item: &Item, result: Option<String
     }
 }
 
+/// "By name: John Doe → john@example.com (saved contact, work account)" for
+/// each recipient staging resolved from a name.
+fn addressing_lines(out: &mut String, item: &Item) {
+    for a in &item.addressing {
+        out.push_str(&format!("By name: {}\n", a.description));
+    }
+}
+
 /// A new, unguessable item id: `ob_` and 10 base32 characters (50 bits).
 pub fn new_id() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
@@ -370,6 +378,7 @@ impl Outbox {
                         e.bcc.join(", ")
                     ));
                 }
+                addressing_lines(&mut out, item);
                 out.push_str(&format!("Subject: {}\n", e.subject));
                 for a in &e.attachments {
                     out.push_str(&format!(
@@ -385,6 +394,7 @@ impl Outbox {
             }
             Content::Sms(s) => {
                 out.push_str(&format!("SMS to:  {}\n", s.to));
+                addressing_lines(&mut out, item);
                 out.push_str(&crate::twilio::segments::preview_text(&s.body));
                 out.push('\n');
                 out.push_str(&s.body);
