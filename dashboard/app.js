@@ -14,6 +14,7 @@ import { detailView } from './js/detail.js';
 import { auditView } from './js/audit.js';
 import { accountsView, statusView } from './js/status.js';
 import { smsThreadsView, smsThreadView } from './js/texts.js';
+import { contactsView, contactView } from './js/contacts.js';
 
 // ---------------------------------------------------------------- routing
 
@@ -24,6 +25,8 @@ const routes = [
   { re: /^\/status\/?$/, view: () => statusView() },
   { re: /^\/accounts\/?$/, view: () => accountsView() },
   { re: /^\/texts\/?$/, view: () => smsThreadsView() },
+  { re: /^\/contacts\/?$/, view: () => contactsView() },
+  { re: /^\/contacts\/([^/]+)\/?$/, view: (m) => contactView(safeDecode(m[1])) },
   { re: /^\/texts\/([^/]+)\/?$/, view: (m, params) => smsThreadView(safeDecode(m[1]), params.get('accountId')) },
 ];
 

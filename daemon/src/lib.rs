@@ -89,6 +89,8 @@ pub struct Daemon {
     pub sandbox: Arc<sandbox::SandboxInbox>,
     /// SMS through Twilio: opt-outs and deliveries.
     pub twilio: Arc<twilio::provider::Twilio>,
+    /// Contacts: the dashboard's contacts page reads through it.
+    pub contacts: Arc<contacts::service::ContactsService>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -287,6 +289,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         gmail: services.gmail,
         sandbox: services.sandbox.clone(),
         twilio: services.twilio,
+        contacts: services.contacts,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -452,6 +455,7 @@ struct Services {
     mail: Arc<mail::Mailboxes>,
     sandbox: Arc<sandbox::SandboxInbox>,
     twilio: Arc<twilio::provider::Twilio>,
+    contacts: Arc<contacts::service::ContactsService>,
 }
 
 /// Every provider, in one place: each registers what it brings
@@ -468,13 +472,14 @@ fn register_providers(
     let mail = mail::provider::register(ctx, registry);
     let sandbox = sandbox::provider::register(ctx, registry);
     chat::provider::register(ctx, registry)?;
-    contacts::provider::register(ctx, registry)?;
+    let contacts = contacts::provider::register(ctx, registry)?;
     let twilio = twilio::provider::register(ctx, registry)?;
     Ok(Services {
         gmail,
         mail,
         sandbox,
         twilio,
+        contacts,
     })
 }
 

@@ -32,7 +32,10 @@ impl AccountData for Contacts {
     }
 }
 
-pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Arc<Contacts>> {
+pub fn register(
+    ctx: &Context<'_>,
+    registry: &mut Registry,
+) -> anyhow::Result<Arc<ContactsService>> {
     let contacts = Arc::new(Contacts::new(
         &ctx.config.google.endpoints.people,
         ctx.account_service.tokens.clone(),
@@ -51,8 +54,8 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> anyhow::Result<Ar
     registry.tools(Arc::new(ContactsTools {
         service: service.clone(),
     }));
-    registry.api(super::api::routes(), service);
+    registry.api(super::api::routes(), service.clone());
     let (c, shutdown) = (contacts.clone(), ctx.shutdown.clone());
     registry.on_start(move || sync::start(c, shutdown));
-    Ok(contacts)
+    Ok(service)
 }

@@ -232,6 +232,40 @@ fn contacts_the_sandbox_book_searches_resolves_and_addresses_by_name_without_gue
     assert!(!is_error, "{refused}");
     let r = json_of(&env, &["contacts", "resolve", "John Doe", "--json"]);
     assert_eq!(r["status"], "not_found", "{r}");
+
+    // The dashboard's contacts page reads the same book, signed in.
+    let login = json_of(&env, &["dashboard", "--no-browser", "--json"]);
+    let url = login["url"].as_str().unwrap();
+    let base = url.split("/login").next().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let anonymous = reqwest::blocking::get(format!("{base}/dashboard/api/contacts")).unwrap();
+    assert_eq!(anonymous.status(), 401, "contacts need a session");
+    assert!(http.get(url).send().unwrap().status().is_success());
+    let page = http.get(format!("{base}/contacts")).send().unwrap();
+    assert!(page.status().is_success());
+    let found: Value = http
+        .get(format!("{base}/dashboard/api/contacts?query=muller"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let jose = found["people"][0]["id"].as_str().unwrap().to_owned();
+    let one: Value = http
+        .get(format!("{base}/dashboard/api/contacts/{jose}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(one["emails"][0]["from"]["source"], "local", "{one}");
+    let module = http
+        .get(format!("{base}/assets/js/contacts.js"))
+        .send()
+        .unwrap();
+    assert!(module.status().is_success());
+
     let reader = key(&env, "read");
     let (status, body) = api(
         &env,
