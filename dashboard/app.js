@@ -15,6 +15,7 @@ import { auditView } from './js/audit.js';
 import { accountsView, statusView } from './js/status.js';
 import { smsThreadsView, smsThreadView } from './js/texts.js';
 import { inboxView } from './js/inbox.js';
+import { contactsView, contactView } from './js/contacts.js';
 
 // ---------------------------------------------------------------- routing
 
@@ -26,6 +27,8 @@ const routes = [
   { re: /^\/accounts\/?$/, view: () => accountsView() },
   { re: /^\/inbox\/?$/, view: () => inboxView() },
   { re: /^\/texts\/?$/, view: () => smsThreadsView() },
+  { re: /^\/contacts\/?$/, view: () => contactsView() },
+  { re: /^\/contacts\/([^/]+)\/?$/, view: (m) => contactView(safeDecode(m[1])) },
   { re: /^\/texts\/([^/]+)\/?$/, view: (m, params) => smsThreadView(safeDecode(m[1]), params.get('accountId')) },
 ];
 

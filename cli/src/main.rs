@@ -71,6 +71,9 @@ enum Command {
     /// Google Chat: spaces, messages, posting through the outbox.
     #[command(subcommand)]
     Chat(cmd::chat::Command),
+    /// Contacts: search, resolve names, change, sync.
+    #[command(subcommand)]
+    Contacts(cmd::contacts::Command),
     #[command(subcommand)]
     Sandbox(cmd::sandbox::Command),
     #[command(subcommand)]
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
             Command::Mail(command) => cmd::mail::execute(&socket, command).await,
             Command::Gmail(command) => cmd::gmail::execute(&socket, command).await,
             Command::Chat(command) => cmd::chat::execute(&socket, command).await,
+            Command::Contacts(command) => cmd::contacts::execute(&socket, command).await,
             Command::Sandbox(command) => cmd::sandbox::execute(&socket, command).await,
             Command::Sms(command) => cmd::sms::execute(&socket, command).await,
             Command::Inbox(args) => cmd::inbox::inbox(&socket, args).await,

@@ -41,6 +41,7 @@ pub struct Config {
     pub gmail: crate::gmail::GmailConfig,
     /// `[chat]`: Google Chat (followed spaces, write rates).
     pub chat: crate::chat::ChatConfig,
+    pub contacts: crate::contacts::ContactsConfig,
     /// Where secrets are kept: the OS keyring or an encrypted file.
     pub vault: VaultConfig,
     /// Twilio: API base, public URL of the webhooks, prices.
@@ -167,6 +168,7 @@ impl Config {
         self.chat.validate()?;
         self.gmail.validate()?;
         self.inbox.validate()?;
+        self.contacts.validate()?;
         self.api.validate()?;
         self.vault.validate()?;
         self.twilio.validate()?;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod contacts;
 pub mod dashboard;
 pub mod de;
 pub mod error;
@@ -91,6 +92,8 @@ pub struct Daemon {
     pub twilio: Arc<twilio::provider::Twilio>,
     /// The unified inbox: `Inbox.Reindex` calls it.
     pub inbox: Arc<inbox::Inbox>,
+    /// Contacts: the dashboard's contacts page reads through it.
+    pub contacts: Arc<contacts::service::ContactsService>,
     /// Every provider's counters, for status.
     status_counters: Vec<Arc<dyn providers::StatusCounters>>,
     shutdown_requested: AtomicBool,
@@ -290,6 +293,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         sandbox: services.sandbox.clone(),
         twilio: services.twilio,
         inbox: services.inbox,
+        contacts: services.contacts,
         status_counters: registered.status.clone(),
         shutdown_requested: AtomicBool::new(false),
         started,
@@ -456,6 +460,7 @@ struct Services {
     sandbox: Arc<sandbox::SandboxInbox>,
     twilio: Arc<twilio::provider::Twilio>,
     inbox: Arc<inbox::Inbox>,
+    contacts: Arc<contacts::service::ContactsService>,
 }
 
 /// Every provider, in one place: each registers what it brings
@@ -472,6 +477,7 @@ fn register_providers(
     let mail = mail::provider::register(ctx, registry);
     let sandbox = sandbox::provider::register(ctx, registry);
     chat::provider::register(ctx, registry)?;
+    let contacts = contacts::provider::register(ctx, registry)?;
     let twilio = twilio::provider::register(ctx, registry)?;
     // Last: it takes the message sources the providers registered.
     let inbox = inbox::provider::register(ctx, registry);
@@ -481,6 +487,7 @@ fn register_providers(
         mail,
         sandbox,
         twilio,
+        contacts,
     })
 }
 

@@ -16,7 +16,7 @@ const G = 'https://www.googleapis.com/auth/';
 const GOOGLE_SCOPES = [
   'https://mail.google.com/',
   `${G}gmail.readonly`, `${G}gmail.compose`, `${G}gmail.send`, `${G}gmail.modify`,
-  `${G}contacts`, `${G}contacts.readonly`,
+  `${G}contacts`, `${G}contacts.readonly`, `${G}contacts.other.readonly`, `${G}directory.readonly`,
   `${G}chat.messages`, `${G}chat.messages.create`, `${G}chat.messages.readonly`, `${G}chat.spaces.readonly`,
   `${G}chat.spaces`, `${G}chat.spaces.create`,
 ];

@@ -41,7 +41,7 @@ pub enum Command {
 pub enum AddCommand {
     /// Sign in to a Google account in the browser (OAuth with PKCE on the daemon's loopback callback).
     #[command(
-        after_help = "Examples:\n  commsctl accounts add google --label personal\n  commsctl accounts add google --label work --tier 2 --with contacts --login-hint me@work.example\n  commsctl accounts add google --no-browser          # prints the URL to open elsewhere\n  commsctl accounts add google --manual              # paste the redirected URL back here\n\nTiers: 1 read (gmail.readonly), 2 compose and send (gmail.compose, gmail.send), 3 modify\n(gmail.modify). Modules: contacts, chat, mail (https://mail.google.com/: full mailbox access,
+        after_help = "Examples:\n  commsctl accounts add google --label personal\n  commsctl accounts add google --label work --tier 2 --with contacts --login-hint me@work.example\n  commsctl accounts add google --no-browser          # prints the URL to open elsewhere\n  commsctl accounts add google --manual              # paste the redirected URL back here\n\nTiers: 1 read (gmail.readonly), 2 compose and send (gmail.compose, gmail.send), 3 modify\n(gmail.modify). Modules: contacts, directory, chat, mail (https://mail.google.com/: full mailbox access,
 for an IMAP account linked with --oauth-account). Nothing more is ever asked for without this command.\nNeeds your own OAuth client first: commsctl google import-client client_secret.json"
     )]
     Google(GoogleArgs),
@@ -159,8 +159,8 @@ pub struct GoogleArgs {
     /// Gmail access: 1 read, 2 compose and send, 3 modify.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3))]
     tier: u32,
-    /// Opt-in modules, comma-separated: contacts, chat, chat-dm (open direct
-    /// messages; with [chat] create_direct_messages), mail.
+    /// Opt-in modules, comma-separated: contacts, directory (Workspace), chat,
+    /// chat-dm (open direct messages; with [chat] create_direct_messages), mail.
     #[arg(long = "with", value_delimiter = ',')]
     with: Vec<String>,
     /// The address to sign in as (Google preselects it).

@@ -5,6 +5,7 @@ pub mod approve;
 pub mod audit;
 pub mod chat;
 pub mod completions;
+pub mod contacts;
 pub mod daemon;
 pub mod dashboard;
 pub mod events;

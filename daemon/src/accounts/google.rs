@@ -17,6 +17,10 @@ pub const GMAIL_MODIFY: &str = "https://www.googleapis.com/auth/gmail.modify";
 /// (by another app with include_granted_scopes) can do everything Gmail tiers cover.
 pub const GMAIL_FULL: &str = "https://mail.google.com/";
 pub const CONTACTS: &str = "https://www.googleapis.com/auth/contacts";
+/// `otherContacts.*`: `contacts` alone gets 403 there.
+pub const CONTACTS_OTHER_READONLY: &str = "https://www.googleapis.com/auth/contacts.other.readonly";
+/// Workspace: the domain's directory (`people.listDirectoryPeople`).
+pub const DIRECTORY_READONLY: &str = "https://www.googleapis.com/auth/directory.readonly";
 /// Read and write Chat messages; covers every Chat need but listing spaces.
 /// commsd asks for the narrower scopes below; an account granted this by an
 /// earlier sign-in keeps working.
@@ -30,8 +34,11 @@ pub const CHAT_SPACES: &str = "https://www.googleapis.com/auth/chat.spaces";
 pub const CHAT_SPACES_CREATE: &str = "https://www.googleapis.com/auth/chat.spaces.create";
 
 /// The opt-in modules and their scopes.
-pub const MODULES: [(&str, &[&str]); 4] = [
-    ("contacts", &[CONTACTS]),
+pub const MODULES: [(&str, &[&str]); 5] = [
+    // Saved contacts and groups (read and write), and "other contacts".
+    ("contacts", &[CONTACTS, CONTACTS_OTHER_READONLY]),
+    // Optional, Workspace: the domain directory for contacts.
+    ("directory", &[DIRECTORY_READONLY]),
     // Per method, from chat.v1.json: messages.create, messages.list/get, spaces.list.
     (
         "chat",
@@ -79,6 +86,8 @@ pub fn covering(need: Need) -> &'static [&'static str] {
         Need::GmailSend => &[GMAIL_SEND, GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_FULL],
         Need::GmailModify => &[GMAIL_MODIFY, GMAIL_FULL],
         Need::Contacts => &[CONTACTS],
+        Need::ContactsOther => &[CONTACTS_OTHER_READONLY],
+        Need::Directory => &[DIRECTORY_READONLY],
         Need::Chat => &[CHAT_MESSAGES_CREATE, CHAT_MESSAGES],
         Need::ChatRead => &[CHAT_MESSAGES_READONLY, CHAT_MESSAGES],
         Need::ChatSpaces => &[CHAT_SPACES_READONLY, CHAT_SPACES],
@@ -100,7 +109,8 @@ pub fn upgrade_for(need: Need) -> (Option<u8>, Option<&'static str>) {
         Need::GmailRead => (Some(1), None),
         Need::GmailCompose | Need::GmailSend => (Some(2), None),
         Need::GmailModify => (Some(3), None),
-        Need::Contacts => (None, Some("contacts")),
+        Need::Contacts | Need::ContactsOther => (None, Some("contacts")),
+        Need::Directory => (None, Some("directory")),
         Need::Chat | Need::ChatRead | Need::ChatSpaces => (None, Some("chat")),
         Need::ChatCreateSpace => (None, Some("chat-dm")),
         Need::MailProtocols => (None, Some("mail")),
@@ -157,7 +167,9 @@ pub fn parse_modules(with: &[String]) -> crate::error::Result<Vec<String>> {
         if !MODULES.iter().any(|(name, _)| *name == m) {
             return Err(crate::error::Error::invalid(
                 format!("with[{i}]"),
-                format!("unknown module {m:?}; expected contacts, chat, chat-dm or mail"),
+                format!(
+                    "unknown module {m:?}; expected contacts, directory, chat, chat-dm or mail"
+                ),
             ));
         }
         if !out.iter().any(|o: &String| o == m) {

@@ -50,6 +50,8 @@ pub fn router(daemon: Shared) -> Router {
         .route("/accounts", get(accounts))
         .route("/inbox", get(inbox))
         .route("/sms/threads", get(sms_threads))
+        .route("/contacts", get(contacts_list))
+        .route("/contacts/{id}", get(contact))
         .route("/sms/threads/{thread_id}", get(sms_thread))
         .route("/events", get(events))
         .layer(middleware::from_fn_with_state(
@@ -66,6 +68,8 @@ pub fn router(daemon: Shared) -> Router {
         .route("/accounts", get(page))
         .route("/inbox", get(page))
         .route("/texts", get(page))
+        .route("/contacts", get(page))
+        .route("/contacts/{id}", get(page))
         .route("/texts/{thread_id}", get(page))
         .route(
             "/assets/app.js",
@@ -521,6 +525,20 @@ fn sms_limit(value: Option<&str>) -> Result<Option<u64>> {
 
 /// The SMS threads of every account (the dashboard is the human: it reads
 /// them all), most recent first. Bodies are untrusted.
+/// The contacts page: a search (`q`), else the first people.
+async fn contacts_list(
+    State(daemon): State<Shared>,
+    Query(q): Query<crate::contacts::service::ListInput>,
+) -> Result<Json<Value>> {
+    Ok(Json(daemon.contacts.list(&caller(), q).await?))
+}
+
+/// One person: every address with its account and source.
+async fn contact(State(daemon): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>> {
+    let input = crate::contacts::service::GetInput { person_id: id };
+    Ok(Json(daemon.contacts.get(&caller(), input).await?))
+}
+
 async fn sms_threads(
     State(daemon): State<Shared>,
     Query(q): Query<SmsThreadsQuery>,

@@ -7,6 +7,10 @@ pub const APP_JS: &str = include_str!("../../../dashboard/app.js");
 pub const JS_MODULES: &[(&str, &str)] = &[
     ("api.js", include_str!("../../../dashboard/js/api.js")),
     ("audit.js", include_str!("../../../dashboard/js/audit.js")),
+    (
+        "contacts.js",
+        include_str!("../../../dashboard/js/contacts.js"),
+    ),
     ("detail.js", include_str!("../../../dashboard/js/detail.js")),
     ("dom.js", include_str!("../../../dashboard/js/dom.js")),
     ("inbox.js", include_str!("../../../dashboard/js/inbox.js")),

@@ -66,8 +66,12 @@ pub enum Need {
     GmailSend,
     /// Tier 3: change labels, archive, mark read (gmail.modify).
     GmailModify,
-    /// Module `contacts`.
+    /// Module `contacts`: saved contacts and groups (`contacts`).
     Contacts,
+    /// Module `contacts`: "other contacts" (`contacts.other.readonly`).
+    ContactsOther,
+    /// Module `directory`: the Workspace directory (`directory.readonly`).
+    Directory,
     /// Module `chat`: post messages (`chat.messages.create`).
     Chat,
     /// Module `chat`: read messages (`chat.messages.readonly`).

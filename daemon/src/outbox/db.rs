@@ -315,6 +315,7 @@ mod tests {
             created_at_ms: 16,
             updated_at_ms: 17,
             expires_at_ms: Some(18),
+            addressing: Vec::new(),
             provider_ref: Some("gmail-draft:r1".to_owned()),
         }
     }

@@ -57,6 +57,8 @@ pub struct Item {
     /// The provider object the item is linked to (`gmail-draft:<id>`), set
     /// once at staging; transports read it here.
     pub provider_ref: Option<String>,
+    /// Recipients given by name and what they resolved to, set at staging.
+    pub addressing: Vec<super::resolver::Addressed>,
 }
 
 /// SHA-256 over the account and the canonical content (attachments by their
@@ -97,7 +99,7 @@ pub fn rfc3339(ms: i64) -> String {
 /// [`Item::from_row`] (which reads them by name through [`col!`]) and
 /// [`Item::values`] (which binds them in this order). A new column is added
 /// here, in `values` and in `from_row`; the SQL in `db.rs` is built from it.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 30] = [
     "id",
     "channel",
     "account",
@@ -127,10 +129,11 @@ pub const COLUMNS: [&str; 29] = [
     "updated_at_ms",
     "expires_at_ms",
     "provider_ref",
+    "addressing",
 ];
 
 /// Columns written once, when the item is inserted, and never updated.
-pub const FIXED_COLUMNS: [&str; 7] = [
+pub const FIXED_COLUMNS: [&str; 8] = [
     "id",
     "channel",
     "account",
@@ -138,6 +141,7 @@ pub const FIXED_COLUMNS: [&str; 7] = [
     "client_request_id",
     "created_at_ms",
     "provider_ref",
+    "addressing",
 ];
 
 /// The position of `name` in [`COLUMNS`], or `COLUMNS.len()` when it is not
@@ -267,6 +271,10 @@ impl Item {
             updated_at_ms: r.get(col!("updated_at_ms"))?,
             expires_at_ms: r.get(col!("expires_at_ms"))?,
             provider_ref: r.get(col!("provider_ref"))?,
+            addressing: r
+                .get::<_, Option<String>>(col!("addressing"))?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
         })
     }
 
@@ -302,6 +310,7 @@ impl Item {
             Box::new(self.updated_at_ms),
             Box::new(self.expires_at_ms),
             Box::new(&self.provider_ref),
+            Box::new((!self.addressing.is_empty()).then(|| json_text(&self.addressing))),
         ]
     }
 

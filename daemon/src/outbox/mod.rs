@@ -10,6 +10,7 @@ pub mod mime;
 pub mod model;
 pub mod policy;
 pub mod request;
+pub mod resolver;
 pub mod service;
 pub mod transport;
 pub mod validate;

@@ -44,6 +44,9 @@ pub struct ItemView {
     pub dispatch_after: Option<String>,
     pub delivery: Option<DeliveryView>,
     pub error: Option<String>,
+    /// Recipients given by name: what was asked and what it resolved to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addressing: Vec<crate::outbox::resolver::Addressed>,
 }
 
 /// What the item sends; `channel` tells which.
@@ -208,6 +211,7 @@ impl From<&Item> for ItemView {
                 detail: d.detail.clone(),
             }),
             error: i.error.clone(),
+            addressing: i.addressing.clone(),
         }
     }
 }

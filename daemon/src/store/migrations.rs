@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_chat.sql"),
     include_str!("migrations/0007_sms_send.sql"),
     include_str!("migrations/0008_sms_receive.sql"),
+    include_str!("migrations/0009_contacts.sql"),
     include_str!("migrations/0010_inbox.sql"),
 ];
 

@@ -93,7 +93,7 @@ fn add_input() -> Value {
     object(
         json!({
             "scopesTier": { "enum": [1, 2, 3], "description": "Gmail: 1 read (default), 2 send, 3 modify labels. The least the task needs." },
-            "with": { "type": "array", "items": { "enum": ["contacts", "chat", "mail"] },
+            "with": { "type": "array", "items": { "enum": ["contacts", "directory", "chat", "mail"] },
                       "description": "Modules (mail: IMAP/SMTP, full mailbox)." },
             "label": s(),
             "labels": strings(),

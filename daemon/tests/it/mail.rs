@@ -113,6 +113,7 @@ fn item(account: &str, content: EmailContent) -> Item {
         updated_at_ms: 1_795_000_000_000,
         expires_at_ms: None,
         provider_ref: None,
+        addressing: Vec::new(),
         content,
     }
 }

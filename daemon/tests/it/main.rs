@@ -19,6 +19,7 @@ mod api;
 mod architecture;
 mod chat;
 mod consent;
+mod contacts;
 mod events;
 mod fault_disk;
 mod faults;

@@ -403,6 +403,37 @@ fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
             .call("inbox_list", json!({ "accountId": "sandbox", "limit": 50 }))
             .await;
         assert!(listed.to_string().contains("11 instead"), "{listed}");
+        // Contacts, on the sandbox's address book.
+        let found = c
+            .call("contacts_search", json!({ "query": "jose muller", "accountId": "sandbox" }))
+            .await;
+        assert_eq!(found["people"][0]["name"], "José Müller", "{found}");
+        let person = s(&found, "/people/0/id").to_owned();
+        let got = c.call("contacts_get", json!({ "personId": person })).await;
+        assert_eq!(got["id"], person.as_str(), "{got}");
+        let listed = c
+            .call("contacts_list", json!({ "accountId": "sandbox", "limit": 2 }))
+            .await;
+        assert_eq!(listed["people"].as_array().unwrap().len(), 2, "{listed}");
+        let resolved = c
+            .call("contacts_resolve", json!({ "query": "Sam Taylor", "channel": "email" }))
+            .await;
+        assert_eq!(resolved["status"], "ambiguous", "{resolved}");
+        let created = c
+            .call(
+                "contacts_create",
+                json!({ "accountId": "sandbox", "name": "Contract Person", "emails": [{ "value": "cp@example.com", "type": "work" }] }),
+            )
+            .await;
+        let cp = s(&created, "/id").to_owned();
+        let updated = c
+            .call("contacts_update", json!({ "personId": cp, "patch": { "phones": ["+14155550199"] } }))
+            .await;
+        assert_eq!(updated["phones"][0]["value"], "+14155550199", "{updated}");
+        let deleted = c.call("contacts_delete", json!({ "personId": cp })).await;
+        assert_eq!(deleted["deleted"], true, "{deleted}");
+        let synced = c.call("contacts_sync", json!({ "accountId": "sandbox" })).await;
+        assert!(synced["accounts"].is_array(), "{synced}");
 
         // The outbox.
         let email = c

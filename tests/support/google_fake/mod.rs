@@ -26,6 +26,7 @@ pub mod chat;
 pub mod discovery;
 pub mod gmail;
 mod gmail_mime;
+pub mod people;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -66,6 +66,8 @@ pub struct Outbox {
     /// The providers' transports, known once they registered: staging and
     /// approval ask them (`Transport::prepare`, `before_approval`).
     transports: std::sync::OnceLock<Arc<super::transport::Transports>>,
+    /// Names in recipients → addresses (the contacts provider's).
+    resolver: std::sync::OnceLock<Arc<dyn super::resolver::AddressResolver>>,
 }
 
 /// The in-memory state that follows the database: updated and announced on
@@ -163,6 +165,14 @@ pub fn audit_entry(actor: &str, action: &str, item: &Item, result: Option<String
     }
 }
 
+/// "By name: John Doe → john@example.com (saved contact, work account)" for
+/// each recipient staging resolved from a name.
+fn addressing_lines(out: &mut String, item: &Item) {
+    for a in &item.addressing {
+        out.push_str(&format!("By name: {}\n", a.description));
+    }
+}
+
 /// A new, unguessable item id: `ob_` and 10 base32 characters (50 bits).
 pub fn new_id() -> String {
     const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
@@ -211,10 +221,16 @@ impl Outbox {
                 generation: std::sync::atomic::AtomicU64::new(0),
             }),
             transports: std::sync::OnceLock::new(),
+            resolver: std::sync::OnceLock::new(),
         })
     }
 
     /// The registered transports (once, after the providers registered).
+    /// The resolver of names in recipients (addressing by name).
+    pub fn use_resolver(&self, resolver: Arc<dyn super::resolver::AddressResolver>) {
+        let _ = self.resolver.set(resolver);
+    }
+
     pub fn use_transports(&self, transports: Arc<super::transport::Transports>) {
         let _ = self.transports.set(transports);
     }
@@ -362,6 +378,7 @@ impl Outbox {
                         e.bcc.join(", ")
                     ));
                 }
+                addressing_lines(&mut out, item);
                 out.push_str(&format!("Subject: {}\n", e.subject));
                 for a in &e.attachments {
                     out.push_str(&format!(
@@ -377,6 +394,7 @@ impl Outbox {
             }
             Content::Sms(s) => {
                 out.push_str(&format!("SMS to:  {}\n", s.to));
+                addressing_lines(&mut out, item);
                 out.push_str(&crate::twilio::segments::preview_text(&s.body));
                 out.push('\n');
                 out.push_str(&s.body);

@@ -11,6 +11,7 @@ use crate::outbox::db;
 use crate::outbox::item::{self, Item};
 use crate::outbox::model::{Channel, Content, Priority, State};
 use crate::outbox::policy;
+use crate::outbox::resolver::{Addressed, is_name};
 use crate::outbox::validate::{self, EmailInput};
 
 /// What to send, as a caller gives it (validated by [`Outbox::stage`]).
@@ -96,27 +97,75 @@ impl Outbox {
         if let Some(e) = account.unusable() {
             return Err(e);
         }
+        let (content, addressing) = self.address(&account, channel, request.content).await?;
         let content = self
-            .validate(
-                request.content,
-                &account.email,
-                AttachFrom::for_caller(caller),
-            )
+            .validate(content, &account.email, AttachFrom::for_caller(caller))
             .await?;
         // The provider may adjust or refuse it (an SMS to a number that opted out).
         let content = match self.transport(&account, channel) {
             Some(transport) => transport.prepare(&account, content).await?,
             None => content,
         };
-        self.stage_content(
-            caller,
-            &account.id,
-            request.priority,
-            request.client_request_id,
-            content,
-            None,
-        )
-        .await
+        let meta = (request.priority, request.client_request_id);
+        self.stage_addressed(caller, &account.id, meta, content, None, addressing)
+            .await
+    }
+
+    /// Replaces names and `contact:<id>` among the recipients by the
+    /// addresses the registered resolver finds (none registered: unchanged,
+    /// so validation names the field).
+    async fn address(
+        &self,
+        account: &crate::accounts::Account,
+        channel: Channel,
+        content: StageContent,
+    ) -> Result<(StageContent, Vec<Addressed>)> {
+        let Some(resolver) = self.resolver.get() else {
+            return Ok((content, Vec::new()));
+        };
+        let mut addressed = Vec::new();
+        let content = match content {
+            StageContent::Email {
+                to,
+                cc,
+                bcc,
+                subject,
+                text,
+                html,
+                attachments,
+            } => {
+                let mut lists = [("to", to), ("cc", cc), ("bcc", bcc)];
+                for (name, list) in &mut lists {
+                    for (i, entry) in list.iter_mut().enumerate() {
+                        if is_name(channel, entry) {
+                            let a = resolver
+                                .resolve(account, channel, &format!("{name}[{i}]"), entry)
+                                .await?;
+                            entry.clone_from(&a.address);
+                            addressed.push(a);
+                        }
+                    }
+                }
+                let [(_, to), (_, cc), (_, bcc)] = lists;
+                StageContent::Email {
+                    to,
+                    cc,
+                    bcc,
+                    subject,
+                    text,
+                    html,
+                    attachments,
+                }
+            }
+            StageContent::Sms { to, body } if is_name(channel, &to) => {
+                let a = resolver.resolve(account, channel, "to", &to).await?;
+                let to = a.address.clone();
+                addressed.push(a);
+                StageContent::Sms { to, body }
+            }
+            other => other,
+        };
+        Ok((content, addressed))
     }
 
     /// Stages content that a provider already validated (a Gmail draft read
@@ -132,6 +181,21 @@ impl Outbox {
         client_request_id: Option<String>,
         content: Content,
         provider_ref: Option<String>,
+    ) -> Result<Staged> {
+        let meta = (priority, client_request_id);
+        self.stage_addressed(caller, account_id, meta, content, provider_ref, Vec::new())
+            .await
+    }
+
+    /// [`Outbox::stage_content`] with the recipients resolved from names.
+    async fn stage_addressed(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        (priority, client_request_id): (Priority, Option<String>),
+        content: Content,
+        provider_ref: Option<String>,
+        addressing: Vec<Addressed>,
     ) -> Result<Staged> {
         caller.require(Grant::Stage, "stage items in the outbox")?;
         let account = AccountRef {
@@ -172,6 +236,7 @@ impl Outbox {
             updated_at_ms: now,
             expires_at_ms: self.expiry(now),
             provider_ref,
+            addressing,
         };
         let caps = self.caps(item.channel, &item.account);
         let hold = self.config.hold_window;
@@ -200,7 +265,11 @@ impl Outbox {
             let cap_reason = cap_reason(conn, &caps, &item, now)?;
             apply_decision(&mut item, now, hold, cap_reason);
             db::insert(conn, &item)?;
-            changes.record(conn, None, &item, audit_entry(&actor, "staged", &item, Some(format!("{} by {}", item.decision.as_str(), item.rule))))?;
+            let mut note = format!("{} by {}", item.decision.as_str(), item.rule);
+            for a in &item.addressing {
+                note.push_str(&format!("; {}: {}", a.field, a.description));
+            }
+            changes.record(conn, None, &item, audit_entry(&actor, "staged", &item, Some(note)))?;
             if item.state == State::Approved {
                 changes.record(conn, Some(State::Approved), &item, audit_entry("policy", "approved", &item, Some(item.rule.clone())))?;
             }

@@ -1,0 +1,458 @@
+//! Contacts through the real daemon: the sandbox's address book on the
+//! embedded default (search, resolution, addressing by name through the
+//! tools, REST and the CLI, ambiguity refused with nothing stored), and
+//! Google accounts against the People API fake (every request checked
+//! against people.v1.json): a 10,000-contact sync in pages, an incremental
+//! sync of one request per source, deletions, an expired sync token
+//! answered by exactly one full resync, "other contacts" beside saved ones,
+//! and an update that meets a stale etag.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::google_fake::people::{PeopleFake, person};
+use crate::harness::Env;
+
+fn json_of(env: &Env, args: &[&str]) -> Value {
+    let run = env.commsctl(args);
+    assert_eq!(run.code, 0, "commsctl {args:?}: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+fn key(env: &Env, grants: &str) -> String {
+    let name = format!("agent-{}", grants.replace(',', "-"));
+    json_of(
+        env,
+        &["keys", "create", &name, "--grants", grants, "--json"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn api(env: &Env, key: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let base = env.status_json()["api_url"].as_str().unwrap().to_owned();
+    let client = reqwest::blocking::Client::new();
+    let mut req = client
+        .request(method.parse().unwrap(), format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// A tool over the socket, as comms-mcp calls it.
+fn tool(env: &Env, name: &str, arguments: Value) -> (Value, bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = runtime.block_on(async {
+        let connected = commsd_proto::client::connect(&env.socket).await.unwrap();
+        let mut tools = commsd_proto::v1::tools_client::ToolsClient::new(connected.channel.clone());
+        tools
+            .call(commsd_proto::v1::CallToolRequest {
+                client: Some(commsd_proto::v1::McpClient {
+                    name: "it-agent".into(),
+                }),
+                name: name.to_owned(),
+                arguments_json: arguments.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    (
+        serde_json::from_str(&r.structured_json).unwrap(),
+        r.is_error,
+    )
+}
+
+const TOOLSETS: &str = "[mcp]\ntoolsets = [\"outbox\", \"email\", \"sms\", \"contacts\"]\n";
+
+#[test]
+fn contacts_the_sandbox_book_searches_resolves_and_addresses_by_name_without_guessing() {
+    let env = Env::new();
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, format!("{config}{TOOLSETS}")).unwrap();
+    let _daemon = env.start();
+
+    // Search: accents folded, case ignored, phones by digits.
+    let found = json_of(&env, &["contacts", "search", "jose muller", "--json"]);
+    assert_eq!(found["people"][0]["name"], "José Müller", "{found}");
+    let found = json_of(&env, &["contacts", "search", "0100001", "--json"]);
+    assert_eq!(found["people"][0]["name"], "Ada Lovelace", "{found}");
+    let short = env.commsctl(&["contacts", "search", "a"]);
+    assert_ne!(short.code, 0, "a one-character query is refused");
+
+    // Resolution: two Sam Taylors, two emails without a primary, a primary.
+    let r = json_of(&env, &["contacts", "resolve", "Sam Taylor", "--json"]);
+    assert_eq!(r["status"], "ambiguous", "{r}");
+    assert_eq!(r["candidates"].as_array().unwrap().len(), 2, "{r}");
+    let r = json_of(&env, &["contacts", "resolve", "alan turing", "--json"]);
+    assert_eq!(r["status"], "ambiguous", "{r}");
+    let r = json_of(&env, &["contacts", "resolve", "Grace Hopper", "--json"]);
+    assert_eq!(r["address"], "grace@work.example", "{r}");
+    let r = json_of(&env, &["contacts", "resolve", "nobody at all", "--json"]);
+    assert_eq!(r["status"], "not_found", "{r}");
+    let k = key(&env, "read,stage,draft");
+    let (status, r) = api(
+        &env,
+        &k,
+        "GET",
+        "/api/v1/contacts/resolve?q=Ada%20Lovelace&channel=sms",
+        None,
+    );
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["address"], "+15550100001", "{r}");
+
+    // Staging by name through the tool: stored asked and resolved, shown.
+    let (staged, is_error) = tool(
+        &env,
+        "email_stage",
+        json!({ "to": "Ada Lovelace", "subject": "Your appointment", "bodyText": "Tuesday at 10:00." }),
+    );
+    assert!(!is_error, "{staged}");
+    assert_eq!(
+        staged["item"]["recipients"],
+        json!(["ada@example.com"]),
+        "{staged}"
+    );
+    let preview = staged["preview"].as_str().unwrap();
+    assert!(
+        preview.contains("Ada Lovelace → ada@example.com (local address book, sandbox account)"),
+        "{preview}"
+    );
+    let item = staged["item"]["id"].as_str().unwrap().to_owned();
+    let (status, shown) = api(&env, &k, "GET", &format!("/api/v1/staged/{item}"), None);
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["addressing"][0]["asked"], "Ada Lovelace", "{shown}");
+    assert_eq!(
+        shown["addressing"][0]["address"], "ada@example.com",
+        "{shown}"
+    );
+    let audit = env.commsctl(&["audit", "list", "--json"]);
+    assert!(
+        audit.stdout.contains("Ada Lovelace → ada@example.com"),
+        "{}",
+        audit.stdout
+    );
+
+    // Through REST and by contact id.
+    let ada = json_of(&env, &["contacts", "search", "ada", "--json"])["people"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, item) = api(
+        &env,
+        &k,
+        "POST",
+        "/api/v1/email/stage",
+        Some(&json!({ "to": [format!("contact:{ada}")], "subject": "Hi", "bodyText": "Hello" })),
+    );
+    assert_eq!(status, 201, "{item}");
+    assert_eq!(item["recipients"], json!(["ada@example.com"]), "{item}");
+
+    // Ambiguity is refused with the candidates, and nothing is stored.
+    let before = json_of(&env, &["outbox", "list", "--json"]);
+    let (refused, is_error) = tool(
+        &env,
+        "email_stage",
+        json!({ "to": "Sam Taylor", "subject": "Hi", "bodyText": "Hello" }),
+    );
+    assert!(is_error, "{refused}");
+    assert_eq!(refused["details"]["field"], "to[0]", "{refused}");
+    assert_eq!(
+        refused["details"]["resolution"]["candidates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{refused}"
+    );
+    let (status, refused) = api(
+        &env,
+        &k,
+        "POST",
+        "/api/v1/email/stage",
+        Some(&json!({ "to": "alan turing", "subject": "Hi", "bodyText": "Hello" })),
+    );
+    assert_eq!(status, 400, "{refused}");
+    let run = env.commsctl(&["sms", "send", "--to", "Sam Taylor", "hello"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert_eq!(json_of(&env, &["outbox", "list", "--json"]), before);
+
+    // The CLI stages an SMS by name.
+    let run = env.commsctl(&[
+        "sms",
+        "send",
+        "--to",
+        "Ada Lovelace",
+        "See you at 10",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("+15550100001"), "{}", run.stdout);
+
+    // Writes on the sandbox's book: create, edit, delete (draft grant).
+    let created = json_of(
+        &env,
+        &[
+            "contacts",
+            "add",
+            "--name",
+            "John Doe",
+            "--email",
+            "john@example.com",
+            "--json",
+        ],
+    );
+    let john = created["id"].as_str().unwrap().to_owned();
+    let edited = json_of(
+        &env,
+        &[
+            "contacts",
+            "edit",
+            &john,
+            "--email",
+            "john.doe@example.com",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        edited["emails"][0]["value"], "john.doe@example.com",
+        "{edited}"
+    );
+    assert_eq!(edited["name"], "John Doe", "{edited}");
+    let (refused, is_error) = tool(&env, "contacts_delete", json!({ "personId": john }));
+    assert!(!is_error, "{refused}");
+    let r = json_of(&env, &["contacts", "resolve", "John Doe", "--json"]);
+    assert_eq!(r["status"], "not_found", "{r}");
+
+    // The dashboard's contacts page reads the same book, signed in.
+    let login = json_of(&env, &["dashboard", "--no-browser", "--json"]);
+    let url = login["url"].as_str().unwrap();
+    let base = url.split("/login").next().unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let anonymous = reqwest::blocking::get(format!("{base}/dashboard/api/contacts")).unwrap();
+    assert_eq!(anonymous.status(), 401, "contacts need a session");
+    assert!(http.get(url).send().unwrap().status().is_success());
+    let page = http.get(format!("{base}/contacts")).send().unwrap();
+    assert!(page.status().is_success());
+    let found: Value = http
+        .get(format!("{base}/dashboard/api/contacts?query=muller"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let jose = found["people"][0]["id"].as_str().unwrap().to_owned();
+    let one: Value = http
+        .get(format!("{base}/dashboard/api/contacts/{jose}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(one["emails"][0]["from"]["source"], "local", "{one}");
+    let module = http
+        .get(format!("{base}/assets/js/contacts.js"))
+        .send()
+        .unwrap();
+    assert!(module.status().is_success());
+
+    let reader = key(&env, "read");
+    let (status, body) = api(
+        &env,
+        &reader,
+        "POST",
+        "/api/v1/contacts",
+        Some(&json!({ "name": "X Y" })),
+    );
+    assert_eq!(status, 403, "{body}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+const ADA: &str = "ada@practice.example";
+
+#[test]
+fn contacts_google_sync_pages_tokens_expiry_deletions_and_a_stale_etag() {
+    let rt = runtime();
+    let fake = rt.block_on(PeopleFake::start());
+    let oauth = crate::oauth::OAuthServer::start();
+    fake.trust_introspection(
+        &format!("{}/token/introspection", oauth.base),
+        "imap-rs",
+        "imap-rs-secret",
+    );
+    for i in 0..10_000 {
+        fake.add_saved(
+            ADA,
+            &format!("c{i}"),
+            person(
+                &format!("Patient {i:05}"),
+                &[(&format!("p{i}@patients.example"), "home", false)],
+                &[],
+            ),
+        );
+    }
+    let john = fake.add_saved(
+        ADA,
+        "john",
+        person(
+            "John Doe",
+            &[("john@example.com", "work", false)],
+            &["+14158675309"],
+        ),
+    );
+    fake.add_other(
+        ADA,
+        "o1",
+        person("John Doe", &[("jd@elsewhere.example", "", false)], &[]),
+    );
+    fake.add_group(ADA, "contactGroups/patients", "Patients");
+    let (env, _daemon) = crate::accounts::start_with(
+        &oauth,
+        &format!("people = \"{}\"\n", fake.base),
+        "[contacts]\nsync_interval = \"1h\"\n",
+    );
+    crate::accounts::set_client(&env);
+    crate::accounts::add_google(
+        &env,
+        &oauth,
+        ADA,
+        &["--tier", "1", "--with", "contacts", "--label", "work"],
+    );
+
+    // The first sync (also started by the account's arrival at the next
+    // interval): 11 pages of saved contacts, one of other contacts.
+    fake.reset_counts();
+    let started = Instant::now();
+    let synced = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    let seconds = started.elapsed().as_secs_f64();
+    let saved = &synced["accounts"][0]["sources"]["saved"];
+    assert_eq!(saved["stored"], 10_001, "{synced}");
+    assert_eq!(saved["full"], true, "{synced}");
+    let requests = fake.counts().http_requests;
+    eprintln!("full sync of 10,001 contacts: {requests} requests, {seconds:.2} s");
+    assert_eq!(
+        synced["people"], 10_008,
+        "10,002 of Ada and the sandbox's 6: {synced}"
+    );
+
+    // Nothing changed: one request per source (saved, other) and the groups.
+    fake.reset_counts();
+    let again = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    assert_eq!(
+        again["accounts"][0]["sources"]["saved"]["requests"], 1,
+        "{again}"
+    );
+    assert_eq!(
+        again["accounts"][0]["sources"]["saved"]["full"], false,
+        "{again}"
+    );
+    assert_eq!(fake.counts().http_requests, 3, "{again}");
+
+    // Two John Does (saved and other) are ambiguous; digits find him.
+    let r = json_of(
+        &env,
+        &[
+            "contacts",
+            "resolve",
+            "John Doe",
+            "--account",
+            ADA,
+            "--json",
+        ],
+    );
+    assert_eq!(r["status"], "ambiguous", "{r}");
+    let found = json_of(
+        &env,
+        &["contacts", "search", "8675309", "--account", ADA, "--json"],
+    );
+    assert_eq!(found["people"][0]["name"], "John Doe", "{found}");
+    let id = found["people"][0]["id"].as_str().unwrap().to_owned();
+
+    // A deletion at Google reaches the store through the token.
+    fake.delete_saved(ADA, "people/c7");
+    let after = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    assert_eq!(
+        after["accounts"][0]["sources"]["saved"]["deleted"], 1,
+        "{after}"
+    );
+    let gone = json_of(
+        &env,
+        &[
+            "contacts",
+            "search",
+            "Patient 00007",
+            "--account",
+            ADA,
+            "--json",
+        ],
+    );
+    assert_eq!(gone["people"], json!([]), "{gone}");
+
+    // An expired token: exactly one full resync, then tokens again.
+    fake.expire_sync_tokens();
+    fake.delete_saved(ADA, "people/c8");
+    let resync = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    let saved = &resync["accounts"][0]["sources"]["saved"];
+    assert_eq!(saved["resynced"], true, "{resync}");
+    assert_eq!(saved["deleted"], 1, "{resync}");
+    assert_eq!(
+        saved["requests"], 11,
+        "1 expired + 10 pages of 9,999: {resync}"
+    );
+    let again = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    assert_eq!(
+        again["accounts"][0]["sources"]["saved"]["requests"], 1,
+        "{again}"
+    );
+
+    // An update that meets a stale etag re-reads and re-applies once.
+    fake.add_saved(
+        ADA,
+        "john",
+        person(
+            "John Doe",
+            &[("john@example.com", "work", false)],
+            &["+14158675309", "+14155550000"],
+        ),
+    );
+    let k = key(&env, "read,draft");
+    let (status, updated) = api(
+        &env,
+        &k,
+        "PUT",
+        &format!("/api/v1/contacts/{id}"),
+        Some(&json!({ "organization": "Clinic" })),
+    );
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(fake.stale_refusals(), 1);
+    let at_google = fake.saved(ADA, &john).unwrap();
+    assert_eq!(
+        at_google["organizations"][0]["name"], "Clinic",
+        "{at_google}"
+    );
+    assert_eq!(
+        at_google["phoneNumbers"].as_array().unwrap().len(),
+        2,
+        "the other change kept: {at_google}"
+    );
+    let audit = env.commsctl(&["audit", "list", "--json"]);
+    assert!(audit.stdout.contains("contact_update"), "{}", audit.stdout);
+    fake.assert_no_violations();
+}
