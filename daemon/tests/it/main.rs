@@ -21,6 +21,7 @@ mod chat;
 mod consent;
 mod events;
 mod faults;
+mod fuzz_api;
 mod gmail;
 mod gmail_daemon;
 mod gmail_service;
