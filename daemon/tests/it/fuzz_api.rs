@@ -54,7 +54,11 @@ impl Target {
             format!("{PORT_ZERO_CONFIG}[api]\nrequests_per_minute = 100000000\n"),
         )
         .unwrap();
-        let daemon = env.spawn_logged(env.commsd(), "warn");
+        // An unlocked vault: a locked one answers 503 vault_unavailable by
+        // design, which would hide what lies behind it.
+        let mut cmd = env.commsd();
+        cmd.env("COMMSD_VAULT_PASSPHRASE", "fuzz tier passphrase");
+        let daemon = env.spawn_logged(cmd, "warn");
         let url = env.status_json()["api_url"].as_str().unwrap().to_owned();
         let run = env.commsctl(&[
             "keys",
