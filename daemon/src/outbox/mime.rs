@@ -193,6 +193,7 @@ fn boundary(kind: &str) -> Result<String> {
 }
 
 fn parse_mailbox(field: &str, mailbox: &str) -> Result<Mailbox> {
+    check_header_text(&format!("{field} address"), mailbox)?;
     mailbox.parse().map_err(|e| {
         Error::internal(
             &format!("the stored email has an invalid {field} address"),
