@@ -178,6 +178,10 @@ impl Config {
 }
 
 #[cfg(test)]
+#[path = "config_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use std::time::Duration;
 

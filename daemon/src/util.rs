@@ -1,6 +1,8 @@
 //! Small helpers that core modules and adapters share, so that neither
 //! reaches into the other for them.
 
+#[cfg(test)]
+pub mod fuzz;
 pub mod html;
 
 /// Compares without an early exit, so timing reveals nothing about where two

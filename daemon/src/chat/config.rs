@@ -50,18 +50,18 @@ impl Default for ChatConfig {
 impl ChatConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.poll_interval < Duration::from_secs(15) {
-            return Err("chat.poll_interval: at least 15s (Google's per-space read quota is shared with everyone in the project)".to_owned());
+            return Err("key `chat.poll_interval`: at least 15s (Google's per-space read quota is shared with everyone in the project)".to_owned());
         }
-        if self.space_write_limit == 0 || self.space_write_window.is_zero() {
-            return Err(
-                "chat.space_write_limit and chat.space_write_window: expected more than zero"
-                    .to_owned(),
-            );
+        if self.space_write_limit == 0 {
+            return Err("key `chat.space_write_limit`: expected more than zero".to_owned());
+        }
+        if self.space_write_window.is_zero() {
+            return Err("key `chat.space_write_window`: expected more than zero".to_owned());
         }
         for (account, spaces) in &self.follow {
             for (i, space) in spaces.iter().enumerate() {
                 crate::outbox::validate::chat_space(&format!("chat.follow.{account}[{i}]"), space)
-                    .map_err(|e| format!("chat.follow.{account:?}[{i}]: {}", e.message))?;
+                    .map_err(|e| format!("key `chat.follow.{account:?}[{i}]`: {}", e.message))?;
             }
         }
         Ok(())

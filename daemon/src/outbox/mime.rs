@@ -193,6 +193,7 @@ fn boundary(kind: &str) -> Result<String> {
 }
 
 fn parse_mailbox(field: &str, mailbox: &str) -> Result<Mailbox> {
+    check_header_text(&format!("{field} address"), mailbox)?;
     mailbox.parse().map_err(|e| {
         Error::internal(
             &format!("the stored email has an invalid {field} address"),
@@ -229,6 +230,14 @@ fn check_header_text(what: &str, s: &str) -> Result<()> {
             format!("{s:?}"),
         ));
     }
+    if s.split_whitespace()
+        .any(|w| w.chars().count() > crate::outbox::validate::MAX_HEADER_WORD_CHARS)
+    {
+        return Err(Error::internal(
+            &format!("the stored email's {what} has a word too long for a header line"),
+            "over the validation limit",
+        ));
+    }
     Ok(())
 }
 
@@ -258,6 +267,10 @@ fn is_dot_atom(s: &str) -> bool {
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
         })
 }
+
+#[cfg(test)]
+#[path = "mime_fuzz.rs"]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {

@@ -251,6 +251,10 @@ fn without_query(url: &str) -> &str {
 }
 
 #[cfg(test)]
+#[path = "signature_fuzz.rs"]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

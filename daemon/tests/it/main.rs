@@ -23,6 +23,7 @@ mod contacts;
 mod events;
 mod fault_disk;
 mod faults;
+mod fuzz_api;
 mod gmail;
 mod gmail_daemon;
 mod gmail_service;

@@ -73,6 +73,18 @@ pub(in crate::outbox) fn check_filename(field: &str, name: &str) -> Result<()> {
             ),
         ));
     }
+    if name
+        .split_whitespace()
+        .any(|w| w.chars().count() > super::MAX_HEADER_WORD_CHARS)
+    {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "the file name has a word over {} characters; rename the file",
+                super::MAX_HEADER_WORD_CHARS
+            ),
+        ));
+    }
     if name.contains('/') {
         return Err(Error::invalid(field, "the file name must not contain /"));
     }
