@@ -29,7 +29,7 @@ fn record(i: usize) -> Record {
     let name = format!("{} {} {i}", GIVEN[i % 10], FAMILY[(i / 10) % 10]);
     Record {
         account_id: "work".into(),
-        source: if i % 4 == 0 {
+        source: if i.is_multiple_of(4) {
             Source::Other
         } else {
             Source::Saved

@@ -365,7 +365,7 @@ fn score(p: &Person, q: &str) -> u32 {
 pub fn names_exactly(p: &Person, query: &str) -> bool {
     let q = fold(query.trim());
     let q = q.split_whitespace().collect::<Vec<_>>().join(" ");
-    p.names.iter().any(|n| *n == q)
+    p.names.contains(&q)
 }
 
 /// Whether a person has exactly the address `query` (an email or a phone).
