@@ -265,7 +265,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         dashboard_url: &urls.dashboard,
     };
     let services = register_providers(&ctx, &mut registry)?;
-    let registered = registry.finish();
+    let mut registered = registry.finish();
+    for work in std::mem::take(&mut registered.before_serving) {
+        work.await;
+    }
     outbox.use_transports(registered.transports.clone());
 
     let tools = Arc::new(tools::Tools::new(

@@ -11,12 +11,15 @@
 //! - an account-data hook (`AccountData`: an account added or removed);
 //! - `/api/v1` routes (`Registry::api`) and webhook routes;
 //! - status counters (`commsctl status`, the dashboard);
-//! - start-up work (watchers), run once the daemon serves;
+//! - work awaited before the daemon serves (loading a store), and start-up
+//!   work (watchers) run once it serves;
 //! - message sources feeding the unified inbox (`inbox::MessageSource`).
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -66,6 +69,7 @@ pub struct Registry {
     webhooks: axum::Router,
     api: OpenApiRouter<ApiState>,
     on_start: Vec<Box<dyn FnOnce() + Send>>,
+    before_serving: Vec<BoxFuture<'static, ()>>,
     message_sources: Vec<Arc<dyn MessageSource>>,
     account_service: Arc<AccountService>,
 }
@@ -80,6 +84,7 @@ impl Registry {
             webhooks: axum::Router::new(),
             api: OpenApiRouter::new(),
             on_start: Vec::new(),
+            before_serving: Vec::new(),
             message_sources: Vec::new(),
             account_service,
         }
@@ -127,6 +132,13 @@ impl Registry {
         self.on_start.push(Box::new(f));
     }
 
+    /// Work the daemon awaits before it serves anything (e.g. loading a
+    /// store into memory), so what the first request sees is complete.
+    /// Keep it short: it delays `commsd ready`.
+    pub fn before_serving(&mut self, f: impl Future<Output = ()> + Send + 'static) {
+        self.before_serving.push(Box::pin(f));
+    }
+
     /// Feeds the unified inbox (`inbox/`): what came in on the provider's
     /// channels, as it arrives.
     pub fn message_source(&mut self, source: Arc<dyn MessageSource>) {
@@ -148,6 +160,7 @@ impl Registry {
             webhooks: self.webhooks,
             api: self.api,
             on_start: self.on_start,
+            before_serving: self.before_serving,
         }
     }
 }
@@ -160,4 +173,5 @@ pub struct Registered {
     pub webhooks: axum::Router,
     pub api: OpenApiRouter<ApiState>,
     pub on_start: Vec<Box<dyn FnOnce() + Send>>,
+    pub before_serving: Vec<BoxFuture<'static, ()>>,
 }

@@ -55,6 +55,10 @@ pub fn register(
         service: service.clone(),
     }));
     registry.api(super::api::routes(), service.clone());
+    // The sandbox's book written and the store loaded before the first
+    // request: status and search never see a half-loaded book.
+    let c = contacts.clone();
+    registry.before_serving(async move { c.ready().await });
     let (c, shutdown) = (contacts.clone(), ctx.shutdown.clone());
     registry.on_start(move || sync::start(c, shutdown));
     Ok(service)
