@@ -109,7 +109,7 @@ api = "127.0.0.1:0"
 webhooks = "127.0.0.1:0"
 
 [mcp]
-toolsets = ["accounts", "gmail_read", "gmail_compose", "gmail_modify", "email", "outbox", "chat", "sms", "contacts"]
+toolsets = ["accounts", "gmail_read", "gmail_compose", "gmail_modify", "email", "outbox", "chat", "sms", "contacts", "inbox"]
 EOF
 
 DAEMON_PID=

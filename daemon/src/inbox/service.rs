@@ -89,6 +89,7 @@ impl SearchInput {
 
 /// A page of messages.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = InboxPage)]
 #[serde(rename_all = "camelCase")]
 pub struct Listed {
     pub messages: Vec<InboxMessage>,

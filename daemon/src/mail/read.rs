@@ -25,6 +25,7 @@ pub const DEFAULT_MAX_CHARS: usize = 20_000;
 
 /// A page of messages of one account's folder.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = MailPage)]
 pub struct Listed {
     /// The account's id.
     pub account: String,

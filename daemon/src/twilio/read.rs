@@ -51,6 +51,7 @@ pub struct ListInput {
 
 /// A page of messages, newest first.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SmsPage)]
 #[serde(rename_all = "camelCase")]
 pub struct Listed {
     pub account_id: String,
