@@ -14,7 +14,7 @@ import { detailView } from './js/detail.js';
 import { auditView } from './js/audit.js';
 import { accountsView, statusView } from './js/status.js';
 import { smsThreadsView, smsThreadView } from './js/texts.js';
-import { inboxView } from './js/inbox.js';
+import { conversationView, inboxView } from './js/inbox.js';
 import { contactsView, contactView } from './js/contacts.js';
 
 // ---------------------------------------------------------------- routing
@@ -26,6 +26,7 @@ const routes = [
   { re: /^\/status\/?$/, view: () => statusView() },
   { re: /^\/accounts\/?$/, view: () => accountsView() },
   { re: /^\/inbox\/?$/, view: () => inboxView() },
+  { re: /^\/inbox\/conversation\/?$/, view: (m, params) => conversationView(params) },
   { re: /^\/texts\/?$/, view: () => smsThreadsView() },
   { re: /^\/contacts\/?$/, view: () => contactsView() },
   { re: /^\/contacts\/([^/]+)\/?$/, view: (m) => contactView(safeDecode(m[1])) },

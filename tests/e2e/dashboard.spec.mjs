@@ -753,3 +753,38 @@ scenario('10. inbox: a message delivered while the page is open appears without 
   console.log(`# screenshot: ${inboxPng}`);
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });
+
+scenario('11. inbox reply: the Reply button stages a reply for approval; a chat conversation opens oldest first with its own reply', async () => {
+  const page = await signedInPage();
+  await page.goto(`${sut.dashboardUrl}/inbox`);
+  await page.locator('[data-testid="inbox-page"]').waitFor();
+  await page.locator('[data-testid="live-status"][data-state="connected"]').waitFor();
+  await commsctl(['sandbox', 'receive', 'chat', '--from', 'Dr Lee', '--space', 'spaces/rota', '--body', 'Who covers room 5 today?']);
+  const row = page.locator('[data-testid="inbox-row"]', { hasText: 'room 5' });
+  await row.waitFor();
+
+  await row.locator('[data-testid="inbox-reply"]').click();
+  const form = page.locator('[data-testid="reply-form"]');
+  await form.waitFor();
+  await form.locator('[data-testid="reply-text"]').fill('Dr Chen covers room 5');
+  await form.locator('[data-testid="reply-stage"]').click();
+  const link = form.locator('[data-testid="reply-item"]');
+  await link.waitFor();
+  const id = (await link.innerText()).replace(/^item /, '');
+  const shown = await commsctlJson(['outbox', 'show', id, '--json']);
+  const flat = JSON.stringify(shown);
+  assert.ok(flat.includes('pending_approval'), `the reply waits for a human: ${flat}`);
+  assert.ok(flat.includes('spaces/rota') && flat.includes('Dr Chen covers room 5'), `in the same space: ${flat}`);
+
+  // The conversation view: the thread's messages, and a reply to its latest.
+  await commsctl(['sandbox', 'receive', 'chat', '--from', 'Front Desk', '--space', 'spaces/rota', '--body', 'Thanks!']);
+  await waitFor('the second rota message', async () => (await page.locator('[data-testid="inbox-row"]', { hasText: 'Thanks!' }).count()) === 1);
+  await page.locator('[data-testid="inbox-row"]', { hasText: 'Thanks!' }).locator('[data-testid="inbox-conversation"]').click();
+  await page.locator('[data-testid="conversation-page"]').waitFor();
+  const texts = await page.locator('[data-testid="conversation-message"] .sms-text').allInnerTexts();
+  assert.deepEqual(texts, ['Who covers room 5 today?', 'Thanks!'], 'oldest first, one thread');
+  await page.locator('[data-testid="conversation-page"] [data-testid="reply-text"]').fill('You are welcome');
+  await page.locator('[data-testid="conversation-page"] [data-testid="reply-stage"]').click();
+  await page.locator('[data-testid="conversation-page"] [data-testid="reply-item"]').waitFor();
+  assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
+});

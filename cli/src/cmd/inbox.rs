@@ -18,7 +18,7 @@ use crate::output;
 #[derive(Debug, clap::Args)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  commsctl inbox\n  commsctl inbox --channel sms --unread --json\n  commsctl inbox --follow\n  commsctl inbox reindex --account clinic"
+    after_help = "Examples (the ids are made up):\n  commsctl inbox\n  commsctl inbox --channel sms --unread --json\n  commsctl inbox --follow\n  commsctl inbox --account sandbox --thread spaces/AAAA/threads/T1\n  commsctl inbox reply --account sandbox --channel sms --id sms-3 --text 'See you at 10'\n  commsctl inbox reindex --account clinic"
 )]
 pub struct InboxArgs {
     #[command(subcommand)]
@@ -34,6 +34,26 @@ pub struct InboxArgs {
 pub enum InboxCommand {
     /// Drop the index (of one account, or all) and index again from every source.
     Reindex(ReindexArgs),
+    /// Stage a reply to a message (to its sender, in its thread) for approval.
+    Reply(ReplyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplyArgs {
+    /// The message's account (accountId as the inbox prints it).
+    #[arg(long)]
+    account: String,
+    /// The message's channel: email, sms or chat.
+    #[arg(long)]
+    channel: String,
+    /// The message's id, as the inbox prints it.
+    #[arg(long)]
+    id: String,
+    /// The reply's text.
+    #[arg(long)]
+    text: String,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +100,9 @@ pub struct Filters {
     /// Only messages with attachments.
     #[arg(long)]
     has_attachment: bool,
+    /// One conversation: a message's threadId (with --account).
+    #[arg(long, value_name = "THREAD_ID")]
+    thread: Option<String>,
     /// Messages per page (1 to 100).
     #[arg(long, default_value_t = 20)]
     limit: u32,
@@ -97,14 +120,17 @@ impl Filters {
             "since": self.since, "before": self.before,
             "unread": self.unread.then_some(true),
             "hasAttachment": self.has_attachment.then_some(true),
+            "threadId": self.thread,
             "limit": self.limit, "cursor": self.cursor,
         }))
     }
 }
 
 pub async fn inbox(socket: &Socket, args: InboxArgs) -> anyhow::Result<()> {
-    if let Some(InboxCommand::Reindex(a)) = args.command {
-        return reindex(socket, a).await;
+    match args.command {
+        Some(InboxCommand::Reindex(a)) => return reindex(socket, a).await,
+        Some(InboxCommand::Reply(a)) => return reply(socket, a).await,
+        None => {}
     }
     let arguments = args.filters.arguments();
     let result = invoke(socket, "inbox_list", arguments.clone()).await?;
@@ -146,6 +172,23 @@ pub async fn search(socket: &Socket, args: SearchArgs) -> anyhow::Result<()> {
     arguments["query"] = json!(args.query);
     let result = invoke(socket, "inbox_search", arguments).await?;
     print(&result, args.filters.json)
+}
+
+/// Stages through `inbox_reply`, as the human at the CLI.
+async fn reply(socket: &Socket, a: ReplyArgs) -> anyhow::Result<()> {
+    let arguments =
+        json!({ "accountId": a.account, "channel": a.channel, "id": a.id, "text": a.text });
+    let v = invoke(socket, "inbox_reply", arguments).await?;
+    if a.json {
+        return output::json(&v);
+    }
+    output::text(&format!(
+        "{} {}\n{}\n{}\n",
+        v["item"]["id"].as_str().unwrap_or_default(),
+        v["item"]["state"].as_str().unwrap_or_default(),
+        v["preview"].as_str().unwrap_or_default(),
+        v["next"].as_str().unwrap_or_default()
+    ))
 }
 
 async fn reindex(socket: &Socket, a: ReindexArgs) -> anyhow::Result<()> {

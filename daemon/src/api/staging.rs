@@ -21,7 +21,7 @@ use crate::outbox::view::ItemView;
 
 use super::routes::Errors;
 
-fn staged_response(staged: Staged) -> Response {
+pub(crate) fn staged_response(staged: Staged) -> Response {
     let status = if staged.existing {
         StatusCode::OK
     } else {

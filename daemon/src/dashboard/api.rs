@@ -49,6 +49,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/status", get(status))
         .route("/accounts", get(accounts))
         .route("/inbox", get(inbox))
+        .route("/inbox/reply", post(inbox_reply))
         .route("/sms/threads", get(sms_threads))
         .route("/contacts", get(contacts_list))
         .route("/contacts/{id}", get(contact))
@@ -67,6 +68,7 @@ pub fn router(daemon: Shared) -> Router {
         .route("/status", get(page))
         .route("/accounts", get(page))
         .route("/inbox", get(page))
+        .route("/inbox/conversation", get(page))
         .route("/texts", get(page))
         .route("/contacts", get(page))
         .route("/contacts/{id}", get(page))
@@ -553,12 +555,15 @@ async fn sms_threads(
     Ok(Json(json!(threads)))
 }
 
-/// The unified inbox's page: `q` searches, else newest first; `channel`.
+/// The unified inbox's page: `q` searches, else newest first; `channel`;
+/// one conversation by `accountId` and `threadId`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct InboxQuery {
     q: Option<String>,
     channel: Option<String>,
+    account_id: Option<String>,
+    thread_id: Option<String>,
     limit: Option<u64>,
 }
 
@@ -568,6 +573,8 @@ async fn inbox(State(daemon): State<Shared>, Query(q): Query<InboxQuery>) -> Res
             let input = crate::inbox::service::SearchInput {
                 query,
                 channel: q.channel,
+                account_id: q.account_id,
+                thread_id: q.thread_id,
                 limit: q.limit,
                 ..Default::default()
             };
@@ -576,6 +583,8 @@ async fn inbox(State(daemon): State<Shared>, Query(q): Query<InboxQuery>) -> Res
         None => {
             let input = crate::inbox::service::ListInput {
                 channel: q.channel,
+                account_id: q.account_id,
+                thread_id: q.thread_id,
                 limit: q.limit,
                 ..Default::default()
             };
@@ -583,6 +592,14 @@ async fn inbox(State(daemon): State<Shared>, Query(q): Query<InboxQuery>) -> Res
         }
     };
     Ok(Json(json!(listed)))
+}
+
+/// The Reply button: stages a reply to an indexed message (the outbox's
+/// policy decides; a human approves it in the review queue).
+async fn inbox_reply(State(daemon): State<Shared>, body: Bytes) -> Result<Json<Value>> {
+    let input: crate::inbox::reply::ReplyInput = parse_json(&body)?;
+    let staged = daemon.inbox.reply(&caller(), &daemon.outbox, input).await?;
+    Ok(Json(staged.item.to_json()))
 }
 
 /// One thread's messages, newest first: by its `threadId` (or their

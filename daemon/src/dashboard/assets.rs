@@ -18,6 +18,7 @@ pub const JS_MODULES: &[(&str, &str)] = &[
     ("nav.js", include_str!("../../../dashboard/js/nav.js")),
     ("page.js", include_str!("../../../dashboard/js/page.js")),
     ("queue.js", include_str!("../../../dashboard/js/queue.js")),
+    ("reply.js", include_str!("../../../dashboard/js/reply.js")),
     ("status.js", include_str!("../../../dashboard/js/status.js")),
     ("texts.js", include_str!("../../../dashboard/js/texts.js")),
 ];

@@ -4,17 +4,23 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::reply::ReplyInput;
 use super::service::{Inbox, ListInput, Listed, SearchInput};
 use crate::api::routes::Errors;
+use crate::api::staging::staged_response;
 use crate::api::{ApiState, Authed};
-use crate::error::Result;
+use crate::error::{Result, parse_json};
 use crate::extract::Query;
+use crate::outbox::view::ItemView;
 
 /// The query of `/api/v1/inbox/search`: `q` and the filters of `/api/v1/inbox`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -33,6 +39,8 @@ pub struct SearchQuery {
     pub before: Option<String>,
     pub unread: Option<bool>,
     pub has_attachment: Option<bool>,
+    /// One conversation: a message's `threadId`.
+    pub thread_id: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
@@ -66,6 +74,7 @@ pub async fn search(
         before: q.before,
         unread: q.unread,
         has_attachment: q.has_attachment,
+        thread_id: q.thread_id,
         limit: q.limit,
         cursor: q.cursor,
     };
@@ -75,9 +84,30 @@ pub async fn search(
     ))
 }
 
+/// Stages a reply to a message of the inbox (to its sender, in its thread),
+/// for the policy and a human like any staged message.
+#[utoipa::path(post, path = "/api/v1/inbox/reply", tag = "inbox", operation_id = "replyInbox",
+    request_body = ReplyInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe POST", pattern = "^[!-~]{1,255}$")),
+    responses((status = 201, description = "The reply, staged; the policy decided its state", body = ItemView),
+              (status = 200, description = "Already staged with this clientRequestId", body = ItemView), Errors))]
+pub async fn reply(
+    State(state): State<ApiState>,
+    Extension(inbox): Extension<Arc<Inbox>>,
+    Extension(authed): Extension<Authed>,
+    body: Bytes,
+) -> Result<Response> {
+    let input = parse_json::<ReplyInput>(&body)?;
+    let staged = inbox
+        .reply(&authed.caller, &state.daemon.outbox, input)
+        .await?;
+    Ok(staged_response(staged))
+}
+
 /// The routes, without the service (`Registry::api` adds it).
 pub fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(search))
+        .routes(routes!(reply))
 }

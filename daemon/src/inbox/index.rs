@@ -67,6 +67,8 @@ pub struct Filter {
     pub before_ms: Option<i64>,
     pub unread: Option<bool>,
     pub has_attachment: Option<bool>,
+    /// One conversation: the `threadId` the index gives.
+    pub thread_id: Option<String>,
 }
 
 /// What an upsert did.
@@ -361,6 +363,27 @@ fn where_filter(filter: &Filter, sql: &mut String, values: &mut Vec<SqlValue>) {
     if let Some(h) = filter.has_attachment {
         push(" AND m.has_attachments = ?", i64::from(h).into());
     }
+    if let Some(t) = &filter.thread_id {
+        push(" AND m.thread_id = ?", t.clone().into());
+    }
+}
+
+/// One message, by the id its channel's tools take.
+pub fn get(
+    c: &Connection,
+    account_id: &str,
+    channel: Channel,
+    provider_id: &str,
+) -> rusqlite::Result<Option<InboxMessage>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM inbox_messages m WHERE m.account_id = ?1 AND m.channel = ?2 AND m.provider_id = ?3"
+    );
+    c.query_row(
+        &sql,
+        params![account_id, channel.as_str(), provider_id],
+        |r| from_row(r).map(|(_, m)| m),
+    )
+    .optional()
 }
 
 /// Newest first; `after` is the (time, row) of the last message of the

@@ -12,7 +12,10 @@
 //! - `service.rs`: [`Inbox`], the reading service every frontend calls
 //!   (grants, filters, cursors, `untrusted`), and the runner that syncs
 //!   sources at start, on their events and every `[inbox] poll_interval`.
-//! - `tools.rs` (`inbox_list`, `inbox_search`), `api.rs` (`/api/v1/inbox`),
+//! - `reply.rs`: a reply to an indexed message, staged in the outbox like
+//!   any other message (to the sender, `Re:` subject, same chat thread).
+//! - `tools.rs` (`inbox_list`, `inbox_search`, `inbox_reply`), `api.rs`
+//!   (`/api/v1/inbox`, `/api/v1/inbox/reply`),
 //!   `provider.rs` (registration, status, the account-data hook).
 //!
 //! Nothing here leaves the machine, and no message text is ever logged.
@@ -23,6 +26,7 @@ pub mod index;
 pub mod mailstore;
 pub mod provider;
 pub mod query;
+pub mod reply;
 pub mod service;
 pub mod tools;
 

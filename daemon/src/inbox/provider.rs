@@ -77,6 +77,8 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry) -> Arc<Inbox> {
     ));
     registry.tools(Arc::new(super::tools::InboxTools {
         inbox: inbox.clone(),
+        outbox: ctx.outbox.clone(),
+        dashboard_url: ctx.dashboard_url.to_owned(),
     }));
     registry.api(super::api::routes(), inbox.clone());
     registry.account_data(Arc::new(Forget(inbox.clone())));

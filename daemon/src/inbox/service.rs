@@ -45,6 +45,9 @@ pub struct ListInput {
     pub unread: Option<bool>,
     /// Only messages with (true) or without (false) attachments.
     pub has_attachment: Option<bool>,
+    /// One conversation: a message's `threadId` (an SMS thread, a chat
+    /// thread or space, an email thread).
+    pub thread_id: Option<String>,
     /// 1 to 100 (default 20).
     pub limit: Option<u64>,
     /// nextCursor of the previous page.
@@ -64,6 +67,7 @@ pub struct SearchInput {
     pub before: Option<String>,
     pub unread: Option<bool>,
     pub has_attachment: Option<bool>,
+    pub thread_id: Option<String>,
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
@@ -80,6 +84,7 @@ impl SearchInput {
                 before: self.before,
                 unread: self.unread,
                 has_attachment: self.has_attachment,
+                thread_id: self.thread_id,
                 limit: self.limit,
                 cursor: self.cursor,
             },
@@ -183,8 +188,8 @@ async fn refresh(store: &Store, into: &Mutex<Stats>) {
 
 /// The unified inbox.
 pub struct Inbox {
-    store: Store,
-    accounts: Arc<AccountService>,
+    pub(super) store: Store,
+    pub(super) accounts: Arc<AccountService>,
     config: Arc<InboxConfig>,
     runners: Vec<Arc<Runner>>,
     stats: Arc<Mutex<Stats>>,
@@ -433,6 +438,7 @@ impl Inbox {
                 before_ms: time("before", input.before.as_deref())?,
                 unread: input.unread,
                 has_attachment: input.has_attachment,
+                thread_id: thread_id(input.thread_id.as_deref())?,
             },
             limit,
         ))
@@ -461,6 +467,20 @@ fn list_cursor(cursor: &str) -> Result<(i64, i64)> {
         .split_once('.')
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
         .ok_or_else(|| Error::invalid("cursor", "expected the nextCursor of a previous page"))
+}
+
+/// A `threadId` as the index gives it: 1 to 500 printable characters.
+fn thread_id(value: Option<&str>) -> Result<Option<String>> {
+    match value.map(str::trim) {
+        None => Ok(None),
+        Some(t) if !t.is_empty() && t.len() <= 500 && !t.chars().any(char::is_control) => {
+            Ok(Some(t.to_owned()))
+        }
+        Some(_) => Err(Error::invalid(
+            "threadId",
+            "expected a message's threadId as the inbox gives it (1 to 500 printable characters)",
+        )),
+    }
 }
 
 /// An RFC 3339 time or a UTC day, as Unix ms.

@@ -1,6 +1,6 @@
-//! The `inbox` toolset: `inbox_list` and `inbox_search`, over
-//! [`Inbox`](super::Inbox) (the same calls as `/api/v1/inbox` and
-//! `commsctl inbox`/`search`).
+//! The `inbox` toolset: `inbox_list`, `inbox_search` and `inbox_reply`,
+//! over [`Inbox`](super::Inbox) (the same calls as `/api/v1/inbox[/search,
+//! /reply]`, `commsctl inbox`/`search` and the dashboard's Reply button).
 
 use std::sync::Arc;
 
@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::service::{Inbox, MAX_LIMIT};
 use crate::auth::Caller;
 use crate::error::{Code, Error};
+use crate::outbox::service::Outbox;
 use crate::tools::kit::{nullable, object, out, s};
-use crate::tools::{Outcome, ToolDef, ToolProvider, args};
+use crate::tools::{Outcome, ToolDef, ToolProvider, args, staged_outcome, staged_schema};
 
 pub const TOOLS: &[ToolDef] = &[
     ToolDef {
@@ -37,6 +38,18 @@ pub const TOOLS: &[ToolDef] = &[
         idempotent: true,
         open_world: false,
     },
+    ToolDef {
+        name: "inbox_reply",
+        title: "Reply to a message",
+        toolset: "inbox",
+        description: "Stage a reply to a message of the inbox (id, accountId and channel as inbox_list gives them): an email to its sender with a Re: subject, a text message to the number that wrote, a chat message in the same space and thread. Sent only once the policy or a human approves it.",
+        input: reply_input,
+        output: staged_schema,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    },
 ];
 
 fn filters() -> Value {
@@ -49,6 +62,7 @@ fn filters() -> Value {
         "before": time,
         "unread": { "type": "boolean" },
         "hasAttachment": { "type": "boolean" },
+        "threadId": { "type": "string", "description": "One conversation: a message's threadId." },
         "limit": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT },
         "cursor": { "type": "string", "description": "nextCursor of the previous page." },
     })
@@ -64,6 +78,17 @@ fn search_input() -> Value {
     object(p, &["query"])
 }
 
+fn reply_input() -> Value {
+    object(
+        json!({
+            "accountId": s(), "channel": { "enum": ["email", "sms", "chat"] }, "id": s(),
+            "text": { "type": "string", "minLength": 1 },
+            "clientRequestId": { "type": "string", "description": "Repeat-safe: the same id returns the first item." },
+        }),
+        &["accountId", "channel", "id", "text"],
+    )
+}
+
 fn list_output() -> Value {
     let message = json!({ "type": "object", "required": ["id", "channel", "accountId", "from", "receivedAt", "text", "unread"] });
     out(
@@ -77,6 +102,8 @@ fn list_output() -> Value {
 
 pub struct InboxTools {
     pub inbox: Arc<Inbox>,
+    pub outbox: Arc<Outbox>,
+    pub dashboard_url: String,
 }
 
 #[async_trait::async_trait]
@@ -89,6 +116,17 @@ impl ToolProvider for InboxTools {
         let listed = match name {
             "inbox_list" => self.inbox.list(caller, args(arguments)?).await?,
             "inbox_search" => self.inbox.search(caller, args(arguments)?).await?,
+            "inbox_reply" => {
+                let staged = (self.inbox)
+                    .reply(caller, &self.outbox, args(arguments)?)
+                    .await?;
+                return Ok(staged_outcome(
+                    &self.dashboard_url,
+                    caller,
+                    &staged.item,
+                    staged.existing,
+                ));
+            }
             other => return Err(Error::new(Code::NotFound, format!("no tool {other}"))),
         };
         let value = serde_json::to_value(&listed)

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_sms_receive.sql"),
     include_str!("migrations/0009_contacts.sql"),
     include_str!("migrations/0010_inbox.sql"),
+    include_str!("migrations/0011_inbox_threads.sql"),
 ];
 
 /// The schema version this build creates and understands.

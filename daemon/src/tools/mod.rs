@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 pub use self::outbox::{CORE, brief, staged_outcome};
 use self::outbox::{CoreTools, staged_json};
+pub use self::schemas::staged as staged_schema;
 use crate::auth::Caller;
 use crate::error::{Error, parse_json};
 use crate::outbox::service::Outbox;

@@ -647,6 +647,7 @@ fn openapi_document_covers_every_route() {
         ("get", "/api/v1/sms/threads/{number}"),
         ("get", "/api/v1/inbox"),
         ("get", "/api/v1/inbox/search"),
+        ("post", "/api/v1/inbox/reply"),
         ("get", "/api/v1/staged"),
         ("get", "/api/v1/staged/{id}"),
         ("post", "/api/v1/staged/{id}/approve"),

@@ -11,15 +11,15 @@ use serde_json::{Value, json};
 use crate::harness::{Env, PORT_ZERO_CONFIG, eventually};
 use crate::sms_receive::{Scripted, inbound, sid, with_account};
 
-const CONFIG: &str = "[mcp]\ntoolsets = [\"inbox\", \"email\"]\n";
+pub(crate) const CONFIG: &str = "[mcp]\ntoolsets = [\"inbox\", \"email\"]\n";
 
-struct Api {
-    url: String,
-    http: Client,
+pub(crate) struct Api {
+    pub(crate) url: String,
+    pub(crate) http: Client,
 }
 
 impl Api {
-    fn new(env: &Env) -> Api {
+    pub(crate) fn new(env: &Env) -> Api {
         Api {
             url: env.status_json()["api_url"].as_str().unwrap().to_owned(),
             http: Client::builder()
@@ -29,7 +29,7 @@ impl Api {
         }
     }
 
-    fn get(&self, path: &str, key: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str, key: &str) -> (u16, Value) {
         let r = self
             .http
             .get(format!("{}{path}", self.url))
@@ -39,7 +39,7 @@ impl Api {
         (r.status().as_u16(), r.json().unwrap())
     }
 
-    fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.url))
@@ -51,7 +51,7 @@ impl Api {
     }
 
     /// `tools/call` on `/mcp`; the structured result.
-    fn tool(&self, key: &str, name: &str, arguments: Value) -> Value {
+    pub(crate) fn tool(&self, key: &str, name: &str, arguments: Value) -> Value {
         let r: Value = self
             .http
             .post(format!("{}/mcp", self.url))
@@ -78,7 +78,7 @@ impl Api {
     }
 }
 
-fn ids(page: &Value) -> Vec<String> {
+pub(crate) fn ids(page: &Value) -> Vec<String> {
     page["messages"]
         .as_array()
         .unwrap_or_else(|| panic!("{page}"))
@@ -87,7 +87,7 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-fn key(env: &Env, name: &str, grants: &str) -> String {
+pub(crate) fn key(env: &Env, name: &str, grants: &str) -> String {
     let run = env.commsctl(&["keys", "create", name, "--grants", grants, "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let created: Value = serde_json::from_str(&run.stdout).unwrap();

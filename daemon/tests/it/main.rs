@@ -30,6 +30,7 @@ mod gmail_service;
 mod google;
 mod hangups;
 mod inbox;
+mod inbox_reply;
 mod lifecycle;
 mod listeners;
 mod mail;

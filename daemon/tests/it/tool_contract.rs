@@ -403,6 +403,15 @@ fn every_tool_answers_with_the_contract_names_and_its_output_schema() {
             .call("inbox_list", json!({ "accountId": "sandbox", "limit": 50 }))
             .await;
         assert!(listed.to_string().contains("11 instead"), "{listed}");
+        let id = s(&found, "/messages/0/id").to_owned();
+        let reply = c
+            .call(
+                "inbox_reply",
+                json!({ "accountId": "sandbox", "channel": "sms", "id": id, "text": "11 is fine" }),
+            )
+            .await;
+        assert!(reply["item"]["id"].is_string(), "{reply}");
+        assert_eq!(reply["item"]["channel"], "sms", "{reply}");
         // Contacts, on the sandbox's address book.
         let found = c
             .call("contacts_search", json!({ "query": "jose muller", "accountId": "sandbox" }))
