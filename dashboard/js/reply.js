@@ -17,8 +17,12 @@ export function replyForm(m, { onCancel } = {}) {
   const cancel = onCancel
     ? h('button', { type: 'button', class: 'btn btn-secondary', onclick: onCancel }, 'Cancel')
     : null;
+  // A chat reply goes to the whole space (in the message's thread), not to one person.
+  const label = m.channel === 'chat'
+    ? h('label', { class: 'muted small' }, 'Reply in the chat space of ', h('strong', null, to), ' (everyone in it sees it)')
+    : h('label', { class: 'muted small' }, `Reply by ${m.channel === 'sms' ? 'text message' : 'email'} to `, h('strong', null, to));
   const form = h('form', { class: 'reply-form', 'data-testid': 'reply-form' },
-    h('label', { class: 'muted small' }, `Reply by ${m.channel} to `, h('strong', null, to)),
+    label,
     text, h('div', { class: 'reply-actions' }, send, ' ', cancel), status);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();

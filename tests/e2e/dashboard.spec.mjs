@@ -771,6 +771,9 @@ scenario('11. inbox reply: the Reply button stages a reply for approval; a chat 
   const link = form.locator('[data-testid="reply-item"]');
   await link.waitFor();
   const id = (await link.innerText()).replace(/^item /, '');
+  const replyPng = path.join(sut.screenshotDir, 'inbox-reply.png');
+  await page.screenshot({ path: replyPng, animations: 'disabled', fullPage: true });
+  console.log(`# screenshot: ${replyPng}`);
   const shown = await commsctlJson(['outbox', 'show', id, '--json']);
   const flat = JSON.stringify(shown);
   assert.ok(flat.includes('pending_approval'), `the reply waits for a human: ${flat}`);
@@ -786,5 +789,8 @@ scenario('11. inbox reply: the Reply button stages a reply for approval; a chat 
   await page.locator('[data-testid="conversation-page"] [data-testid="reply-text"]').fill('You are welcome');
   await page.locator('[data-testid="conversation-page"] [data-testid="reply-stage"]').click();
   await page.locator('[data-testid="conversation-page"] [data-testid="reply-item"]').waitFor();
+  const conversationPng = path.join(sut.screenshotDir, 'conversation.png');
+  await page.screenshot({ path: conversationPng, animations: 'disabled', fullPage: true });
+  console.log(`# screenshot: ${conversationPng}`);
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });
