@@ -4,7 +4,8 @@
 //!    connections, next to `/healthz` on the same listener at the same
 //!    concurrency (the floor), in alternating rounds; the median round of
 //!    each is printed;
-//! 2. inbound webhook → `received` event on the dashboard's SSE stream
+//! 2. inbound webhook → `received` event on the dashboard's SSE stream, and
+//!    → `inbox` (the message indexed by the unified inbox)
 //!    (`/dashboard/api/events`, logged in like `commsctl dashboard`), one
 //!    webhook at a time.
 //!
@@ -185,12 +186,16 @@ fn stored_rows(dir: &Path) -> i64 {
         .unwrap()
 }
 
-/// Reads SSE frames until a `received` event naming `sid` arrives.
-async fn wait_received(stream: &mut reqwest::Response, buffer: &mut String, sid: &str) {
+/// Reads SSE frames until one that `wanted` accepts arrives.
+async fn wait_frame(
+    stream: &mut reqwest::Response,
+    buffer: &mut String,
+    wanted: impl Fn(&str) -> bool,
+) {
     loop {
         while let Some(end) = buffer.find("\n\n") {
             let frame: String = buffer.drain(..end + 2).collect();
-            if frame.contains("event: received") && frame.contains(sid) {
+            if wanted(&frame) {
                 return;
             }
         }
@@ -288,6 +293,7 @@ fn main() {
         let http = reqwest::Client::new();
         let mut buffer = String::new();
         let mut to_event = Vec::with_capacity(SSE_SAMPLES);
+        let mut to_inbox = Vec::with_capacity(SSE_SAMPLES);
         for _ in 0..SSE_SAMPLES {
             let n = next_sid;
             next_sid += 1;
@@ -303,14 +309,26 @@ fn main() {
                 .await
                 .unwrap();
             assert_eq!(response.status(), 200);
-            wait_received(&mut stream, &mut buffer, &sid).await;
+            wait_frame(&mut stream, &mut buffer, |f| {
+                f.contains("event: received") && f.contains(&sid)
+            })
+            .await;
             to_event.push(t.elapsed());
+            // Then indexed: the unified inbox's event (searchable from here).
+            wait_frame(&mut stream, &mut buffer, |f| f.contains("event: inbox")).await;
+            to_inbox.push(t.elapsed());
         }
         to_event.sort();
+        to_inbox.sort();
         println!(
             "inbound webhook → `received` on the dashboard SSE stream, {SSE_SAMPLES} one at a time: p50 {:.2} ms, p99 {:.2} ms",
             ms(percentile(&to_event, 50.0)),
             ms(percentile(&to_event, 99.0))
+        );
+        println!(
+            "inbound webhook → `inbox` (indexed) on the dashboard SSE stream, {SSE_SAMPLES} one at a time: p50 {:.2} ms, p99 {:.2} ms",
+            ms(percentile(&to_inbox, 50.0)),
+            ms(percentile(&to_inbox, 99.0))
         );
 
         // Honest figures: every webhook answered 200 is a row.

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 
 use super::query::{Search, normalise_address};
+use super::rank;
 use crate::outbox::model::Channel;
 
 /// A message as a source hands it to the index.
@@ -416,7 +417,9 @@ pub fn list(
 }
 
 /// The messages matching `search` and `filter`, most relevant first, then
-/// newest; `offset` skips the previous pages.
+/// newest; `offset` skips the previous pages. With a full-text part, the
+/// most recently indexed matches are ranked ([`super::rank`]); with short
+/// terms only, matches are listed newest first.
 pub fn search(
     c: &Connection,
     search: &Search,
@@ -428,9 +431,8 @@ pub fn search(
     let mut sql = match &search.fts {
         Some(expr) => {
             values.push(expr.clone().into());
-            // Weights: subject, text, names, addresses.
             format!(
-                "SELECT {COLUMNS} FROM inbox_fts JOIN inbox_messages m ON m.id = inbox_fts.rowid WHERE inbox_fts MATCH ?1"
+                "SELECT {COLUMNS}, m.names, m.addresses FROM inbox_fts JOIN inbox_messages m ON m.id = inbox_fts.rowid WHERE inbox_fts MATCH ?1"
             )
         }
         None => format!("SELECT {COLUMNS} FROM inbox_messages m WHERE 1"),
@@ -443,18 +445,42 @@ pub fn search(
         ));
     }
     where_filter(filter, &mut sql, &mut values);
-    let order = if search.fts.is_some() {
-        "bm25(inbox_fts, 4.0, 1.0, 2.0, 2.0), m.at_ms DESC, m.id DESC"
-    } else {
-        "m.at_ms DESC, m.id DESC"
-    };
-    values.push((limit as i64).into());
-    values.push((offset as i64).into());
-    let n = values.len();
-    sql.push_str(&format!(" ORDER BY {order} LIMIT ?{} OFFSET ?{n}", n - 1));
+    if search.fts.is_none() {
+        values.push((limit as i64).into());
+        values.push((offset as i64).into());
+        let n = values.len();
+        sql.push_str(&format!(
+            " ORDER BY m.at_ms DESC, m.id DESC LIMIT ?{} OFFSET ?{n}",
+            n - 1
+        ));
+        let mut stmt = c.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values), from_row)?;
+        return rows.map(|r| r.map(|(_, m)| m)).collect();
+    }
+    // FTS5 streams matches in rowid order without scoring them all.
+    let candidates = rank::CANDIDATES.max(offset + limit);
+    values.push((candidates as i64).into());
+    sql.push_str(&format!(
+        " ORDER BY inbox_fts.rowid DESC LIMIT ?{}",
+        values.len()
+    ));
     let mut stmt = c.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), from_row)?;
-    rows.map(|r| r.map(|(_, m)| m)).collect()
+    let rows = stmt.query_map(params_from_iter(values), |r| {
+        let (key, m) = from_row(r)?;
+        let at_ms: i64 = r.get(9)?;
+        let names: String = r.get(15)?;
+        let addresses: String = r.get(16)?;
+        let fields = rank::Fields::new(&m.subject, &names, &addresses, &m.text);
+        Ok((rank::score(&search.terms, &fields), at_ms, key, m))
+    })?;
+    let mut ranked = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    ranked.sort_by_key(|r| std::cmp::Reverse((r.0, r.1, r.2)));
+    Ok(ranked
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(_, _, _, m)| m)
+        .collect())
 }
 
 /// Index statistics for `commsctl status`.

@@ -3,6 +3,7 @@
 //!
 //! - `index.rs`: the SQL (migration 0010): upsert, window, list, search,
 //!   statistics. `query.rs`: user input → a safe FTS5 expression.
+//!   `rank.rs`: relevance of the most recent matches, then recency.
 //! - [`MessageSource`]: what a provider registers (`Registry::message_source`)
 //!   to feed the index: the accounts it covers, the events that mean news,
 //!   and `sync` of one account into a [`Sink`]. Sources live with their
@@ -26,6 +27,7 @@ pub mod index;
 pub mod mailstore;
 pub mod provider;
 pub mod query;
+pub mod rank;
 pub mod reply;
 pub mod service;
 pub mod tools;

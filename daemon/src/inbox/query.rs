@@ -18,6 +18,9 @@ pub struct Search {
     /// Short terms, each to be found with `LIKE '%term%'` (already escaped
     /// with `\` for `%`, `_` and `\`).
     pub like: Vec<String>,
+    /// Every term, folded (lower case, accents removed), with its
+    /// alternatives (a phone number's digits): what ranking looks for.
+    pub terms: Vec<Vec<String>>,
 }
 
 impl Search {
@@ -33,9 +36,15 @@ const PHONE_DIGITS: usize = 7;
 pub fn sanitise(input: &str) -> Search {
     let mut phrases = Vec::new();
     let mut like = Vec::new();
+    let mut folded = Vec::new();
     for term in terms(input) {
         let digits: String = term.chars().filter(char::is_ascii_digit).collect();
         let phone = is_phone(&term) && digits.len() >= PHONE_DIGITS;
+        let mut alternatives = vec![super::rank::fold(&term)];
+        if phone && digits != term {
+            alternatives.push(digits.clone());
+        }
+        folded.push(alternatives);
         if term.chars().count() < 3 {
             like.push(escape_like(&term));
         } else if phone && digits != term {
@@ -47,6 +56,7 @@ pub fn sanitise(input: &str) -> Search {
     Search {
         fts: (!phrases.is_empty()).then(|| phrases.join(" AND ")),
         like,
+        terms: folded,
     }
 }
 
