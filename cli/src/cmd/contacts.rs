@@ -221,18 +221,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                 }
                 _ => "not found\n".to_owned(),
             };
-            for c in v["candidates"].as_array().into_iter().flatten() {
-                for addr in c["addresses"].as_array().into_iter().flatten() {
-                    t.push_str(&format!(
-                        "  contact:{}  {}  {}  ({}, {})\n",
-                        c["personId"].as_str().unwrap_or_default(),
-                        c["name"].as_str().unwrap_or_default(),
-                        addr["value"].as_str().unwrap_or_default(),
-                        addr["source"].as_str().unwrap_or_default(),
-                        addr["account"].as_str().unwrap_or_default()
-                    ));
-                }
-            }
+            t.push_str(&crate::render::candidates(&v));
             (v, a.json, t)
         }
         Command::Add(a) => {

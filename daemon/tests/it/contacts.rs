@@ -7,7 +7,7 @@
 //! answered by exactly one full resync, "other contacts" beside saved ones,
 //! and an update that meets a stale etag.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -185,6 +185,137 @@ fn contacts_the_sandbox_book_searches_resolves_and_addresses_by_name_without_gue
     let run = env.commsctl(&["sms", "send", "--to", "Sam Taylor", "hello"]);
     assert_ne!(run.code, 0, "{}", run.stdout);
     assert_eq!(json_of(&env, &["outbox", "list", "--json"]), before);
+
+    // The CLI's staging command refuses the ambiguous name and lists every
+    // candidate with addresses, source and account; nothing is stored.
+    let run = env.commsctl(&[
+        "outbox",
+        "stage",
+        "email",
+        "--to",
+        "Sam Taylor",
+        "--subject",
+        "Hi",
+        "--body",
+        "Hello",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("[invalid_argument]"), "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("contact:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "both Sam Taylors: {}", run.stderr);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("Sam Taylor") && l.contains("(local, sandbox account)")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("sam.taylor@example.com"))
+            && lines.iter().any(|l| l.contains("staylor@example.org")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(json_of(&env, &["outbox", "list", "--json"]), before);
+
+    // The CLI stages an email by name: its answer, `outbox show` (over
+    // gRPC) and the audit log carry what was asked and what it became.
+    let staged = json_of(
+        &env,
+        &[
+            "outbox",
+            "stage",
+            "email",
+            "--to",
+            "Grace Hopper",
+            "--cc",
+            "ada@example.com",
+            "--subject",
+            "Results",
+            "--body",
+            "Ready.",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        staged["content"]["to"],
+        json!(["grace@work.example"]),
+        "{staged}"
+    );
+    assert_eq!(
+        staged["addressing"],
+        json!([{
+            "field": "to[0]", "asked": "Grace Hopper", "address": "grace@work.example",
+            "description": "Grace Hopper → grace@work.example (local address book, sandbox account)",
+        }]),
+        "an address given as one is not in the addressing: {staged}"
+    );
+    let grace = staged["id"].as_str().unwrap().to_owned();
+    let shown = json_of(&env, &["outbox", "show", &grace, "--json"]);
+    assert_eq!(shown["addressing"], staged["addressing"], "{shown}");
+    let (_, rest) = api(&env, &k, "GET", &format!("/api/v1/staged/{grace}"), None);
+    assert_eq!(
+        rest["addressing"], staged["addressing"],
+        "REST and CLI agree: {rest}"
+    );
+    let text = env.commsctl(&["outbox", "show", &grace]);
+    assert!(
+        text.stdout
+            .contains("By name: Grace Hopper → grace@work.example"),
+        "{}",
+        text.stdout
+    );
+    let text = env.commsctl(&[
+        "outbox",
+        "stage",
+        "email",
+        "--to",
+        "José Müller",
+        "--subject",
+        "Hola",
+        "--body",
+        "Hola.",
+    ]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("By name: José Müller → "),
+        "the staging command says what the name became: {}",
+        text.stdout
+    );
+    let audit = json_of(&env, &["audit", "list", "--item", &grace, "--json"]);
+    let staged_row = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "staged")
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        staged_row.to_string().contains(
+            "to[0]: Grace Hopper → grace@work.example (local address book, sandbox account)"
+        ),
+        "{staged_row}"
+    );
+    // An approval covers the resolved address: what the sandbox delivers.
+    assert_eq!(env.commsctl(&["approve", &grace]).code, 0);
+    assert!(crate::harness::eventually(Duration::from_secs(10), || {
+        json_of(&env, &["outbox", "show", &grace, "--json"])["state"] == "sent"
+    }));
+
+    // REST by name (not only by id): the resolved address and the addressing.
+    let (status, item) = api(
+        &env,
+        &k,
+        "POST",
+        "/api/v1/email/stage",
+        Some(&json!({ "to": "grace hopper", "subject": "Hi", "bodyText": "Hello" })),
+    );
+    assert_eq!(status, 201, "{item}");
+    assert_eq!(item["recipients"], json!(["grace@work.example"]), "{item}");
+    assert_eq!(item["addressing"][0]["asked"], "grace hopper", "{item}");
 
     // The CLI stages an SMS by name.
     let run = env.commsctl(&[
