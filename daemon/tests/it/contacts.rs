@@ -585,5 +585,206 @@ fn contacts_google_sync_pages_tokens_expiry_deletions_and_a_stale_etag() {
     );
     let audit = env.commsctl(&["audit", "list", "--json"]);
     assert!(audit.stdout.contains("contact_update"), "{}", audit.stdout);
+
+    // An account without the contacts module: writes and syncs name the
+    // command that grants it, as Gmail's calls do; Google is not asked.
+    const BOB: &str = "bob@practice.example";
+    crate::accounts::add_google(&env, &oauth, BOB, &["--tier", "1"]);
+    fake.reset_counts();
+    let grant = format!("commsctl accounts add google --login-hint {BOB} --tier 1 --with contacts");
+    for args in [
+        &[
+            "contacts",
+            "add",
+            "--name",
+            "X Y",
+            "--email",
+            "x@y.example",
+            "--account",
+            BOB,
+        ][..],
+        &["contacts", "sync", "--account", BOB][..],
+    ] {
+        let run = env.commsctl(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("[insufficient_scope]") && run.stderr.contains(&grant),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let (status, refused) = api(
+        &env,
+        &k,
+        "POST",
+        "/api/v1/contacts",
+        Some(&json!({ "name": "X Y", "accountId": BOB })),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["code"], "insufficient_scope", "{refused}");
+    assert_eq!(refused["details"]["command"], grant, "{refused}");
+    assert_eq!(fake.counts().http_requests, 0);
     fake.assert_no_violations();
+}
+
+/// Every person of `account` through `commsctl contacts list`, page by page.
+fn everyone(env: &Env, account: &str) -> Vec<Value> {
+    let mut people = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["contacts", "list", "--account", account, "--limit", "500"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        args.push("--json");
+        let page = json_of(env, &args);
+        people.extend(page["people"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return people,
+        }
+    }
+}
+
+const CONNECTIONS: &str = "people.people.connections.list";
+
+#[test]
+fn contacts_a_crash_mid_sync_resumes_at_the_stored_page_and_stores_everyone_once() {
+    let rt = runtime();
+    let fake = rt.block_on(PeopleFake::start());
+    let oauth = crate::oauth::OAuthServer::start();
+    fake.trust_introspection(
+        &format!("{}/token/introspection", oauth.base),
+        "imap-rs",
+        "imap-rs-secret",
+    );
+    for i in 0..2_500 {
+        fake.add_saved(
+            ADA,
+            &format!("c{i}"),
+            person(
+                &format!("Patient {i:05}"),
+                &[(&format!("p{i}@patients.example"), "home", false)],
+                &[],
+            ),
+        );
+    }
+    // Pages of 500: five pages; the third fails. One attempt per call, so
+    // the failure is the sync's and the count of requests is exact.
+    let (env, daemon) = crate::accounts::start_with(
+        &oauth,
+        &format!("people = \"{}\"\n", fake.base),
+        "[contacts]\nsync_interval = \"1h\"\npage_size = 500\nmax_attempts = 1\n",
+    );
+    crate::accounts::set_client(&env);
+    crate::accounts::add_google(
+        &env,
+        &oauth,
+        ADA,
+        &["--tier", "1", "--with", "contacts", "--label", "work"],
+    );
+    let page3 = || crate::google_fake::Fault {
+        query_contains: Some("pageToken=c:full@1000".into()),
+        ..crate::google_fake::Fault::new(CONNECTIONS, 500)
+    };
+    // Two failures: this run's and the restarted daemon's start-up sync.
+    fake.inject(crate::google_fake::Fault {
+        times: 2,
+        ..page3()
+    });
+    fake.reset_counts();
+    let run = env.commsctl(&["contacts", "sync", "--account", ADA, "--json"]);
+    assert_ne!(run.code, 0, "page 3 failed: {}", run.stdout);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // Progress per stored page on stderr, then the failure.
+    assert!(
+        run.stderr.contains("saved page 1, 500 of 2500 stored")
+            && run.stderr.contains("saved page 2, 1000 of 2500 stored")
+            && !run.stderr.contains("saved page 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("upstream_unavailable"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fake.counts().per_method[CONNECTIONS], 3, "pages 1, 2 and 3");
+
+    // The crash: no graceful anything.
+    daemon.signal("KILL");
+    assert_eq!(daemon.wait(Duration::from_secs(10)).code, 137);
+    fake.reset_counts();
+    let daemon = env.spawn_traced(crate::accounts::daemon_command(&env));
+    // The start-up sync resumes at page 3 (and fails there again): one
+    // request, not pages 1 and 2 again.
+    assert!(crate::harness::eventually(Duration::from_secs(20), || {
+        fake.pending_faults() == 0
+    }));
+    let db = rusqlite::Connection::open(env.data.join("commsd.db")).unwrap();
+    let stored = |db: &rusqlite::Connection| -> (i64, i64) {
+        db.query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT resource_name) FROM contact_records WHERE source = 'saved'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored(&db), (1000, 1000), "pages 1 and 2 were kept");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fake.counts().per_method[CONNECTIONS],
+        1,
+        "{:?}",
+        fake.counts()
+    );
+
+    // On demand: pages 3, 4 and 5 of the same run, progress marked resumed.
+    let run = env.commsctl(&["contacts", "sync", "--account", ADA, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let synced: Value = serde_json::from_str(&run.stdout).unwrap();
+    let saved = &synced["accounts"][0]["sources"]["saved"];
+    assert_eq!(saved["resumed"], true, "{synced}");
+    assert_eq!(saved["full"], true, "{synced}");
+    assert_eq!(saved["requests"], 3, "{synced}");
+    assert_eq!(saved["stored"], 1500, "{synced}");
+    assert_eq!(saved["deleted"], 0, "{synced}");
+    assert!(
+        run.stderr
+            .contains("saved page 1 after resuming, 500 more stored (the source holds 2500)")
+            && run
+                .stderr
+                .contains("saved page 3 after resuming, 1500 more stored"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fake.counts().per_method[CONNECTIONS],
+        4,
+        "page 1 and 2 never fetched twice: {:?}",
+        fake.counts()
+    );
+
+    // Everyone exactly once: in the store and in the merged book.
+    assert_eq!(stored(&db), (2500, 2500));
+    let people = everyone(&env, ADA);
+    assert_eq!(people.len(), 2500);
+    let emails: std::collections::BTreeSet<String> = people
+        .iter()
+        .map(|p| p["emails"][0]["value"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = (0..2_500)
+        .map(|i| format!("p{i}@patients.example"))
+        .collect();
+    assert_eq!(emails, expected);
+
+    // The run is over: the token was saved with the last page.
+    fake.reset_counts();
+    let again = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    let saved = &again["accounts"][0]["sources"]["saved"];
+    assert_eq!(saved["requests"], 1, "{again}");
+    assert_eq!(saved["full"], false, "{again}");
+    assert_eq!(saved["resumed"], false, "{again}");
+    fake.assert_no_violations();
+    drop(daemon);
 }
