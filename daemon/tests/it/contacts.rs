@@ -317,6 +317,55 @@ fn contacts_the_sandbox_book_searches_resolves_and_addresses_by_name_without_gue
     assert_eq!(item["recipients"], json!(["grace@work.example"]), "{item}");
     assert_eq!(item["addressing"][0]["asked"], "grace hopper", "{item}");
 
+    // Over HTTP /mcp, as an MCP client sends it: a name resolves, an
+    // ambiguous one is refused with the candidates and stores nothing.
+    let mcp = |arguments: Value| -> Value {
+        let base = env.status_json()["api_url"].as_str().unwrap().to_owned();
+        let r: Value = reqwest::blocking::Client::new()
+            .post(format!("{base}/mcp"))
+            .bearer_auth(&k)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": { "name": "email_stage", "arguments": arguments } }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["result"].clone()
+    };
+    let r = mcp(json!({ "to": "José Müller", "subject": "Hola", "bodyText": "Hola." }));
+    assert_ne!(r["isError"], true, "{r}");
+    let item = &r["structuredContent"]["item"];
+    assert_eq!(item["recipients"], json!(["jose@example.com"]), "{r}");
+    assert_eq!(item["addressing"][0]["asked"], "José Müller", "{r}");
+    let count = json_of(&env, &["outbox", "list", "--json"])["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = mcp(
+        json!({ "to": ["ada@example.com", "Sam Taylor"], "subject": "Hi", "bodyText": "Hello" }),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    let refused = &r["structuredContent"];
+    assert_eq!(refused["details"]["field"], "to[1]", "{r}");
+    assert_eq!(
+        refused["details"]["resolution"]["candidates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{r}"
+    );
+    assert_eq!(
+        json_of(&env, &["outbox", "list", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        count,
+        "nothing stored"
+    );
+
     // The CLI stages an SMS by name.
     let run = env.commsctl(&[
         "sms",
