@@ -349,3 +349,58 @@ fn progress_line(p: &v1::ContactsSyncProgress) -> String {
         p.account, p.source, p.page, p.stored
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(page: u32, stored: u64, total: Option<u64>, resumed: bool) -> v1::ContactsSyncProgress {
+        v1::ContactsSyncProgress {
+            account: "ada@practice.example".into(),
+            source: "saved".into(),
+            page,
+            stored,
+            deleted: 0,
+            total,
+            resumed,
+        }
+    }
+
+    #[test]
+    fn progress_lines_count_from_where_a_run_resumed() {
+        assert_eq!(
+            progress_line(&page(3, 1500, Some(2500), false)),
+            "ada@practice.example: saved page 3, 1500 of 2500 stored"
+        );
+        assert_eq!(
+            progress_line(&page(1, 500, Some(2500), true)),
+            "ada@practice.example: saved page 1 after resuming, 500 more stored (the source holds 2500)"
+        );
+        let mut p = page(2, 7, None, false);
+        p.deleted = 2;
+        assert_eq!(
+            progress_line(&p),
+            "ada@practice.example: saved page 2, 7 stored, 2 deleted"
+        );
+    }
+
+    #[test]
+    fn candidates_list_each_address_and_drop_control_characters() {
+        let resolution = json!({ "candidates": [
+            { "personId": "p1", "name": "Sam\u{1b}[31m Taylor", "addresses": [
+                { "value": "sam@a.example", "source": "saved", "account": "work account" },
+                { "value": "sam@b.example", "source": "other", "account": "work account" },
+            ]},
+            { "personId": "p2", "name": "Sam Taylor", "addresses": [
+                { "value": "st@c.example", "source": "local", "account": "sandbox account" },
+            ]},
+        ]});
+        assert_eq!(
+            crate::render::candidates(&resolution),
+            "  contact:p1  Sam[31m Taylor  sam@a.example  (saved, work account)\n\
+             \x20 contact:p1  Sam[31m Taylor  sam@b.example  (other, work account)\n\
+             \x20 contact:p2  Sam Taylor  st@c.example  (local, sandbox account)\n"
+        );
+        assert_eq!(crate::render::candidates(&json!({})), "");
+    }
+}
