@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/commsd/v1/sandbox.proto",
         "proto/commsd/v1/sms.proto",
         "proto/commsd/v1/inbox.proto",
+        "proto/commsd/v1/contacts.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -81,16 +81,36 @@ impl tonic::service::Interceptor for UserHeader {
     }
 }
 
-/// A daemon error as the user should read it: its message and stable code.
+/// A daemon error as the user should read it: its message and stable code,
+/// and the candidates when a name in the recipients was ambiguous.
 #[derive(Debug)]
 pub struct DaemonError {
     pub code: String,
     pub message: String,
+    /// The envelope's `details` (`Null` when none).
+    pub details: serde_json::Value,
+}
+
+impl DaemonError {
+    /// From an error envelope (`{code, message, details}`), if it is one.
+    pub fn from_envelope(envelope: &serde_json::Value) -> Option<DaemonError> {
+        Some(DaemonError {
+            code: envelope["code"].as_str()?.to_owned(),
+            message: envelope["message"].as_str()?.to_owned(),
+            details: envelope["details"].clone(),
+        })
+    }
 }
 
 impl std::fmt::Display for DaemonError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} [{}]", self.message, self.code)
+        write!(f, "{} [{}]", self.message, self.code)?;
+        // A refused name: every candidate person with their addresses.
+        let candidates = crate::render::candidates(&self.details["resolution"]);
+        if !candidates.is_empty() {
+            write!(f, "\ncandidates:\n{}", candidates.trim_end())?;
+        }
+        Ok(())
     }
 }
 
@@ -100,14 +120,9 @@ impl std::error::Error for DaemonError {}
 /// status details) or a connection error.
 pub fn rpc_error(socket: &Socket, status: tonic::Status) -> anyhow::Error {
     if let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(status.details())
-        && let (Some(code), Some(message)) =
-            (envelope["code"].as_str(), envelope["message"].as_str())
+        && let Some(e) = DaemonError::from_envelope(&envelope)
     {
-        return DaemonError {
-            code: code.to_owned(),
-            message: message.to_owned(),
-        }
-        .into();
+        return e.into();
     }
     client::classify_status(socket.path(), &status).into()
 }

@@ -81,7 +81,7 @@ pub fn item_json(i: &v1::Item) -> Value {
         }
         None => Value::Null,
     };
-    json!({
+    let mut v = json!({
         "id": i.id,
         "channel": channel(i.channel),
         "accountId": i.account,
@@ -102,7 +102,44 @@ pub fn item_json(i: &v1::Item) -> Value {
         "dispatchAfter": i.dispatch_after_unix_ms.map(rfc3339),
         "delivery": i.delivery.as_ref().map(|d| json!({ "at": rfc3339(d.at_unix_ms), "detail": d.detail })),
         "error": i.error,
-    })
+    });
+    // Recipients given by name; absent when none, as in the API's view.
+    if !i.addressing.is_empty() {
+        v["addressing"] = i
+            .addressing
+            .iter()
+            .map(|a| json!({ "field": a.field, "asked": a.asked, "address": a.address, "description": a.description }))
+            .collect();
+    }
+    v
+}
+
+/// The candidates of a resolution (`contacts_resolve`'s answer, or
+/// `details.resolution` of a refused staging), one line per address:
+/// `  contact:<id>  Name  address  (source, account)`. Names and addresses
+/// come from address books, so control characters are dropped.
+pub fn candidates(resolution: &Value) -> String {
+    let clean = |v: &Value| -> String {
+        v.as_str()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect()
+    };
+    let mut out = String::new();
+    for c in resolution["candidates"].as_array().into_iter().flatten() {
+        for a in c["addresses"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  contact:{}  {}  {}  ({}, {})\n",
+                clean(&c["personId"]),
+                clean(&c["name"]),
+                clean(&a["value"]),
+                clean(&a["source"]),
+                clean(&a["account"])
+            ));
+        }
+    }
+    out
 }
 
 /// Shortens `s` to `max` characters with an ellipsis.

@@ -525,6 +525,12 @@ fn grpc_services(
         .add_service(commsd_proto::v1::inbox_server::InboxServer::new(
             rpc::inbox::InboxService(daemon.inbox.clone()),
         ))
+        .add_service(commsd_proto::v1::contacts_server::ContactsServer::new(
+            rpc::contacts::ContactsRpc {
+                service: daemon.contacts.clone(),
+                shutdown: daemon.shutdown.clone(),
+            },
+        ))
         .add_service(SmsOptOutsServer::new(rpc::sms::SmsOptOutsService {
             optouts: daemon.twilio.optouts.clone(),
             accounts: daemon.accounts.accounts.clone(),

@@ -52,6 +52,13 @@ export function detailView(id) {
         row('Parts', h('span', { 'data-testid': 'detail-parts' }, `${c.parts} numbered messages, posted in order`));
       }
     }
+    // Recipients given by name: what was asked, what it resolved to, from
+    // which address book. Text nodes only (names come from address books).
+    if (item.addressing && item.addressing.length) {
+      row('By name', h('ul', { class: 'address-list', 'data-testid': 'detail-addressing' },
+        item.addressing.map((a) => h('li', { title: `${a.field}: ${a.asked}` }, a.description))),
+      { note: 'resolved at staging; approval covers these addresses' });
+    }
     return h('dl', { class: 'envelope', 'data-testid': 'envelope' }, rows);
   }
 

@@ -754,7 +754,40 @@ scenario('10. inbox: a message delivered while the page is open appears without 
   assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
 });
 
-scenario('11. inbox reply: the Reply button stages a reply for approval; a chat conversation opens oldest first with its own reply', async () => {
+scenario('11. addressing by name: the item page shows what a name became, in a "By name" row, as text', async () => {
+  const page = await signedInPage();
+  await openReview(page);
+
+  // A name from the sandbox's local address book.
+  const { item } = await stageEmail({ to: 'Ada Lovelace', subject: 'Your results', body: 'They are ready.' });
+  assert.deepEqual(item.content.to, ['ada@example.com'], 'staging resolved the name');
+  assert.equal(item.addressing[0].asked, 'Ada Lovelace');
+  await row(page, item.id).waitFor();
+  await openItem(page, item.id);
+  assert.match(await page.locator('[data-testid="detail-to"]').innerText(), /ada@example\.com/);
+  const byName = page.locator('[data-testid="detail-addressing"]');
+  assert.equal((await byName.innerText()).trim(),
+    'Ada Lovelace → ada@example.com (local address book, sandbox account)');
+
+  // A contact whose name is markup: the row shows it as text.
+  const hostile = 'Eve <img src=x onerror="window.__pwned=2"><b>Mallory</b>';
+  const created = await commsctlJson(['contacts', 'add', '--name', hostile, '--email', 'eve@example.net', '--json']);
+  const { item: eve } = await stageEmail({ to: `contact:${created.id}`, subject: 'Hello Eve', body: 'Hello.' });
+  await openReview(page);
+  await row(page, eve.id).waitFor();
+  await openItem(page, eve.id);
+  assert.equal((await byName.innerText()).trim(),
+    `${hostile} → eve@example.net (local address book, sandbox account)`);
+  assert.equal(await page.locator('[data-testid="envelope"] img, [data-testid="envelope"] b').count(), 0,
+    'a contact name never becomes HTML');
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'no script ran');
+  const png = path.join(sut.screenshotDir, 'addressing.png');
+  await page.screenshot({ path: png, animations: 'disabled', fullPage: true });
+  console.log(`# screenshot: ${png}`);
+  assert.deepEqual(sut.pageErrors, [], 'no uncaught errors in the dashboard page');
+});
+
+scenario('12. inbox reply: the Reply button stages a reply for approval; a chat conversation opens oldest first with its own reply', async () => {
   const page = await signedInPage();
   await page.goto(`${sut.dashboardUrl}/inbox`);
   await page.locator('[data-testid="inbox-page"]').waitFor();

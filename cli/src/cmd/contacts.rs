@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::client::Socket;
+use commsd_proto::v1::{self, contacts_client::ContactsClient, contacts_sync_update::Update};
+
+use crate::client::{self, Socket, UserHeader, rpc_error};
 use crate::cmd::gmail::invoke;
 use crate::output;
 
@@ -221,18 +223,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                 }
                 _ => "not found\n".to_owned(),
             };
-            for c in v["candidates"].as_array().into_iter().flatten() {
-                for addr in c["addresses"].as_array().into_iter().flatten() {
-                    t.push_str(&format!(
-                        "  contact:{}  {}  {}  ({}, {})\n",
-                        c["personId"].as_str().unwrap_or_default(),
-                        c["name"].as_str().unwrap_or_default(),
-                        addr["value"].as_str().unwrap_or_default(),
-                        addr["source"].as_str().unwrap_or_default(),
-                        addr["account"].as_str().unwrap_or_default()
-                    ));
-                }
-            }
+            t.push_str(&crate::render::candidates(&v));
             (v, a.json, t)
         }
         Command::Add(a) => {
@@ -269,13 +260,7 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
             (v, a.json, t)
         }
         Command::Sync(a) => {
-            eprintln!("syncing contacts...");
-            let v = invoke(
-                socket,
-                "contacts_sync",
-                strip_nulls(json!({ "accountId": a.account })),
-            )
-            .await?;
+            let v = sync(socket, a.account).await?;
             let mut t = String::new();
             for acc in v["accounts"].as_array().into_iter().flatten() {
                 t.push_str(&format!(
@@ -283,12 +268,21 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                     acc["accountId"].as_str().unwrap_or_default()
                 ));
                 for (source, r) in acc["sources"].as_object().into_iter().flatten() {
+                    if let Some(e) = r["error"]["message"].as_str() {
+                        t.push_str(&format!(" {source} not synced: {e};"));
+                        continue;
+                    }
                     t.push_str(&format!(
-                        " {source} {} stored, {} deleted, {} requests{};",
+                        " {source} {} stored, {} deleted, {} requests{}{};",
                         r["stored"],
                         r["deleted"],
                         r["requests"],
-                        if r["full"] == true { " (full)" } else { "" }
+                        if r["full"] == true { " (full)" } else { "" },
+                        if r["resumed"] == true {
+                            " (resumed)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 t.push('\n');
@@ -301,4 +295,112 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
         return output::json(&v);
     }
     output::text(&text)
+}
+
+/// `Contacts.Sync`: one line on stderr per stored page (stdout keeps only
+/// the result, so `--json` stays parseable), then the summary.
+async fn sync(socket: &Socket, account: Option<String>) -> anyhow::Result<Value> {
+    let connected = client::connect_or_start(socket).await?;
+    let mut contacts =
+        ContactsClient::with_interceptor(connected.channel.clone(), UserHeader::current());
+    let mut stream = contacts
+        .sync(v1::ContactsSyncRequest {
+            account: account.unwrap_or_default(),
+        })
+        .await
+        .map_err(|s| rpc_error(socket, s))?
+        .into_inner();
+    eprintln!("syncing contacts...");
+    while let Some(update) = stream.message().await.map_err(|s| rpc_error(socket, s))? {
+        match update.update {
+            Some(Update::Progress(p)) => eprintln!("{}", progress_line(&p)),
+            Some(Update::SummaryJson(j)) => {
+                return serde_json::from_str(&j)
+                    .map_err(|e| anyhow::anyhow!("the daemon's sync summary is not JSON: {e}"));
+            }
+            None => {}
+        }
+    }
+    anyhow::bail!("the daemon ended the contacts sync without a summary")
+}
+
+/// "ada@x: saved page 3, 1500 of 2500 stored"; a run that went on after an
+/// interruption counts from where it resumed: "ada@x: saved page 1 after
+/// resuming, 500 more stored (the source holds 2500)".
+fn progress_line(p: &v1::ContactsSyncProgress) -> String {
+    let deleted = if p.deleted > 0 {
+        format!(", {} deleted", p.deleted)
+    } else {
+        String::new()
+    };
+    if p.resumed {
+        let holds = p
+            .total
+            .map(|t| format!(" (the source holds {t})"))
+            .unwrap_or_default();
+        return format!(
+            "{}: {} page {} after resuming, {} more stored{deleted}{holds}",
+            p.account, p.source, p.page, p.stored
+        );
+    }
+    let of = p.total.map(|t| format!(" of {t}")).unwrap_or_default();
+    format!(
+        "{}: {} page {}, {}{of} stored{deleted}",
+        p.account, p.source, p.page, p.stored
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(page: u32, stored: u64, total: Option<u64>, resumed: bool) -> v1::ContactsSyncProgress {
+        v1::ContactsSyncProgress {
+            account: "ada@practice.example".into(),
+            source: "saved".into(),
+            page,
+            stored,
+            deleted: 0,
+            total,
+            resumed,
+        }
+    }
+
+    #[test]
+    fn progress_lines_count_from_where_a_run_resumed() {
+        assert_eq!(
+            progress_line(&page(3, 1500, Some(2500), false)),
+            "ada@practice.example: saved page 3, 1500 of 2500 stored"
+        );
+        assert_eq!(
+            progress_line(&page(1, 500, Some(2500), true)),
+            "ada@practice.example: saved page 1 after resuming, 500 more stored (the source holds 2500)"
+        );
+        let mut p = page(2, 7, None, false);
+        p.deleted = 2;
+        assert_eq!(
+            progress_line(&p),
+            "ada@practice.example: saved page 2, 7 stored, 2 deleted"
+        );
+    }
+
+    #[test]
+    fn candidates_list_each_address_and_drop_control_characters() {
+        let resolution = json!({ "candidates": [
+            { "personId": "p1", "name": "Sam\u{1b}[31m Taylor", "addresses": [
+                { "value": "sam@a.example", "source": "saved", "account": "work account" },
+                { "value": "sam@b.example", "source": "other", "account": "work account" },
+            ]},
+            { "personId": "p2", "name": "Sam Taylor", "addresses": [
+                { "value": "st@c.example", "source": "local", "account": "sandbox account" },
+            ]},
+        ]});
+        assert_eq!(
+            crate::render::candidates(&resolution),
+            "  contact:p1  Sam[31m Taylor  sam@a.example  (saved, work account)\n\
+             \x20 contact:p1  Sam[31m Taylor  sam@b.example  (other, work account)\n\
+             \x20 contact:p2  Sam Taylor  st@c.example  (local, sandbox account)\n"
+        );
+        assert_eq!(crate::render::candidates(&json!({})), "");
+    }
 }

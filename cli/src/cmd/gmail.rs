@@ -365,6 +365,7 @@ pub(crate) async fn invoke(socket: &Socket, name: &str, args: Value) -> anyhow::
         return Err(DaemonError {
             code: v["code"].as_str().unwrap_or("internal").to_owned(),
             message: v["message"].as_str().unwrap_or(&r.text).to_owned(),
+            details: v["details"].clone(),
         }
         .into());
     }

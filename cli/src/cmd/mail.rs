@@ -123,11 +123,15 @@ pub(crate) async fn invoke(socket: &Socket, tool: &str, arguments: Value) -> any
     let value: Value = serde_json::from_str(&response.structured_json)
         .context("the daemon returned a result that is not JSON")?;
     if response.is_error {
-        anyhow::bail!(
-            "{} [{}]",
-            value["message"].as_str().unwrap_or(&response.text),
-            value["code"].as_str().unwrap_or("error")
-        );
+        return Err(crate::client::DaemonError {
+            code: value["code"].as_str().unwrap_or("error").to_owned(),
+            message: value["message"]
+                .as_str()
+                .unwrap_or(&response.text)
+                .to_owned(),
+            details: value["details"].clone(),
+        }
+        .into());
     }
     Ok(value)
 }

@@ -328,9 +328,18 @@ async fn stage(socket: &Socket, stage: Stage) -> anyhow::Result<()> {
     if let Some(reason) = &item.hold_reason {
         text.push_str(&format!("  on hold: {reason}\n"));
     }
+    // Recipients given by name: what was asked and what the approval covers.
+    for a in &item.addressing {
+        text.push_str(&format!("  By name: {}\n", a.description));
+    }
     if let Some(p) = &preview {
-        // The header lines only: the body is what was given.
-        for line in p.lines().take_while(|l| !l.is_empty()) {
+        // The header lines only (the body is what was given), the
+        // addressing once.
+        for line in p
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .filter(|l| !l.starts_with("By name: "))
+        {
             text.push_str(&format!("  {line}\n"));
         }
     }

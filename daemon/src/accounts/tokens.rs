@@ -94,7 +94,10 @@ impl Tokens {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn insufficient(account: &super::Account, need: Need) -> Error {
+    /// `insufficient_scope` for `account` and `need`, naming the command
+    /// (and tool arguments) a human runs to grant it. Also what a provider
+    /// answers when it checks a module before any call (contacts' writes).
+    pub fn insufficient(account: &super::Account, need: Need) -> Error {
         let (tier, module) = google::upgrade_for(need);
         let current = account.tier.unwrap_or(0);
         let mut modules: Vec<String> = account.modules.iter().map(|m| (*m).to_owned()).collect();

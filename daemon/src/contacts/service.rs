@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::Contacts;
 use super::book::Channel;
 use super::resolve::{self, check_query};
+use super::sync::ProgressSink;
 use crate::auth::{Caller, Grant};
 use crate::error::{Code, Error, Result};
 
@@ -198,7 +199,14 @@ impl ContactsService {
         }))
     }
 
-    pub async fn sync(&self, caller: &Caller, a: SyncInput) -> Result<Value> {
+    /// Syncs now; each stored page goes to `progress` (`Contacts.Sync`
+    /// streams it to `commsctl contacts sync`).
+    pub async fn sync(
+        &self,
+        caller: &Caller,
+        a: SyncInput,
+        progress: &ProgressSink,
+    ) -> Result<Value> {
         caller.require(Grant::Read, "sync contacts")?;
         let named = a
             .account_id
@@ -213,13 +221,19 @@ impl ContactsService {
                         json!({ "accounts": [{ "accountId": acc.id, "sources": { "local": { "requests": 0 } } }] }),
                     );
                 }
-                if !acc.modules.contains(&"contacts") {
-                    return Err(Error::new(
-                        Code::InsufficientScope,
+                if acc.kind != crate::accounts::Kind::Google {
+                    return Err(Error::invalid(
+                        "accountId",
                         format!(
-                            "{} has no contacts module; add it: commsctl accounts add google --with contacts --login-hint {}",
-                            acc.id, acc.email
+                            "{} is not a Google account; only Google contacts sync",
+                            acc.id
                         ),
+                    ));
+                }
+                if !acc.modules.contains(&"contacts") {
+                    return Err(crate::accounts::tokens::Tokens::insufficient(
+                        &acc,
+                        crate::google::Need::Contacts,
                     ));
                 }
                 vec![acc]
@@ -228,7 +242,7 @@ impl ContactsService {
         };
         let mut out = Vec::new();
         for acc in accounts {
-            out.push(self.contacts.sync_account(&acc).await?);
+            out.push(self.contacts.sync_account(&acc, progress).await?);
         }
         Ok(json!({ "accounts": out, "people": self.contacts.book().people.len() }))
     }

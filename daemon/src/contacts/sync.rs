@@ -5,6 +5,10 @@
 //! ends by deleting the rows it did not see; an incremental run removes
 //! people Google reports with `metadata.deleted`. An expired token (400
 //! `EXPIRED_SYNC_TOKEN`) starts exactly one full run, never a loop.
+//! The directory (Workspace, optional) never fails the whole sync: a
+//! personal account refuses it, and the other sources stand. Each stored
+//! page is reported to an optional [`ProgressSink`] (`commsctl contacts
+//! sync` shows it).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,12 +27,34 @@ use crate::events::now_unix_ms;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceReport {
     pub requests: u64,
+    /// Pages stored.
+    pub pages: u32,
     pub stored: u64,
     pub deleted: u64,
     /// The run was a full one (no token, or the token had expired).
     pub full: bool,
     pub resynced: bool,
+    /// The run went on from an interrupted one's stored page.
+    pub resumed: bool,
 }
+
+/// One page of one source stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub account: String,
+    pub source: Source,
+    /// Pages stored by this run of the source so far (1-based).
+    pub page: u32,
+    /// People stored and deleted by this run of the source so far.
+    pub stored: u64,
+    pub deleted: u64,
+    /// How many the source holds, when Google says (full listings).
+    pub total: Option<u64>,
+    pub resumed: bool,
+}
+
+/// Where progress goes (`None`: nowhere; the interval's syncs).
+pub type ProgressSink = Option<tokio::sync::mpsc::UnboundedSender<Progress>>;
 
 /// The Google accounts that sync contacts: usable, with the `contacts` module.
 pub fn syncing(accounts: &[Account]) -> Vec<Account> {
@@ -72,8 +98,10 @@ fn items_key(source: Source) -> &'static str {
 }
 
 impl Contacts {
-    /// Syncs every source of `account`, then its groups, then rebuilds the book.
-    pub async fn sync_account(&self, account: &Account) -> Result<Value> {
+    /// Syncs every source of `account`, then its groups, then rebuilds the
+    /// book. A directory the account refuses is reported in its source's
+    /// entry (`error`), not as the sync's failure.
+    pub async fn sync_account(&self, account: &Account, progress: &ProgressSink) -> Result<Value> {
         let turn = self.turn(&account.id);
         let _turn = turn.lock().await;
         let mut sources = vec![Source::Saved, Source::Other];
@@ -82,10 +110,23 @@ impl Contacts {
         }
         let mut out = serde_json::Map::new();
         for source in sources {
-            let r = self.sync_source(&account.id, source).await?;
+            let r = match self.sync_source(&account.id, source, progress).await {
+                Ok(r) => r,
+                Err(e) if source == Source::Directory => {
+                    tracing::warn!(
+                        account = %account.id,
+                        code = ?e.code,
+                        error = %e.message,
+                        "the directory was refused (a personal account has none; a Workspace admin may turn sharing off); saved and other contacts synced"
+                    );
+                    out.insert(source.as_str().to_owned(), json!({ "error": e }));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             out.insert(
                 source.as_str().to_owned(),
-                json!({ "requests": r.requests, "stored": r.stored, "deleted": r.deleted, "full": r.full, "resynced": r.resynced }),
+                json!({ "requests": r.requests, "stored": r.stored, "deleted": r.deleted, "full": r.full, "resynced": r.resynced, "resumed": r.resumed }),
             );
         }
         let requests = self.sync_groups(&account.id).await?;
@@ -96,11 +137,17 @@ impl Contacts {
     }
 
     /// One source of one account (see the module's comment).
-    pub async fn sync_source(&self, account: &str, source: Source) -> Result<SourceReport> {
+    pub async fn sync_source(
+        &self,
+        account: &str,
+        source: Source,
+        progress: &ProgressSink,
+    ) -> Result<SourceReport> {
         let acc = account.to_owned();
         let mut st = self.store.call(move |c| db::state(c, &acc, source)).await?;
         let mut report = SourceReport::default();
         let mut resumed = st.running;
+        report.resumed = resumed;
         if !st.running {
             st.running = true;
             st.run_token = st.sync_token.clone();
@@ -139,6 +186,7 @@ impl Contacts {
                     st.run_token = None;
                     st.page_token = None;
                     st.generation += 1;
+                    report.resumed = false;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -146,6 +194,23 @@ impl Contacts {
             let (stored, deleted, next) = self.store_page(account, source, &page, &mut st).await?;
             report.stored += stored;
             report.deleted += deleted;
+            report.pages += 1;
+            if let Some(tx) = progress {
+                // The receiver may have gone (a client that hung up): the
+                // sync goes on regardless.
+                let _ = tx.send(Progress {
+                    account: account.to_owned(),
+                    source,
+                    page: report.pages,
+                    stored: report.stored,
+                    deleted: report.deleted,
+                    total: page["totalItems"]
+                        .as_u64()
+                        .or(page["totalSize"].as_u64())
+                        .or(page["totalPeople"].as_u64()),
+                    resumed: report.resumed,
+                });
+            }
             if next.is_none() {
                 return Ok(report);
             }
@@ -264,7 +329,7 @@ impl Contacts {
     pub async fn sync_all(&self) -> Vec<Value> {
         let mut out = Vec::new();
         for account in syncing(&self.accounts.list()) {
-            match self.sync_account(&account).await {
+            match self.sync_account(&account, &None).await {
                 Ok(v) => out.push(v),
                 Err(e) => {
                     tracing::warn!(account = %account.id, code = ?e.code, error = %e.message, "contacts sync failed");
@@ -290,3 +355,7 @@ pub fn start(contacts: Arc<Contacts>, shutdown: CancellationToken) {
         }
     });
 }
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;

@@ -224,7 +224,7 @@ impl ToolProvider for ContactsTools {
             "contacts_create" => s.create(caller, args::<CreateInput>(arguments)?).await?,
             "contacts_update" => s.update(caller, args::<UpdateInput>(arguments)?).await?,
             "contacts_delete" => s.delete(caller, args::<DeleteInput>(arguments)?).await?,
-            "contacts_sync" => s.sync(caller, args::<SyncInput>(arguments)?).await?,
+            "contacts_sync" => s.sync(caller, args::<SyncInput>(arguments)?, &None).await?,
             other => return Err(Error::invalid("name", format!("unknown tool {other}"))),
         };
         Ok(Outcome::ok(v))

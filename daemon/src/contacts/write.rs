@@ -171,13 +171,21 @@ impl ContactsService {
         if acc.id == SANDBOX {
             return Ok(acc);
         }
-        if acc.kind != Kind::Google || !acc.modules.contains(&"contacts") {
-            return Err(Error::new(
-                Code::InsufficientScope,
+        if acc.kind != Kind::Google {
+            return Err(Error::invalid(
+                "accountId",
                 format!(
-                    "{} cannot hold contacts: a Google account with the contacts module can (commsctl accounts add google --with contacts)",
-                    acc.id
+                    "{} is a {} account and cannot hold contacts: a Google account with the contacts module can (commsctl accounts add google --with contacts)",
+                    acc.id,
+                    acc.kind.as_str()
                 ),
+            ));
+        }
+        if !acc.modules.contains(&"contacts") {
+            // As Gmail does: the error names the command that grants it.
+            return Err(crate::accounts::tokens::Tokens::insufficient(
+                &acc,
+                crate::google::Need::Contacts,
             ));
         }
         if let Some(e) = acc.unusable() {

@@ -169,6 +169,16 @@ impl From<&Item> for v1::Item {
             }),
             error: item.error.clone(),
             dispatch_after_unix_ms: item.dispatch_after_ms,
+            addressing: item
+                .addressing
+                .iter()
+                .map(|a| v1::Addressed {
+                    field: a.field.clone(),
+                    asked: a.asked.clone(),
+                    address: a.address.clone(),
+                    description: a.description.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod contacts;
 pub mod control;
 pub mod convert;
 pub mod dashboard;

@@ -246,7 +246,7 @@ pub(super) fn staged_json(dashboard_url: &str, item: &Item, existing: bool) -> V
 
 /// An item in brief: what an agent needs to follow it up.
 pub fn brief(item: &Item) -> Value {
-    json!({
+    let mut v = json!({
         "id": item.id,
         "state": item.state.as_str(),
         "channel": item.channel.as_str(),
@@ -259,7 +259,12 @@ pub fn brief(item: &Item) -> Value {
         "rule": item.rule,
         "createdAt": crate::outbox::item::rfc3339(item.created_at_ms),
         "expiresAt": item.expires_at_ms.map(crate::outbox::item::rfc3339),
-    })
+    });
+    // Names in the recipients: what each became, so the agent can check it.
+    if !item.addressing.is_empty() {
+        v["addressing"] = json!(item.addressing);
+    }
+    v
 }
 
 /// What the approval form shows: recipients, subject and the first lines.
@@ -285,6 +290,9 @@ fn approval_summary(item: &Item) -> String {
             if !e.bcc.is_empty() {
                 s.push_str(&format!("Bcc: {}\n", e.bcc.join(", ")));
             }
+            for a in &item.addressing {
+                s.push_str(&format!("By name: {}\n", a.description));
+            }
             s.push_str(&format!("Subject: {}\n", e.subject));
             if !e.attachments.is_empty() {
                 s.push_str(&format!("Attachments: {}\n", e.attachments.len()));
@@ -293,7 +301,18 @@ fn approval_summary(item: &Item) -> String {
             s.push_str(&first_lines(&e.text));
             s
         }
-        Content::Sms(m) => format!("Send this SMS to {}?\n\n{}", m.to, first_lines(&m.body)),
+        Content::Sms(m) => {
+            let by_name: String = item
+                .addressing
+                .iter()
+                .map(|a| format!("By name: {}\n", a.description))
+                .collect();
+            format!(
+                "Send this SMS to {}?\n{by_name}\n{}",
+                m.to,
+                first_lines(&m.body)
+            )
+        }
         Content::Chat(c) => format!(
             "Post this Google Chat message to {}?\n\n{}",
             c.space,

@@ -63,7 +63,7 @@ pub(crate) fn vault_secret(env: &Env, name: &str) -> String {
         })
 }
 
-fn daemon_command(env: &Env) -> std::process::Command {
+pub(crate) fn daemon_command(env: &Env) -> std::process::Command {
     let mut cmd = env.commsd();
     cmd.env("COMMSD_VAULT_PASSPHRASE", PASSPHRASE);
     cmd

@@ -7,7 +7,7 @@
 //! answered by exactly one full resync, "other contacts" beside saved ones,
 //! and an update that meets a stale etag.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -185,6 +185,186 @@ fn contacts_the_sandbox_book_searches_resolves_and_addresses_by_name_without_gue
     let run = env.commsctl(&["sms", "send", "--to", "Sam Taylor", "hello"]);
     assert_ne!(run.code, 0, "{}", run.stdout);
     assert_eq!(json_of(&env, &["outbox", "list", "--json"]), before);
+
+    // The CLI's staging command refuses the ambiguous name and lists every
+    // candidate with addresses, source and account; nothing is stored.
+    let run = env.commsctl(&[
+        "outbox",
+        "stage",
+        "email",
+        "--to",
+        "Sam Taylor",
+        "--subject",
+        "Hi",
+        "--body",
+        "Hello",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("[invalid_argument]"), "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.trim_start().starts_with("contact:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "both Sam Taylors: {}", run.stderr);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("Sam Taylor") && l.contains("(local, sandbox account)")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("sam.taylor@example.com"))
+            && lines.iter().any(|l| l.contains("staylor@example.org")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(json_of(&env, &["outbox", "list", "--json"]), before);
+
+    // The CLI stages an email by name: its answer, `outbox show` (over
+    // gRPC) and the audit log carry what was asked and what it became.
+    let staged = json_of(
+        &env,
+        &[
+            "outbox",
+            "stage",
+            "email",
+            "--to",
+            "Grace Hopper",
+            "--cc",
+            "ada@example.com",
+            "--subject",
+            "Results",
+            "--body",
+            "Ready.",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        staged["content"]["to"],
+        json!(["grace@work.example"]),
+        "{staged}"
+    );
+    assert_eq!(
+        staged["addressing"],
+        json!([{
+            "field": "to[0]", "asked": "Grace Hopper", "address": "grace@work.example",
+            "description": "Grace Hopper → grace@work.example (local address book, sandbox account)",
+        }]),
+        "an address given as one is not in the addressing: {staged}"
+    );
+    let grace = staged["id"].as_str().unwrap().to_owned();
+    let shown = json_of(&env, &["outbox", "show", &grace, "--json"]);
+    assert_eq!(shown["addressing"], staged["addressing"], "{shown}");
+    let (_, rest) = api(&env, &k, "GET", &format!("/api/v1/staged/{grace}"), None);
+    assert_eq!(
+        rest["addressing"], staged["addressing"],
+        "REST and CLI agree: {rest}"
+    );
+    let text = env.commsctl(&["outbox", "show", &grace]);
+    assert!(
+        text.stdout
+            .contains("By name: Grace Hopper → grace@work.example"),
+        "{}",
+        text.stdout
+    );
+    let text = env.commsctl(&[
+        "outbox",
+        "stage",
+        "email",
+        "--to",
+        "José Müller",
+        "--subject",
+        "Hola",
+        "--body",
+        "Hola.",
+    ]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("By name: José Müller → "),
+        "the staging command says what the name became: {}",
+        text.stdout
+    );
+    let audit = json_of(&env, &["audit", "list", "--item", &grace, "--json"]);
+    let staged_row = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "staged")
+        .unwrap_or_else(|| panic!("{audit}"));
+    assert!(
+        staged_row.to_string().contains(
+            "to[0]: Grace Hopper → grace@work.example (local address book, sandbox account)"
+        ),
+        "{staged_row}"
+    );
+    // An approval covers the resolved address: what the sandbox delivers.
+    assert_eq!(env.commsctl(&["approve", &grace]).code, 0);
+    assert!(crate::harness::eventually(Duration::from_secs(10), || {
+        json_of(&env, &["outbox", "show", &grace, "--json"])["state"] == "sent"
+    }));
+
+    // REST by name (not only by id): the resolved address and the addressing.
+    let (status, item) = api(
+        &env,
+        &k,
+        "POST",
+        "/api/v1/email/stage",
+        Some(&json!({ "to": "grace hopper", "subject": "Hi", "bodyText": "Hello" })),
+    );
+    assert_eq!(status, 201, "{item}");
+    assert_eq!(item["recipients"], json!(["grace@work.example"]), "{item}");
+    assert_eq!(item["addressing"][0]["asked"], "grace hopper", "{item}");
+
+    // Over HTTP /mcp, as an MCP client sends it: a name resolves, an
+    // ambiguous one is refused with the candidates and stores nothing.
+    let mcp = |arguments: Value| -> Value {
+        let base = env.status_json()["api_url"].as_str().unwrap().to_owned();
+        let r: Value = reqwest::blocking::Client::new()
+            .post(format!("{base}/mcp"))
+            .bearer_auth(&k)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": { "name": "email_stage", "arguments": arguments } }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        r["result"].clone()
+    };
+    let r = mcp(json!({ "to": "José Müller", "subject": "Hola", "bodyText": "Hola." }));
+    assert_ne!(r["isError"], true, "{r}");
+    let item = &r["structuredContent"]["item"];
+    assert_eq!(item["recipients"], json!(["jose@example.com"]), "{r}");
+    assert_eq!(item["addressing"][0]["asked"], "José Müller", "{r}");
+    let count = json_of(&env, &["outbox", "list", "--json"])["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let r = mcp(
+        json!({ "to": ["ada@example.com", "Sam Taylor"], "subject": "Hi", "bodyText": "Hello" }),
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    let refused = &r["structuredContent"];
+    assert_eq!(refused["details"]["field"], "to[1]", "{r}");
+    assert_eq!(
+        refused["details"]["resolution"]["candidates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{r}"
+    );
+    assert_eq!(
+        json_of(&env, &["outbox", "list", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        count,
+        "nothing stored"
+    );
 
     // The CLI stages an SMS by name.
     let run = env.commsctl(&[
@@ -454,5 +634,206 @@ fn contacts_google_sync_pages_tokens_expiry_deletions_and_a_stale_etag() {
     );
     let audit = env.commsctl(&["audit", "list", "--json"]);
     assert!(audit.stdout.contains("contact_update"), "{}", audit.stdout);
+
+    // An account without the contacts module: writes and syncs name the
+    // command that grants it, as Gmail's calls do; Google is not asked.
+    const BOB: &str = "bob@practice.example";
+    crate::accounts::add_google(&env, &oauth, BOB, &["--tier", "1"]);
+    fake.reset_counts();
+    let grant = format!("commsctl accounts add google --login-hint {BOB} --tier 1 --with contacts");
+    for args in [
+        &[
+            "contacts",
+            "add",
+            "--name",
+            "X Y",
+            "--email",
+            "x@y.example",
+            "--account",
+            BOB,
+        ][..],
+        &["contacts", "sync", "--account", BOB][..],
+    ] {
+        let run = env.commsctl(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("[insufficient_scope]") && run.stderr.contains(&grant),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let (status, refused) = api(
+        &env,
+        &k,
+        "POST",
+        "/api/v1/contacts",
+        Some(&json!({ "name": "X Y", "accountId": BOB })),
+    );
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["code"], "insufficient_scope", "{refused}");
+    assert_eq!(refused["details"]["command"], grant, "{refused}");
+    assert_eq!(fake.counts().http_requests, 0);
     fake.assert_no_violations();
+}
+
+/// Every person of `account` through `commsctl contacts list`, page by page.
+fn everyone(env: &Env, account: &str) -> Vec<Value> {
+    let mut people = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["contacts", "list", "--account", account, "--limit", "500"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        args.push("--json");
+        let page = json_of(env, &args);
+        people.extend(page["people"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return people,
+        }
+    }
+}
+
+const CONNECTIONS: &str = "people.people.connections.list";
+
+#[test]
+fn contacts_a_crash_mid_sync_resumes_at_the_stored_page_and_stores_everyone_once() {
+    let rt = runtime();
+    let fake = rt.block_on(PeopleFake::start());
+    let oauth = crate::oauth::OAuthServer::start();
+    fake.trust_introspection(
+        &format!("{}/token/introspection", oauth.base),
+        "imap-rs",
+        "imap-rs-secret",
+    );
+    for i in 0..2_500 {
+        fake.add_saved(
+            ADA,
+            &format!("c{i}"),
+            person(
+                &format!("Patient {i:05}"),
+                &[(&format!("p{i}@patients.example"), "home", false)],
+                &[],
+            ),
+        );
+    }
+    // Pages of 500: five pages; the third fails. One attempt per call, so
+    // the failure is the sync's and the count of requests is exact.
+    let (env, daemon) = crate::accounts::start_with(
+        &oauth,
+        &format!("people = \"{}\"\n", fake.base),
+        "[contacts]\nsync_interval = \"1h\"\npage_size = 500\nmax_attempts = 1\n",
+    );
+    crate::accounts::set_client(&env);
+    crate::accounts::add_google(
+        &env,
+        &oauth,
+        ADA,
+        &["--tier", "1", "--with", "contacts", "--label", "work"],
+    );
+    let page3 = || crate::google_fake::Fault {
+        query_contains: Some("pageToken=c:full@1000".into()),
+        ..crate::google_fake::Fault::new(CONNECTIONS, 500)
+    };
+    // Two failures: this run's and the restarted daemon's start-up sync.
+    fake.inject(crate::google_fake::Fault {
+        times: 2,
+        ..page3()
+    });
+    fake.reset_counts();
+    let run = env.commsctl(&["contacts", "sync", "--account", ADA, "--json"]);
+    assert_ne!(run.code, 0, "page 3 failed: {}", run.stdout);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // Progress per stored page on stderr, then the failure.
+    assert!(
+        run.stderr.contains("saved page 1, 500 of 2500 stored")
+            && run.stderr.contains("saved page 2, 1000 of 2500 stored")
+            && !run.stderr.contains("saved page 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("upstream_unavailable"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fake.counts().per_method[CONNECTIONS], 3, "pages 1, 2 and 3");
+
+    // The crash: no graceful anything.
+    daemon.signal("KILL");
+    assert_eq!(daemon.wait(Duration::from_secs(10)).code, 137);
+    fake.reset_counts();
+    let daemon = env.spawn_traced(crate::accounts::daemon_command(&env));
+    // The start-up sync resumes at page 3 (and fails there again): one
+    // request, not pages 1 and 2 again.
+    assert!(crate::harness::eventually(Duration::from_secs(20), || {
+        fake.pending_faults() == 0
+    }));
+    let db = rusqlite::Connection::open(env.data.join("commsd.db")).unwrap();
+    let stored = |db: &rusqlite::Connection| -> (i64, i64) {
+        db.query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT resource_name) FROM contact_records WHERE source = 'saved'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(stored(&db), (1000, 1000), "pages 1 and 2 were kept");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        fake.counts().per_method[CONNECTIONS],
+        1,
+        "{:?}",
+        fake.counts()
+    );
+
+    // On demand: pages 3, 4 and 5 of the same run, progress marked resumed.
+    let run = env.commsctl(&["contacts", "sync", "--account", ADA, "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let synced: Value = serde_json::from_str(&run.stdout).unwrap();
+    let saved = &synced["accounts"][0]["sources"]["saved"];
+    assert_eq!(saved["resumed"], true, "{synced}");
+    assert_eq!(saved["full"], true, "{synced}");
+    assert_eq!(saved["requests"], 3, "{synced}");
+    assert_eq!(saved["stored"], 1500, "{synced}");
+    assert_eq!(saved["deleted"], 0, "{synced}");
+    assert!(
+        run.stderr
+            .contains("saved page 1 after resuming, 500 more stored (the source holds 2500)")
+            && run
+                .stderr
+                .contains("saved page 3 after resuming, 1500 more stored"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fake.counts().per_method[CONNECTIONS],
+        4,
+        "page 1 and 2 never fetched twice: {:?}",
+        fake.counts()
+    );
+
+    // Everyone exactly once: in the store and in the merged book.
+    assert_eq!(stored(&db), (2500, 2500));
+    let people = everyone(&env, ADA);
+    assert_eq!(people.len(), 2500);
+    let emails: std::collections::BTreeSet<String> = people
+        .iter()
+        .map(|p| p["emails"][0]["value"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = (0..2_500)
+        .map(|i| format!("p{i}@patients.example"))
+        .collect();
+    assert_eq!(emails, expected);
+
+    // The run is over: the token was saved with the last page.
+    fake.reset_counts();
+    let again = json_of(&env, &["contacts", "sync", "--account", ADA, "--json"]);
+    let saved = &again["accounts"][0]["sources"]["saved"];
+    assert_eq!(saved["requests"], 1, "{again}");
+    assert_eq!(saved["full"], false, "{again}");
+    assert_eq!(saved["resumed"], false, "{again}");
+    fake.assert_no_violations();
+    drop(daemon);
 }

@@ -121,6 +121,9 @@ pub struct Fault {
     pub method: String,
     /// Only requests whose path contains this (e.g. a message id).
     pub path_contains: Option<String>,
+    /// Only requests with a query parameter `name=value` that contains
+    /// this (e.g. `pageToken=c:full@1000`: one page of a listing).
+    pub query_contains: Option<String>,
     pub status: u16,
     pub retry_after_s: Option<u64>,
     pub times: u32,
@@ -152,6 +155,7 @@ impl Fault {
         Fault {
             method: method.to_owned(),
             path_contains: None,
+            query_contains: None,
             status,
             retry_after_s: None,
             times: 1,
@@ -280,6 +284,11 @@ impl GoogleFake {
 
     pub fn inject(&self, fault: Fault) {
         self.with(|s| s.faults.push(fault));
+    }
+
+    /// How many more requests the injected faults will fail.
+    pub fn pending_faults(&self) -> u32 {
+        self.with(|s| s.faults.iter().map(|f| f.times).sum())
     }
 
     pub fn counts(&self) -> Counts {
@@ -683,6 +692,9 @@ impl App {
                     && f.times > 0
                     && f.in_batch.is_none_or(|b| b == in_batch)
                     && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
+                    && f.query_contains
+                        .as_deref()
+                        .is_none_or(|q| query.iter().any(|(k, v)| format!("{k}={v}").contains(q)))
             }) {
                 None => None,
                 Some(i) => {
