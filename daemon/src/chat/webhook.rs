@@ -134,10 +134,7 @@ pub async fn post(
             }
             Err(e) => {
                 let connect = e.is_connect();
-                let err = Error::new(
-                    Code::UpstreamUnavailable,
-                    format!("Google Chat cannot be reached: {}", e.without_url()),
-                );
+                let err = Error::new(Code::UpstreamUnavailable, gerr::describe("Google Chat", &e));
                 return Err(if connect {
                     PostError::NotSent(err)
                 } else {
