@@ -22,6 +22,14 @@ pub struct DeliveryNews {
     pub note: String,
 }
 
+/// A hold window is rebased only when it ends more than this beyond a
+/// whole window from now: small steps of a synchronised clock are not
+/// worth an audit row.
+const CLOCK_SLACK_MS: i64 = 1_000;
+/// The longest a hold with a reason (quiet hours) can last: a day and the
+/// hour a daylight-saving change adds, and the same slack.
+const QUIET_HOLD_MAX_MS: i64 = 25 * 3_600_000 + CLOCK_SLACK_MS;
+
 impl Outbox {
     /// At start-up: an item found in `sending` crashed mid-send. It becomes
     /// `unknown` for a human to resolve and is never resent automatically.
@@ -69,6 +77,50 @@ impl Outbox {
                 }
             }
             Ok(due.len())
+        })
+        .await
+    }
+
+    /// Holds that end further ahead than any hold can, because the clock
+    /// went back after they were set (a hold window ends at most
+    /// `hold_window` after the approval, quiet hours within a day and the
+    /// hour a daylight-saving change adds): left alone they would wait as
+    /// long as the clock jumped. A hold window starts again at `now_ms`, so
+    /// the item still waits a whole window (never early); a quiet-hours
+    /// hold is due at once, and the transport holds it again until the
+    /// quiet hours really end. Audited. The clock is a parameter; the
+    /// dispatcher passes the wall clock at each sweep.
+    pub async fn rebase_holds(&self, now_ms: i64) -> Result<usize> {
+        let window = i64::try_from(self.config.hold_window.as_millis()).unwrap_or(i64::MAX);
+        self.write(move |conn, changes| {
+            let ahead = db::held_beyond(
+                conn,
+                now_ms,
+                window.saturating_add(CLOCK_SLACK_MS),
+                QUIET_HOLD_MAX_MS,
+            )?;
+            let mut n = 0;
+            for item in &ahead {
+                let mut updated = item.clone();
+                let note = if item.hold_reason.is_none() {
+                    updated.dispatch_after_ms = Some(now_ms.saturating_add(window));
+                    "the clock went back: the hold window starts again"
+                } else {
+                    updated.dispatch_after_ms = Some(now_ms);
+                    "the clock went back: the hold is looked at again"
+                };
+                updated.updated_at_ms = now_ms;
+                if db::update_if(conn, &updated, State::Approved)? {
+                    n += 1;
+                    changes.record(
+                        conn,
+                        Some(State::Approved),
+                        &updated,
+                        audit_entry("daemon", "held", &updated, Some(note.to_owned())),
+                    )?;
+                }
+            }
+            Ok(n)
         })
         .await
     }
