@@ -37,6 +37,7 @@ mod lifecycle;
 mod listeners;
 mod mail;
 mod mail_accounts;
+mod mail_restarts;
 mod mail_trust;
 mod outbox;
 mod sandbox;
