@@ -270,6 +270,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         work.await;
     }
     outbox.use_transports(registered.transports.clone());
+    outbox.use_vault(vault.clone());
 
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),

@@ -25,6 +25,7 @@ mod contacts;
 mod events;
 mod fault_disk;
 mod fault_net;
+mod fault_vault;
 mod faults;
 mod fuzz_api;
 mod gmail;

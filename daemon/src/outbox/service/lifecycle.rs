@@ -3,12 +3,14 @@
 //! re-checked) and finish (the transport's outcome).
 
 use super::{Outbox, audit_entry, cap_reason, changed_meanwhile};
+use crate::accounts::Kind;
 use crate::error::Result;
 use crate::events::now_unix_ms;
 use crate::outbox::db;
 use crate::outbox::item::{self, Item};
 use crate::outbox::model::State;
 use crate::outbox::transport::DeliveryError;
+use crate::vault::State as VaultState;
 
 /// What a provider learnt of a sent item's delivery.
 #[derive(Debug, Clone)]
@@ -29,6 +31,33 @@ const CLOCK_SLACK_MS: i64 = 1_000;
 /// The longest a hold with a reason (quiet hours) can last: a day and the
 /// hour a daylight-saving change adds, and the same slack.
 const QUIET_HOLD_MAX_MS: i64 = 25 * 3_600_000 + CLOCK_SLACK_MS;
+
+/// How often an item held for a closed vault is looked at again.
+const VAULT_RECHECK_MS: i64 = 5_000;
+
+/// Why an item cannot go now because the vault is closed: locked (the file
+/// waits for its passphrase) or unusable (the keyring is gone, the file is
+/// damaged). `None` when it is ready.
+async fn vault_closed(vault: &crate::vault::Vault) -> Option<String> {
+    let status = vault.status().await;
+    match status.state {
+        VaultState::Ready => None,
+        VaultState::Locked => Some(
+            "the secret vault is locked: run `commsctl vault unlock` (or start commsd with \
+             COMMSD_VAULT_PASSPHRASE); it goes once the vault is open"
+                .to_owned(),
+        ),
+        VaultState::Unavailable => Some(format!(
+            "the secret vault cannot be used ({}){}; it goes once it can",
+            status.reason.as_deref().unwrap_or("no reason given"),
+            status
+                .hint
+                .as_deref()
+                .map(|h| format!(": {h}"))
+                .unwrap_or_default()
+        )),
+    }
+}
 
 impl Outbox {
     /// At start-up: an item found in `sending` crashed mid-send. It becomes
@@ -129,14 +158,15 @@ impl Outbox {
     /// Returns the item to deliver, or None when it must not be sent now.
     pub(crate) async fn begin_dispatch(&self, item: Item) -> Result<Option<Item>> {
         let caps = self.caps(item.channel, &item.account);
-        let transport = self
-            .accounts
-            .resolve(Some(&item.account))
-            .ok()
-            .and_then(|account| self.transport(&account, item.channel));
+        let account = self.accounts.resolve(Some(&item.account)).ok();
+        let vault_hold = match (&account, self.vault.get()) {
+            (Some(a), Some(vault)) if a.kind != Kind::Sandbox => vault_closed(vault).await,
+            _ => None,
+        };
+        let transport = account.and_then(|account| self.transport(&account, item.channel));
         let hold = match transport {
-            Some(t) => t.hold_until(&item, now_unix_ms()).await,
-            None => None,
+            Some(t) if vault_hold.is_none() => t.hold_until(&item, now_unix_ms()).await,
+            _ => None,
         };
         self.write(move |conn, changes| {
             let Some(current) = db::get(conn, &item.id)? else {
@@ -168,6 +198,25 @@ impl Outbox {
                         updated.hold_reason.clone(),
                     ),
                 )?;
+                return Ok(None);
+            }
+            if let Some(reason) = vault_hold {
+                // Looked at again shortly; audited when the reason changes.
+                let mut updated = current.clone();
+                updated.dispatch_after_ms = Some(now.saturating_add(VAULT_RECHECK_MS));
+                updated.hold_reason = Some(reason.clone());
+                updated.updated_at_ms = now;
+                db::update_if(conn, &updated, State::Approved)?;
+                if current.hold_reason.as_deref() == Some(reason.as_str()) {
+                    changes.items.push(updated);
+                } else {
+                    changes.record(
+                        conn,
+                        Some(State::Approved),
+                        &updated,
+                        audit_entry("daemon", "held", &updated, Some(reason)),
+                    )?;
+                }
                 return Ok(None);
             }
             if let Some((until, reason)) = hold {

@@ -68,6 +68,9 @@ pub struct Outbox {
     transports: std::sync::OnceLock<Arc<super::transport::Transports>>,
     /// Names in recipients → addresses (the contacts provider's).
     resolver: std::sync::OnceLock<Arc<dyn super::resolver::AddressResolver>>,
+    /// The secret vault: an item of an account that needs it waits while
+    /// it is locked or unusable (`begin_dispatch`).
+    vault: std::sync::OnceLock<crate::vault::Vault>,
 }
 
 /// The in-memory state that follows the database: updated and announced on
@@ -262,6 +265,7 @@ impl Outbox {
             }),
             transports: std::sync::OnceLock::new(),
             resolver: std::sync::OnceLock::new(),
+            vault: std::sync::OnceLock::new(),
         })
     }
 
@@ -273,6 +277,11 @@ impl Outbox {
 
     pub fn use_transports(&self, transports: Arc<super::transport::Transports>) {
         let _ = self.transports.set(transports);
+    }
+
+    /// The secret vault every account but the sandbox sends with.
+    pub fn use_vault(&self, vault: crate::vault::Vault) {
+        let _ = self.vault.set(vault);
     }
 
     /// The transport of `channel` items of `account`, once registered.
