@@ -130,6 +130,23 @@ fn fault_gmail_send_429_is_waited_out_and_5xx_are_unknown_until_a_human_approves
     assert_ended(&done, "failed", &["messages.send failed", "rate_limited"]);
     assert_eq!(s.held("Rate limited always"), 0);
 
+    // 429 asking for an hour: not waited out (it would hold the send and
+    // the daemon's shutdown); failed at once, naming the cause.
+    s.fake.inject(Fault {
+        retry_after_s: Some(3600),
+        ..Fault::new(SEND, 429)
+    });
+    let started = Instant::now();
+    let id = s.send("Rate limited for an hour");
+    let done = settled(&s.env, &id);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_ended(&done, "failed", &["messages.send failed", "rate_limited"]);
+    assert_eq!(s.held("Rate limited for an hour"), 0);
+
     // 503 before Google acted: unknown (Google cannot say), never resent by
     // itself; a human's approval sends it exactly once.
     s.fake.inject(Fault::new(SEND, 503));
