@@ -10,6 +10,7 @@
 //! refused when the provider shows it went.
 
 mod chat;
+mod chat_webhook;
 mod contacts;
 mod gmail;
 mod twilio;
