@@ -391,3 +391,60 @@ impl Outbox {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::vault::{BackendChoice, KdfParams, Secret, Vault, VaultConfig};
+
+    fn vault(dir: &std::path::Path, passphrase: Option<&str>) -> Vault {
+        let config = VaultConfig {
+            backend: BackendChoice::File,
+            file: None,
+        };
+        let fast = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        Vault::open_with(&config, dir, passphrase.map(Secret::new), fast)
+    }
+
+    fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        (root, dir)
+    }
+
+    /// What an approved item's hold reason says when the vault is closed at
+    /// dispatch: locked (started without the passphrase), unusable (here a
+    /// damaged index, as for a keyring gone), open.
+    #[tokio::test]
+    async fn fault_vault_closed_says_what_to_do_and_open_holds_nothing() {
+        let (_root, dir) = data_dir();
+        let locked = vault(&dir, None);
+        let reason = vault_closed(&locked).await.expect("locked");
+        assert!(
+            reason.contains("locked") && reason.contains("commsctl vault unlock"),
+            "{reason}"
+        );
+        let open = vault(&dir, Some("correct horse battery"));
+        open.put("twilio/a1/secret", &Secret::new("t0ken"))
+            .await
+            .unwrap();
+        assert_eq!(vault_closed(&open).await, None);
+
+        let (_root, dir) = data_dir();
+        std::fs::write(dir.join("vault.json"), b"{not json").unwrap();
+        let broken = vault(&dir, Some("correct horse battery"));
+        let reason = vault_closed(&broken).await.expect("unusable");
+        assert!(
+            reason.contains("cannot be used") && reason.contains("damaged"),
+            "{reason}"
+        );
+    }
+}
