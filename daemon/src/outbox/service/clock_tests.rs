@@ -250,3 +250,42 @@ async fn fault_clock_jumps_to_extreme_values_never_panic_nor_send() {
     let item = store.call(|c| db::get(c, "ob_x")).await.unwrap().unwrap();
     assert_eq!(item.state, State::Approved, "a clock jump never sends");
 }
+
+/// Expiry reads the wall clock as it is (`db::expired`): a clock that went
+/// back leaves a pending item pending (a human can still approve it; it
+/// expires once the clock passes its time again), one that jumped forward
+/// expires it early. Neither sends anything: expiry only ever ends an item
+/// that was never approved.
+#[tokio::test]
+async fn fault_clock_jumps_move_expiry_but_never_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outbox, store) = outbox(dir.path()).await;
+    let t = now_unix_ms();
+    let mut pending = approved("ob_pending", t, t, None);
+    pending.state = State::PendingApproval;
+    pending.approval = None;
+    pending.dispatch_after_ms = None;
+    pending.expires_at_ms = Some(t + 3 * DAY_MS);
+    put(&outbox, vec![pending]).await;
+    let expired = |now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .call(move |c| db::expired(c, now))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        expired(t - 30 * DAY_MS).await,
+        0,
+        "back a month: still pending"
+    );
+    assert_eq!(expired(t + 3 * DAY_MS - 1).await, 0);
+    assert_eq!(expired(t + 3 * DAY_MS).await, 1, "forward past its expiry");
+    assert!(
+        due_ids(&store, t + 30 * DAY_MS).await.is_empty(),
+        "never due"
+    );
+}
