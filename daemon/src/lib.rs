@@ -219,7 +219,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             config.google.endpoints.clone(),
             vault.clone(),
         )?
-        .with_twilio_api(&config.twilio.api_base),
+        .with_twilio_api(&config.twilio.api_base, config.twilio.request_timeout),
     );
     let outbox = Arc::new(
         Outbox::new(
@@ -270,6 +270,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         work.await;
     }
     outbox.use_transports(registered.transports.clone());
+    outbox.use_vault(vault.clone());
 
     let tools = Arc::new(tools::Tools::new(
         outbox.clone(),

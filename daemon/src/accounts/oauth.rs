@@ -322,7 +322,9 @@ impl OAuthClient {
         let expires_in = response.expires_in().unwrap_or(Duration::from_secs(3600));
         Tokens {
             access_token: response.access_token().secret().clone(),
-            expires_at_ms: now_unix_ms() + expires_in.as_millis() as i64,
+            // Saturating: an absurd expires_in must not overflow.
+            expires_at_ms: now_unix_ms()
+                .saturating_add(i64::try_from(expires_in.as_millis()).unwrap_or(i64::MAX)),
             refresh_token: response.refresh_token().map(|r| r.secret().clone()),
             scopes: response
                 .scopes()

@@ -42,6 +42,8 @@ pub struct AccountService {
     pub vault: Vault,
     /// `[twilio] api_base`: where Twilio credentials are checked.
     pub twilio_api_base: String,
+    /// `[twilio] request_timeout`.
+    pub twilio_timeout: std::time::Duration,
     data: std::sync::RwLock<Vec<Arc<dyn AccountData>>>,
 }
 
@@ -72,13 +74,20 @@ impl AccountService {
             tokens,
             vault,
             twilio_api_base: crate::twilio::config::DEFAULT_API_BASE.to_owned(),
+            twilio_timeout: crate::twilio::config::TwilioConfig::default().request_timeout,
             data: std::sync::RwLock::new(Vec::new()),
         })
     }
 
-    /// Twilio credentials are checked at `api_base` (`[twilio] api_base`).
-    pub fn with_twilio_api(mut self, api_base: &str) -> AccountService {
+    /// Twilio credentials are checked at `api_base` (`[twilio] api_base`),
+    /// each call given `timeout` (`request_timeout`).
+    pub fn with_twilio_api(
+        mut self,
+        api_base: &str,
+        timeout: std::time::Duration,
+    ) -> AccountService {
         api_base.clone_into(&mut self.twilio_api_base);
+        self.twilio_timeout = timeout;
         self
     }
 

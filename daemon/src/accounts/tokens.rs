@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -22,10 +22,44 @@ use crate::vault::Vault;
 /// Refresh this long before the access token expires.
 pub const REFRESH_EARLY: Duration = Duration::from_secs(300);
 
+/// The longest a cached access token is used without a refresh, whatever
+/// the server said (Google's last an hour).
+const MAX_FRESH: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Clone)]
 struct Cached {
     token: String,
-    expires_at_ms: i64,
+    /// On the monotonic clock: after this the token is refreshed first.
+    fresh_until: Instant,
+}
+
+impl Cached {
+    fn new(token: String, expires_at_ms: i64) -> Cached {
+        Cached {
+            token,
+            fresh_until: fresh_until(expires_at_ms, now_unix_ms(), Instant::now()),
+        }
+    }
+}
+
+/// When, on the monotonic clock `now`, a token that expires at
+/// `expires_at_ms` on the wall clock (read as `now_ms`) is refreshed:
+/// [`REFRESH_EARLY`] before, at most [`MAX_FRESH`] ahead. The wall clock is
+/// read once, when the token arrives, so a clock that jumps later neither
+/// keeps an expired token (jumping back) nor refreshes at every call
+/// (jumping forward); a token Google refuses anyway is refreshed on its 401.
+fn fresh_until(expires_at_ms: i64, now_ms: i64, now: Instant) -> Instant {
+    let early = i64::try_from(REFRESH_EARLY.as_millis()).unwrap_or(i64::MAX);
+    let left = expires_at_ms.saturating_sub(now_ms).saturating_sub(early);
+    let left = Duration::from_millis(u64::try_from(left).unwrap_or(0)).min(MAX_FRESH);
+    now.checked_add(left).unwrap_or(now)
+}
+
+/// The cached token if it is still fresh at `now`.
+fn fresh(cached: Option<&Cached>, now: Instant) -> Option<&str> {
+    cached
+        .filter(|c| c.fresh_until > now)
+        .map(|c| c.token.as_str())
 }
 
 /// Per account: the cached token behind an async mutex, so only one refresh
@@ -48,10 +82,10 @@ impl TokenCache {
         if let Ok(mut slots) = self.slots.lock() {
             slots.insert(
                 account.to_owned(),
-                Arc::new(tokio::sync::Mutex::new(Some(Cached {
+                Arc::new(tokio::sync::Mutex::new(Some(Cached::new(
                     token,
                     expires_at_ms,
-                }))),
+                )))),
             );
         }
     }
@@ -199,18 +233,16 @@ impl AccessTokens for Tokens {
         }
         let slot = self.cache.slot(&account.id);
         let mut cached = slot.lock().await;
-        let now = now_unix_ms();
-        if let Some(c) = cached.as_ref()
-            && c.expires_at_ms - REFRESH_EARLY.as_millis() as i64 > now
-        {
+        if let Some(token) = fresh(cached.as_ref(), Instant::now()) {
+            let token = token.to_owned();
             self.accounts.touch(&account.id);
-            return Ok(c.token.clone());
+            return Ok(token);
         }
         let tokens = self.refresh(&account).await?;
-        *cached = Some(Cached {
-            token: tokens.access_token.clone(),
-            expires_at_ms: tokens.expires_at_ms,
-        });
+        *cached = Some(Cached::new(
+            tokens.access_token.clone(),
+            tokens.expires_at_ms,
+        ));
         self.accounts.touch(&account.id);
         Ok(tokens.access_token)
     }
@@ -227,5 +259,41 @@ impl AccessTokens for Tokens {
         if cached.as_ref().is_some_and(|c| c.token == token) {
             *cached = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    #[test]
+    fn fault_clock_jumps_do_not_change_when_a_cached_token_is_refreshed() {
+        let t = 1_800_000_000_000;
+        let now = Instant::now();
+        // A one-hour token is used for 55 minutes on the monotonic clock,
+        // whatever the wall clock does after it arrived.
+        let c = Cached {
+            token: "ya29.token".to_owned(),
+            fresh_until: fresh_until(t + HOUR_MS, t, now),
+        };
+        assert_eq!(c.fresh_until, now + Duration::from_secs(55 * 60));
+        assert_eq!(
+            fresh(Some(&c), now + Duration::from_secs(54 * 60)),
+            Some("ya29.token")
+        );
+        assert_eq!(fresh(Some(&c), now + Duration::from_secs(56 * 60)), None);
+        // A token that arrives already expired by the wall clock (the clock
+        // jumped forward before it came) is refreshed at the next call; one
+        // that claims a year (or a clock that went back) is kept a day at
+        // most.
+        assert_eq!(fresh_until(t - HOUR_MS, t, now), now);
+        assert_eq!(fresh_until(t + 365 * 24 * HOUR_MS, t, now), now + MAX_FRESH);
+        // Extreme values never panic.
+        for (at, wall) in [(i64::MAX, i64::MIN), (i64::MIN, i64::MAX), (0, 0)] {
+            assert!(fresh_until(at, wall, now) <= now + MAX_FRESH);
+        }
+        assert_eq!(fresh(None, now), None);
     }
 }

@@ -26,6 +26,10 @@ pub struct ChatConfig {
     pub max_attempts: u32,
     #[serde(deserialize_with = "crate::de::duration")]
     pub retry_base: Duration,
+    /// How long one call (API or webhook) may take before it counts as
+    /// lost: a read is retried, a send becomes `unknown` (at least 1 s).
+    #[serde(deserialize_with = "crate::de::duration")]
+    pub request_timeout: Duration,
     /// A message to `users/<email>` with no direct message yet opens one
     /// (`spaces.setup`, module `chat-dm`) once approved; off by default,
     /// when such a message is refused at staging.
@@ -42,6 +46,7 @@ impl Default for ChatConfig {
             calls_per_second: crate::google::limiter::CHAT.units_per_second,
             max_attempts: 5,
             retry_base: Duration::from_millis(250),
+            request_timeout: Duration::from_secs(60),
             create_direct_messages: false,
         }
     }
@@ -51,6 +56,12 @@ impl ChatConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.poll_interval < Duration::from_secs(15) {
             return Err("key `chat.poll_interval`: at least 15s (Google's per-space read quota is shared with everyone in the project)".to_owned());
+        }
+        if self.request_timeout < Duration::from_secs(1) {
+            return Err(
+                "key `chat.request_timeout`: at least 1s (a call needs time to be answered)"
+                    .to_owned(),
+            );
         }
         if self.space_write_limit == 0 {
             return Err("key `chat.space_write_limit`: expected more than zero".to_owned());

@@ -92,10 +92,11 @@ impl Chat {
             tokens,
             config.calls_per_second,
             retry.clone(),
-        )?;
+        )?
+        .with_timeout(config.request_timeout)?;
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
+            .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::internal("cannot build the Chat HTTP client", e))?;

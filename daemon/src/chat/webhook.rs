@@ -134,10 +134,7 @@ pub async fn post(
             }
             Err(e) => {
                 let connect = e.is_connect();
-                let err = Error::new(
-                    Code::UpstreamUnavailable,
-                    format!("Google Chat cannot be reached: {}", e.without_url()),
-                );
+                let err = Error::new(Code::UpstreamUnavailable, gerr::describe("Google Chat", &e));
                 return Err(if connect {
                     PostError::NotSent(err)
                 } else {
@@ -168,7 +165,10 @@ pub async fn post(
                     ))
                 });
             }
-            429 if attempt < retry.max_attempts => backoff(retry, attempt, retry_after).await,
+            // A wait beyond the cap (Retry-After: 3600) is not waited out.
+            429 if attempt < retry.max_attempts && retry_after.is_none_or(|r| r <= retry.cap) => {
+                backoff(retry, attempt, retry_after).await;
+            }
             500..=599 => {
                 return Err(PostError::Unknown(gerr::from_answer(
                     "Google Chat",

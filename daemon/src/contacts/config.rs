@@ -20,6 +20,10 @@ pub struct ContactsConfig {
     pub max_attempts: u32,
     #[serde(deserialize_with = "crate::de::duration")]
     pub retry_base: Duration,
+    /// How long one People call may take before it counts as lost (and is
+    /// retried; at least 1 s).
+    #[serde(deserialize_with = "crate::de::duration")]
+    pub request_timeout: Duration,
 }
 
 impl Default for ContactsConfig {
@@ -30,6 +34,7 @@ impl Default for ContactsConfig {
             calls_per_second: super::client::PEOPLE.units_per_second,
             max_attempts: 5,
             retry_base: Duration::from_millis(250),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -37,10 +42,16 @@ impl Default for ContactsConfig {
 impl ContactsConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.sync_interval < Duration::from_secs(60) {
-            return Err("contacts.sync_interval: at least 1m".to_owned());
+            return Err("key `contacts.sync_interval`: at least 1m".to_owned());
+        }
+        if self.request_timeout < Duration::from_secs(1) {
+            return Err(
+                "key `contacts.request_timeout`: at least 1s (a call needs time to be answered)"
+                    .to_owned(),
+            );
         }
         if !(1..=1000).contains(&self.page_size) {
-            return Err("contacts.page_size: expected 1 to 1000".to_owned());
+            return Err("key `contacts.page_size`: expected 1 to 1000".to_owned());
         }
         Ok(())
     }

@@ -88,7 +88,8 @@ impl Contacts {
             tokens,
             config.calls_per_second,
             retry,
-        )?;
+        )?
+        .with_timeout(config.request_timeout)?;
         Ok(Contacts {
             clients,
             per_account: Mutex::new(HashMap::new()),

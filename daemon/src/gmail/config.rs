@@ -53,11 +53,12 @@ impl GmailConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.request_timeout < Duration::from_secs(1) {
             return Err(
-                "gmail.request_timeout: at least 1s (a call needs time to be answered)".to_owned(),
+                "key `gmail.request_timeout`: at least 1s (a call needs time to be answered)"
+                    .to_owned(),
             );
         }
         if self.max_attempts == 0 {
-            return Err("gmail.max_attempts: at least 1".to_owned());
+            return Err("key `gmail.max_attempts`: at least 1".to_owned());
         }
         Ok(())
     }

@@ -69,7 +69,8 @@ impl GoogleClient {
                             results[indices[k]] = Some(self.parse_body(&a.body));
                         }
                         Some(a) if a.status == 401 || error::retryable(a.status, &a.body) => {
-                            wait = wait.max(a.retry_after.unwrap_or_default());
+                            // A longer wait is the part's own call's to refuse.
+                            wait = wait.max(a.retry_after.unwrap_or_default().min(self.retry.cap));
                             retry.push(k);
                         }
                         Some(a) => {
@@ -146,7 +147,10 @@ impl GoogleClient {
                     self.tokens.rejected(&self.account, &token).await;
                     attempt -= 1;
                 }
-                s if error::retryable(s, &bytes) && attempt < self.retry.max_attempts => {
+                s if error::retryable(s, &bytes)
+                    && attempt < self.retry.max_attempts
+                    && self.waits(retry_after) =>
+                {
                     self.backoff(attempt, retry_after).await;
                 }
                 s => {

@@ -96,14 +96,35 @@ pub fn from_answer(
 /// No answer from `api`. reqwest names the URL; ours hold no secrets, but
 /// messages stay short.
 pub fn unreachable(api: &str, e: &reqwest::Error) -> Error {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), api);
+    Error::new(Code::UpstreamUnavailable, describe(api, e))
+}
+
+/// What went wrong with a request that got no answer, naming the cause:
+/// no connection, no answer within the request timeout, or the connection
+/// lost (reqwest's own message names only the URL, never the cause). The
+/// URL is left out: it may carry a webhook's key.
+pub fn describe(api: &str, e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        format!("{api} did not answer in time (request_timeout)")
+    } else if e.is_connect() {
+        format!("{api} cannot be reached")
+    } else {
+        format!("the connection to {api} was lost before its answer came")
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
     }
-    Error::new(
-        Code::UpstreamUnavailable,
-        format!("{api} cannot be reached: {s}"),
-    )
+    if let Some(url) = e.url() {
+        cause = cause.replace(url.as_str(), api);
+    }
+    if cause.is_empty() {
+        what
+    } else {
+        format!("{what}: {cause}")
+    }
 }
 
 /// An answer that is not what Google's documents promise.

@@ -354,7 +354,8 @@ impl GoogleClient {
                 }
                 status
                     if error::retryable(status, &answer.body)
-                        && attempt < self.retry.max_attempts =>
+                        && attempt < self.retry.max_attempts
+                        && self.waits(answer.retry_after) =>
                 {
                     self.backoff(attempt, answer.retry_after).await;
                 }
@@ -398,6 +399,14 @@ impl GoogleClient {
             retry_after,
             body,
         })
+    }
+
+    /// Whether a call asked to wait `retry_after` is retried: only within
+    /// the retry policy's cap (30 s). A longer wait (Retry-After: 3600)
+    /// returns the error at once, with the wait in its details, instead of
+    /// holding a send (and the daemon's shutdown) for an hour.
+    pub(super) fn waits(&self, retry_after: Option<Duration>) -> bool {
+        retry_after.is_none_or(|r| r <= self.retry.cap)
     }
 
     pub(super) async fn backoff(&self, attempt: u32, retry_after: Option<Duration>) {

@@ -111,9 +111,15 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Clips `text` to `max` characters; true when it did.
+/// Clips `text` to `max` characters; true when it did. Runs of whitespace
+/// and NULs become one space: SQLite's LIKE reads text only up to a NUL,
+/// so a short term after one would never be found.
 fn clip(text: &str, max: usize) -> (String, bool) {
-    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed: String = text
+        .split(|c: char| c.is_whitespace() || c == '\0')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     match collapsed.char_indices().nth(max) {
         Some((at, _)) => (collapsed[..at].to_owned(), true),
         None => (collapsed, false),
@@ -141,11 +147,12 @@ fn names_and_addresses(m: &NewMessage) -> (Option<String>, String, String, Strin
         }
     }
     names.dedup();
+    let no_nul = |s: String| s.replace('\0', " ");
     (
         super::query::display_name(&m.from),
         normalise_address(&m.from),
-        names.join(" · "),
-        addresses.join(" "),
+        no_nul(names.join(" · ")),
+        no_nul(addresses.join(" ")),
     )
 }
 
@@ -168,6 +175,7 @@ pub fn upsert(
     )?;
     for m in messages {
         let (text, truncated) = clip(&m.text, max_text_chars);
+        let subject = m.subject.replace('\0', " ");
         let existing: Option<(i64, bool, String, String)> = find
             .query_row(
                 params![m.account_id, m.channel.as_str(), m.provider_id],
@@ -182,10 +190,10 @@ pub fn upsert(
                         params![id, m.unread],
                     )?;
                     done.changed += 1;
-                } else if old_text != text || old_subject != m.subject {
+                } else if old_text != text || old_subject != subject {
                     c.execute(
                         "UPDATE inbox_messages SET text = ?2, subject = ?3, truncated = ?4 WHERE id = ?1",
-                        params![id, text, m.subject, truncated],
+                        params![id, text, subject, truncated],
                     )?;
                     done.changed += 1;
                 }
@@ -203,7 +211,7 @@ pub fn upsert(
                     from_norm,
                     serde_json::to_string(&m.to).unwrap_or_else(|_| "[]".to_owned()),
                     m.at_ms,
-                    m.subject,
+                    subject,
                     text,
                     truncated,
                     names,
@@ -562,5 +570,7 @@ pub fn stats(c: &Connection) -> rusqlite::Result<Stats> {
     })
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

@@ -45,7 +45,7 @@ pub fn sanitise(input: &str) -> Search {
             alternatives.push(digits.clone());
         }
         folded.push(alternatives);
-        if term.chars().count() < 3 {
+        if indexed_chars(&term) < 3 {
             like.push(escape_like(&term));
         } else if phone && digits != term {
             phrases.push(format!("({} OR {})", quote(&term), quote(&digits)));
@@ -58,6 +58,22 @@ pub fn sanitise(input: &str) -> Search {
         like,
         terms: folded,
     }
+}
+
+/// The characters of `term` the trigram index sees: `remove_diacritics`
+/// drops combining marks, so `\u{301}ſÜ` is two characters there (and a
+/// phrase of fewer than three matches nothing).
+fn indexed_chars(term: &str) -> usize {
+    term.chars().filter(|c| !is_combining_mark(*c)).count()
+}
+
+/// The combining mark blocks (diacritical marks, their extensions and
+/// supplement, for symbols, half marks).
+pub(super) fn is_combining_mark(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+    )
 }
 
 /// An FTS5 string: the term in double quotes, a quote inside doubled.
@@ -78,8 +94,11 @@ pub fn escape_like(term: &str) -> String {
 }
 
 /// Whitespace-separated terms, except that a phone number written with
-/// spaces (`+1 415 555 0123`, `(415) 555-0123`) stays one term.
+/// spaces (`+1 415 555 0123`, `(415) 555-0123`) stays one term. A NUL
+/// separates terms too: FTS5 ends a string at a NUL, so a quoted term
+/// holding one is an "unterminated string" syntax error.
 fn terms(input: &str) -> Vec<String> {
+    let input = input.replace('\0', " ");
     let words: Vec<&str> = input.split_whitespace().collect();
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
@@ -172,6 +191,30 @@ mod tests {
         assert_eq!(s.fts.as_deref(), Some("\"a_b\""));
         assert_eq!(s.like, ["Dr", "5\\%"]);
         assert!(sanitise("   ").is_empty());
+    }
+
+    /// Found by `fuzz_inbox_query_never_breaks_the_search`: `"¡\0\""` was
+    /// quoted whole, and FTS5 stopped reading at the NUL ("unterminated
+    /// string").
+    #[test]
+    fn a_nul_separates_terms() {
+        let s = sanitise("¡\0\"");
+        assert_eq!(s.fts, None);
+        assert_eq!(s.like, ["¡", "\""]);
+        assert_eq!(
+            fts("invoice\0INV-20931").as_deref(),
+            Some("\"invoice\" AND \"INV-20931\"")
+        );
+    }
+
+    /// Found by `fuzz_inbox_query_finds_a_stored_word`: `\u{301}ſÜ` was
+    /// three characters, so a trigram phrase, which found nothing: the
+    /// index drops the combining mark and sees two.
+    #[test]
+    fn combining_marks_do_not_count_towards_a_trigram() {
+        let s = sanitise("\u{301}ſÜ e\u{301}t\u{301}e\u{301}");
+        assert_eq!(s.fts.as_deref(), Some("\"e\u{301}t\u{301}e\u{301}\""));
+        assert_eq!(s.like, ["\u{301}ſÜ"]);
     }
 
     #[test]

@@ -16,9 +16,12 @@ const NAMES: u32 = 4;
 const ADDRESSES: u32 = 4;
 const TEXT: u32 = 2;
 
-/// Lower case with accents folded, as the index's tokenizer compares.
+/// Lower case with accents folded and combining marks dropped, as the
+/// index's tokenizer compares.
 pub fn fold(s: &str) -> String {
-    crate::contacts::record::fold(s)
+    let mut folded = crate::contacts::record::fold(s);
+    folded.retain(|c| !super::query::is_combining_mark(c));
+    folded
 }
 
 /// The fields of a message a search looks in, folded.
@@ -92,6 +95,8 @@ mod tests {
         let t = terms(&["resume"]);
         assert!(score(&t, &Fields::new("Résumé", "", "", "")) > 0);
         assert_eq!(score(&t, &Fields::new("other", "", "", "")), 0);
+        // A decomposed accent is a letter and a combining mark.
+        assert!(score(&t, &Fields::new("Re\u{301}sume\u{301}", "", "", "")) > 0);
     }
 
     #[test]

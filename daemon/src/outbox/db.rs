@@ -205,6 +205,31 @@ pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Item>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Approved items whose hold ends further ahead of `now_ms` than any hold
+/// can: past `now_ms + window_ms` without a hold reason (the hold window),
+/// past `now_ms + reason_ms` with one (quiet hours). Only a clock that went
+/// back makes them.
+pub fn held_beyond(
+    conn: &Connection,
+    now_ms: i64,
+    window_ms: i64,
+    reason_ms: i64,
+) -> Result<Vec<Item>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {columns} FROM outbox_items WHERE state = 'approved' AND dispatch_after_ms IS NOT NULL \
+         AND ((hold_reason IS NULL AND dispatch_after_ms > ?1) OR (hold_reason IS NOT NULL AND dispatch_after_ms > ?2))",
+        columns = SELECT_LIST.as_str()
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            now_ms.saturating_add(window_ms),
+            now_ms.saturating_add(reason_ms)
+        ],
+        Item::from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The earliest future dispatch time among approved items, if any.
 pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn

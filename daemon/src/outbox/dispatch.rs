@@ -64,8 +64,15 @@ impl Dispatcher {
                     Ok(n) => tracing::info!(expired = n, "expired pending items"),
                     Err(e) => tracing::error!(error = %e, "expiry sweep failed"),
                 }
+                match self.outbox.rebase_holds(now_unix_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(items = n, "the clock went back; holds rebased")
+                    }
+                    Err(e) => tracing::error!(error = %e, "hold sweep failed"),
+                }
             }
-            self.dispatch_due(&mut in_flight).await;
+            let held = self.dispatch_due(&mut in_flight).await;
 
             let wait = match self.outbox.next_due().await {
                 Ok(Some(at)) if at > now_unix_ms() => {
@@ -73,6 +80,7 @@ impl Dispatcher {
                 }
                 _ => self.sweep,
             };
+            let wait = held.map_or(wait, |h| h.min(wait));
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = self.outbox.wake.notified() => {}
@@ -89,17 +97,24 @@ impl Dispatcher {
         while in_flight.join_next().await.is_some() {}
     }
 
-    async fn dispatch_due(&mut self, in_flight: &mut JoinSet<()>) {
+    /// Starts the due items; returns how long until the soonest of those
+    /// still held back on the monotonic clock (`Outbox::held_back`) may go.
+    async fn dispatch_due(&mut self, in_flight: &mut JoinSet<()>) -> Option<Duration> {
         let due = match self.outbox.due(BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the dispatch queue");
-                return;
+                return None;
             }
         };
+        let mut held: Option<Duration> = None;
         for item in due {
+            if let Some(left) = self.outbox.held_back(&item.id) {
+                held = Some(held.map_or(left, |h| h.min(left)));
+                continue;
+            }
             let Ok(mut busy) = self.busy.lock() else {
-                return;
+                return held;
             };
             if busy.contains(&item.id) {
                 continue;
@@ -127,6 +142,7 @@ impl Dispatcher {
                 outbox.wake.notify_one();
             });
         }
+        held
     }
 }
 

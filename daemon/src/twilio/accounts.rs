@@ -93,6 +93,7 @@ pub fn by_account_sid(accounts: &Accounts, sid: &str) -> Option<Account> {
 pub async fn client(
     vault: &Vault,
     api_base: &str,
+    timeout: std::time::Duration,
     account: &Account,
 ) -> Result<(TwilioClient, TwilioSettings)> {
     let settings = TwilioSettings::of(account)?;
@@ -110,7 +111,10 @@ pub async fn client(
         settings.api_key_sid.as_deref(),
         secret,
     )?;
-    Ok((TwilioClient::new(api_base, auth)?, settings))
+    Ok((
+        TwilioClient::new(api_base, auth)?.with_timeout(timeout)?,
+        settings,
+    ))
 }
 
 /// What a human gives to add a Twilio account.
@@ -192,7 +196,8 @@ pub async fn add(service: &AccountService, caller: &Caller, request: AddTwilio) 
             ),
         ));
     }
-    let client = TwilioClient::new(&service.twilio_api_base, auth)?;
+    let client =
+        TwilioClient::new(&service.twilio_api_base, auth)?.with_timeout(service.twilio_timeout)?;
     let info = client.fetch_account().await?;
     if let Some(from) = &settings.from {
         client.check_from(from).await?;

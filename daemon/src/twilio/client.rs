@@ -258,6 +258,18 @@ impl TwilioClient {
         })
     }
 
+    /// The same client with calls timing out after `timeout` (`[twilio]
+    /// request_timeout`; 30 s by default): a send with no answer by then
+    /// may have reached Twilio, so it becomes `unknown`.
+    pub fn with_timeout(self, timeout: Duration) -> Result<TwilioClient, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| Error::internal("cannot build the Twilio HTTP client", e))?;
+        Ok(TwilioClient { http, ..self })
+    }
+
     pub fn account_sid(&self) -> &str {
         &self.auth.account_sid
     }

@@ -32,6 +32,10 @@ pub struct TwilioConfig {
     pub price_per_segment: Option<f64>,
     /// Inbound MMS media larger than this are not downloaded.
     pub media_max_bytes: u64,
+    /// How long one call to Twilio may take before it counts as lost: a
+    /// send with no answer by then becomes `unknown` (at least 1 s).
+    #[serde(deserialize_with = "crate::de::duration")]
+    pub request_timeout: Duration,
 }
 
 /// `[sms]`: how SMS are sent, whatever the provider.
@@ -79,6 +83,7 @@ impl Default for TwilioConfig {
             price_per_segment: None,
             // Twilio accepts MMS media up to 5 MB.
             media_max_bytes: 5 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -105,6 +110,12 @@ impl TwilioConfig {
             return Err(format!(
                 "key `twilio.price_per_segment`: {price} is not a price (a number of at least 0, e.g. 0.0083)"
             ));
+        }
+        if self.request_timeout < Duration::from_secs(1) {
+            return Err(
+                "key `twilio.request_timeout`: at least 1s (a call needs time to be answered)"
+                    .to_owned(),
+            );
         }
         if self.media_max_bytes == 0 {
             return Err("key `twilio.media_max_bytes`: must be at least 1".to_owned());

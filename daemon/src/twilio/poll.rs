@@ -54,6 +54,8 @@ pub struct Poller {
     pub accounts: Arc<Accounts>,
     pub vault: Vault,
     pub api_base: String,
+    /// `[twilio] request_timeout`.
+    pub timeout: std::time::Duration,
     pub inbound: Arc<Inbound>,
     pub keywords: Arc<dyn KeywordSink>,
     pub counts: PollCounts,
@@ -66,6 +68,7 @@ impl Poller {
         accounts: Arc<Accounts>,
         vault: Vault,
         api_base: String,
+        timeout: std::time::Duration,
         inbound: Arc<Inbound>,
         keywords: Arc<dyn KeywordSink>,
     ) -> Poller {
@@ -73,6 +76,7 @@ impl Poller {
             accounts,
             vault,
             api_base,
+            timeout,
             inbound,
             keywords,
             counts: PollCounts::default(),
@@ -119,7 +123,8 @@ impl Poller {
     /// ones. Returns how many were stored now.
     async fn poll(&self, account: &Account) -> Result<usize> {
         let started = jiff::Timestamp::now();
-        let (client, settings) = accounts::client(&self.vault, &self.api_base, account).await?;
+        let (client, settings) =
+            accounts::client(&self.vault, &self.api_base, self.timeout, account).await?;
         let mut last = self.last.lock().await;
         let (seen, since) = match last.get(&account.id) {
             Some((seen, at)) => (seen.clone(), *at),

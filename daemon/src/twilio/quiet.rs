@@ -220,6 +220,64 @@ mod tests {
         assert!(lunch.ends_after(at("2026-01-11T13:30:00Z")).is_none());
     }
 
+    /// Minutes from `a` to `b` on a 24-hour dial.
+    fn dial(a: Time, b: Time) -> i64 {
+        let m = |t: Time| i64::from(t.hour()) * 60 + i64::from(t.minute());
+        (m(b) - m(a)).rem_euclid(24 * 60)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::util::fuzz::cases())]
+
+        /// The wall clock jumping to any time (backwards or forwards, across
+        /// daylight-saving changes, in zones with 30-minute shifts): inside
+        /// quiet hours the hold ends after now and at most the window's
+        /// length (and an hour of daylight saving) later, never at once and
+        /// never a day late; outside them nothing is held.
+        #[test]
+        fn fault_clock_jumps_quiet_hours_end_after_now_within_the_window(
+            start in 0i8..24, start_m in 0i8..60, end in 0i8..24, end_m in 0i8..60,
+            tz in proptest::sample::select(vec![
+                "UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe",
+                "Asia/Kolkata", "America/Sao_Paulo", "Europe/London",
+            ]),
+            // 1900 to 2200, and jumps of up to ±3 days from there.
+            secs in -2_208_988_800i64..7_258_118_400,
+            jump in -259_200i64..259_200,
+        ) {
+            let (s, e) = (Time::new(start, start_m, 0, 0).unwrap(), Time::new(end, end_m, 0, 0).unwrap());
+            proptest::prop_assume!(s != e);
+            let text = format!("{}-{}", s.strftime("%H:%M"), e.strftime("%H:%M"));
+            let q = QuietHours::parse(&text, Some(tz)).unwrap();
+            let window = dial(s, e);
+            for now in [secs, secs + jump] {
+                let now = Timestamp::from_second(now).unwrap();
+                let local = now.to_zoned(q.tz.clone()).time();
+                let inside = if s < e { local >= s && local < e } else { local >= s || local < e };
+                match q.ends_after(now) {
+                    None => proptest::prop_assert!(!inside, "{text} {tz} at {now}: inside, not held"),
+                    Some(until) => {
+                        proptest::prop_assert!(inside, "{text} {tz} at {now}: held outside");
+                        let left = until.timestamp().as_second() - now.as_second();
+                        proptest::prop_assert!(left > 0, "{text} {tz} at {now}: ends at {until}, not after now");
+                        proptest::prop_assert!(
+                            left <= (window + 60) * 60,
+                            "{text} {tz} at {now} ({local}): held until {until}, {left} s for a {window}-minute window"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fault_clock_jumps_to_the_ends_of_time_never_panic() {
+        let q = QuietHours::parse("21:00-08:00", Some("America/New_York")).unwrap();
+        for now in [Timestamp::MIN, Timestamp::MAX, Timestamp::UNIX_EPOCH] {
+            let _ = q.ends_after(now);
+        }
+    }
+
     #[test]
     fn bad_windows_are_named() {
         for bad in ["21:00", "25:00-08:00", "21:00-21:00", "9pm-8am"] {

@@ -53,6 +53,7 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry, sinks: Sinks) -> Arc
         accounts: ctx.accounts.clone(),
         vault: ctx.vault.clone(),
         api_base: ctx.config.twilio.api_base.clone(),
+        timeout: ctx.config.twilio.request_timeout,
     });
     let media = Arc::new(MediaSaver::new(
         ctx.data_dir,
@@ -65,6 +66,7 @@ pub fn register(ctx: &Context<'_>, registry: &mut Registry, sinks: Sinks) -> Arc
             ctx.accounts.clone(),
             ctx.vault.clone(),
             ctx.config.twilio.api_base.clone(),
+            ctx.config.twilio.request_timeout,
             inbound.clone(),
             sinks.keywords.clone(),
         ))
@@ -131,6 +133,7 @@ struct VaultLookup {
     accounts: Arc<Accounts>,
     vault: Vault,
     api_base: String,
+    timeout: std::time::Duration,
 }
 
 #[async_trait::async_trait]
@@ -157,7 +160,8 @@ impl TokenSource for VaultLookup {
 impl MediaSource for VaultLookup {
     async fn download(&self, account_id: &str, url: &str, max_bytes: u64) -> Result<Media> {
         let account = self.accounts.resolve(Some(account_id))?;
-        let (client, _) = super::accounts::client(&self.vault, &self.api_base, &account).await?;
+        let (client, _) =
+            super::accounts::client(&self.vault, &self.api_base, self.timeout, &account).await?;
         client.download_media(url, max_bytes).await
     }
 }

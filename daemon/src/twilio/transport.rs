@@ -71,9 +71,14 @@ impl TwilioTransport {
     ) -> std::result::Result<String, DeliveryError> {
         let failed = |e: Error| DeliveryError::Failed(e.message);
         let account = self.accounts.resolve(Some(&item.account)).map_err(failed)?;
-        let (twilio, settings) = client(&self.vault, &self.config.api_base, &account)
-            .await
-            .map_err(failed)?;
+        let (twilio, settings) = client(
+            &self.vault,
+            &self.config.api_base,
+            self.config.request_timeout,
+            &account,
+        )
+        .await
+        .map_err(failed)?;
         self.optouts
             .check(&account.id, &senders(&settings), &sms.to)
             .await
@@ -145,7 +150,13 @@ impl TwilioTransport {
     /// the send.
     async fn lookup(&self, item: &Item, sms: &SmsContent) -> Result<Option<Message>> {
         let account = self.accounts.resolve(Some(&item.account))?;
-        let (twilio, _) = client(&self.vault, &self.config.api_base, &account).await?;
+        let (twilio, _) = client(
+            &self.vault,
+            &self.config.api_base,
+            self.config.request_timeout,
+            &account,
+        )
+        .await?;
         let at_ms = item.dispatched_at_ms.unwrap_or(item.updated_at_ms);
         let at =
             jiff::Timestamp::from_millisecond(at_ms).unwrap_or_else(|_| jiff::Timestamp::now());

@@ -39,7 +39,7 @@ fn start(env: &Env, fake: &ChatFake, chat: &str) -> crate::harness::Daemon {
 }
 
 /// `commsctl accounts add chat-webhook` with the URL on stdin.
-fn add_webhook(env: &Env, url: &str, extra: &[&str]) -> (i32, String, String) {
+pub(crate) fn add_webhook(env: &Env, url: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec![
         "accounts",
         "add",

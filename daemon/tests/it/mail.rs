@@ -26,8 +26,8 @@ use commsd::outbox::validate::Limits;
 
 use crate::dovecot::Dovecot;
 
-const ALICE: &str = "alice@example.test";
-const BOB: &str = "bob@example.test";
+pub(crate) const ALICE: &str = "alice@example.test";
+pub(crate) const BOB: &str = "bob@example.test";
 
 fn settings(d: &Dovecot, user: &str, security: Security) -> MailSettings {
     let (imap, smtp) = match security {
@@ -63,7 +63,7 @@ fn fast() -> Timeouts {
     }
 }
 
-fn client(d: &Dovecot, user: &str, data: &std::path::Path) -> Arc<MailClient> {
+pub(crate) fn client(d: &Dovecot, user: &str, data: &std::path::Path) -> Arc<MailClient> {
     let creds = Arc::new(Fixed(Credential::Password(
         Dovecot::password(user).to_owned(),
     )));
@@ -79,7 +79,7 @@ fn client(d: &Dovecot, user: &str, data: &std::path::Path) -> Arc<MailClient> {
     )
 }
 
-fn raw_message(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
+pub(crate) fn raw_message(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{}@outside.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
         subject.replace(' ', "-")
@@ -87,7 +87,7 @@ fn raw_message(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn item(account: &str, content: EmailContent) -> Item {
+pub(crate) fn item(account: &str, content: EmailContent) -> Item {
     let content = Content::Email(content);
     Item {
         id: format!("ob_test{}", std::process::id()),
@@ -118,7 +118,7 @@ fn item(account: &str, content: EmailContent) -> Item {
     }
 }
 
-async fn wait_for<T>(mut f: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn wait_for<T>(mut f: impl AsyncFnMut() -> Option<T>) -> T {
     for _ in 0..100 {
         if let Some(v) = f().await {
             return v;

@@ -4,6 +4,8 @@
 
 #[path = "../../../tests/support/dovecot.rs"]
 mod dovecot;
+#[path = "../../../tests/support/faultproxy.rs"]
+mod faultproxy;
 #[path = "../../../tests/support/harness.rs"]
 mod harness;
 #[path = "../../../tests/support/oauth.rs"]
@@ -22,6 +24,8 @@ mod consent;
 mod contacts;
 mod events;
 mod fault_disk;
+mod fault_net;
+mod fault_vault;
 mod faults;
 mod fuzz_api;
 mod gmail;
@@ -35,6 +39,7 @@ mod lifecycle;
 mod listeners;
 mod mail;
 mod mail_accounts;
+mod mail_restarts;
 mod mail_trust;
 mod outbox;
 mod sandbox;

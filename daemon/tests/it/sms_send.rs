@@ -281,6 +281,10 @@ pub(crate) enum SendMode {
     Fail500,
     /// 400 with error 21610 (the recipient opted out).
     OptedOut,
+    /// 429 with `Retry-After: 1` and error 20429: nothing was sent.
+    RateLimited,
+    /// 503: Twilio may or may not have sent it.
+    Unavailable,
 }
 
 #[derive(Default)]
@@ -291,6 +295,12 @@ pub(crate) struct FakeState {
     /// Forms of the sends received.
     pub sends: Vec<Vec<(String, String)>>,
     pub lists: usize,
+    /// The list call also returns every message accepted (as Twilio would).
+    pub list_accepted: bool,
+    /// Messages accepted (answered 201), as the list call shows them.
+    pub accepted: Vec<Value>,
+    /// `mode` answers this many sends, then the fake accepts again.
+    pub mode_times: Option<usize>,
 }
 
 /// A scripted Twilio for what Prism cannot do (lose an answer, list what
@@ -332,7 +342,11 @@ impl FakeTwilio {
                             async move {
                                 let mut s = s.lock().unwrap();
                                 s.lists += 1;
-                                axum::Json(serde_json::json!({ "messages": s.listed, "next_page_uri": null }))
+                                let mut messages = s.listed.clone();
+                                if s.list_accepted {
+                                    messages.extend(s.accepted.iter().cloned());
+                                }
+                                axum::Json(serde_json::json!({ "messages": messages, "next_page_uri": null }))
                             }
                         })
                         .post(move |axum::Form(form): axum::Form<Vec<(String, String)>>| {
@@ -342,19 +356,57 @@ impl FakeTwilio {
                                 let n = s.sends.len();
                                 s.sends.push(form.clone());
                                 let to = form.iter().find(|(k, _)| k == "To").map(|(_, v)| v.clone());
-                                match s.mode.unwrap_or(SendMode::Accept) {
-                                    SendMode::Accept => (
-                                        axum::http::StatusCode::CREATED,
-                                        axum::Json(serde_json::json!({
-                                            "sid": format!("SM{n:032x}"), "status": "queued", "to": to,
-                                        })),
+                                let body = form.iter().find(|(k, _)| k == "Body").map(|(_, v)| v.clone());
+                                let mode = s.mode.unwrap_or(SendMode::Accept);
+                                if let Some(n) = s.mode_times {
+                                    if n <= 1 {
+                                        s.mode = Some(SendMode::Accept);
+                                        s.mode_times = None;
+                                    } else {
+                                        s.mode_times = Some(n - 1);
+                                    }
+                                }
+                                let headers = |retry: bool| {
+                                    let mut h = axum::http::HeaderMap::new();
+                                    if retry {
+                                        h.insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                                    }
+                                    h
+                                };
+                                match mode {
+                                    SendMode::Accept => {
+                                        let sid = format!("SM{n:032x}");
+                                        s.accepted.push(serde_json::json!({
+                                            "sid": sid, "status": "queued", "to": to, "body": body,
+                                            "direction": "outbound-api",
+                                            "date_created": jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000").to_string(),
+                                        }));
+                                        (
+                                            axum::http::StatusCode::CREATED,
+                                            headers(false),
+                                            axum::Json(serde_json::json!({
+                                                "sid": sid, "status": "queued", "to": to,
+                                            })),
+                                        )
+                                    }
+                                    SendMode::RateLimited => (
+                                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                                        headers(true),
+                                        axum::Json(serde_json::json!({ "code": 20429, "message": "Too Many Requests" })),
+                                    ),
+                                    SendMode::Unavailable => (
+                                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                        headers(false),
+                                        axum::Json(serde_json::json!({ "code": 20503, "message": "Service Unavailable" })),
                                     ),
                                     SendMode::Fail500 => (
                                         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                        headers(false),
                                         axum::Json(serde_json::json!({ "code": 20500, "message": "Internal Server Error" })),
                                     ),
                                     SendMode::OptedOut => (
                                         axum::http::StatusCode::BAD_REQUEST,
+                                        headers(false),
                                         axum::Json(serde_json::json!({ "code": 21610, "message": "Attempt to send to unsubscribed recipient" })),
                                     ),
                                 }

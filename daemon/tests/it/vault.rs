@@ -95,7 +95,7 @@ fn vault_status(env: &Env) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap()
 }
 
-fn unlock_from_stdin(env: &Env, passphrase: &str) -> Run {
+pub(crate) fn unlock_from_stdin(env: &Env, passphrase: &str) -> Run {
     let mut child = env
         .commsctl_command(&["vault", "unlock", "--passphrase-stdin"])
         .stdin(Stdio::piped())

@@ -370,3 +370,25 @@ fn texts_are_clipped_and_windows_and_accounts_are_dropped() {
     assert_eq!(stats.messages, 3);
     assert!(stats.bytes > 0, "{stats:?}");
 }
+
+/// Found by `fuzz_inbox_query_finds_a_stored_word`: SQLite's LIKE reads
+/// text only up to a NUL, so `"` in `before \0" after` was never found.
+#[test]
+fn a_nul_in_stored_text_hides_nothing_after_it() {
+    let c = db();
+    let m = msg(
+        Channel::Sms,
+        "twilio1",
+        "SM9",
+        "+14155550123",
+        "a\0b",
+        "before \0\" after",
+        1,
+    );
+    upsert(&c, "sms", &[m], 1000, 0).unwrap();
+    for query in ["\"", "b", "after"] {
+        let got = search(&c, &sanitise(query), &all(), 0, 10).unwrap();
+        assert_eq!(got.len(), 1, "{query:?}");
+        assert_eq!(got[0].text, "before \" after");
+    }
+}

@@ -3,12 +3,14 @@
 //! re-checked) and finish (the transport's outcome).
 
 use super::{Outbox, audit_entry, cap_reason, changed_meanwhile};
+use crate::accounts::Kind;
 use crate::error::Result;
 use crate::events::now_unix_ms;
 use crate::outbox::db;
 use crate::outbox::item::{self, Item};
 use crate::outbox::model::State;
 use crate::outbox::transport::DeliveryError;
+use crate::vault::State as VaultState;
 
 /// What a provider learnt of a sent item's delivery.
 #[derive(Debug, Clone)]
@@ -20,6 +22,41 @@ pub struct DeliveryNews {
     pub actor: String,
     /// The audit row's result.
     pub note: String,
+}
+
+/// A hold window is rebased only when it ends more than this beyond a
+/// whole window from now: small steps of a synchronised clock are not
+/// worth an audit row.
+const CLOCK_SLACK_MS: i64 = 1_000;
+/// The longest a hold with a reason (quiet hours) can last: a day and the
+/// hour a daylight-saving change adds, and the same slack.
+const QUIET_HOLD_MAX_MS: i64 = 25 * 3_600_000 + CLOCK_SLACK_MS;
+
+/// How often an item held for a closed vault is looked at again.
+const VAULT_RECHECK_MS: i64 = 5_000;
+
+/// Why an item cannot go now because the vault is closed: locked (the file
+/// waits for its passphrase) or unusable (the keyring is gone, the file is
+/// damaged). `None` when it is ready.
+async fn vault_closed(vault: &crate::vault::Vault) -> Option<String> {
+    let status = vault.status().await;
+    match status.state {
+        VaultState::Ready => None,
+        VaultState::Locked => Some(
+            "the secret vault is locked: run `commsctl vault unlock` (or start commsd with \
+             COMMSD_VAULT_PASSPHRASE); it goes once the vault is open"
+                .to_owned(),
+        ),
+        VaultState::Unavailable => Some(format!(
+            "the secret vault cannot be used ({}){}; it goes once it can",
+            status.reason.as_deref().unwrap_or("no reason given"),
+            status
+                .hint
+                .as_deref()
+                .map(|h| format!(": {h}"))
+                .unwrap_or_default()
+        )),
+    }
 }
 
 impl Outbox {
@@ -73,18 +110,63 @@ impl Outbox {
         .await
     }
 
+    /// Holds that end further ahead than any hold can, because the clock
+    /// went back after they were set (a hold window ends at most
+    /// `hold_window` after the approval, quiet hours within a day and the
+    /// hour a daylight-saving change adds): left alone they would wait as
+    /// long as the clock jumped. A hold window starts again at `now_ms`, so
+    /// the item still waits a whole window (never early); a quiet-hours
+    /// hold is due at once, and the transport holds it again until the
+    /// quiet hours really end. Audited. The clock is a parameter; the
+    /// dispatcher passes the wall clock at each sweep.
+    pub async fn rebase_holds(&self, now_ms: i64) -> Result<usize> {
+        let window = i64::try_from(self.config.hold_window.as_millis()).unwrap_or(i64::MAX);
+        self.write(move |conn, changes| {
+            let ahead = db::held_beyond(
+                conn,
+                now_ms,
+                window.saturating_add(CLOCK_SLACK_MS),
+                QUIET_HOLD_MAX_MS,
+            )?;
+            let mut n = 0;
+            for item in &ahead {
+                let mut updated = item.clone();
+                let note = if item.hold_reason.is_none() {
+                    updated.dispatch_after_ms = Some(now_ms.saturating_add(window));
+                    "the clock went back: the hold window starts again"
+                } else {
+                    updated.dispatch_after_ms = Some(now_ms);
+                    "the clock went back: the hold is looked at again"
+                };
+                updated.updated_at_ms = now_ms;
+                if db::update_if(conn, &updated, State::Approved)? {
+                    n += 1;
+                    changes.record(
+                        conn,
+                        Some(State::Approved),
+                        &updated,
+                        audit_entry("daemon", "held", &updated, Some(note.to_owned())),
+                    )?;
+                }
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     /// Marks `item` as sending after re-checking its approval and caps.
     /// Returns the item to deliver, or None when it must not be sent now.
     pub(crate) async fn begin_dispatch(&self, item: Item) -> Result<Option<Item>> {
         let caps = self.caps(item.channel, &item.account);
-        let transport = self
-            .accounts
-            .resolve(Some(&item.account))
-            .ok()
-            .and_then(|account| self.transport(&account, item.channel));
+        let account = self.accounts.resolve(Some(&item.account)).ok();
+        let vault_hold = match (&account, self.vault.get()) {
+            (Some(a), Some(vault)) if a.kind != Kind::Sandbox => vault_closed(vault).await,
+            _ => None,
+        };
+        let transport = account.and_then(|account| self.transport(&account, item.channel));
         let hold = match transport {
-            Some(t) => t.hold_until(&item, now_unix_ms()).await,
-            None => None,
+            Some(t) if vault_hold.is_none() => t.hold_until(&item, now_unix_ms()).await,
+            _ => None,
         };
         self.write(move |conn, changes| {
             let Some(current) = db::get(conn, &item.id)? else {
@@ -116,6 +198,25 @@ impl Outbox {
                         updated.hold_reason.clone(),
                     ),
                 )?;
+                return Ok(None);
+            }
+            if let Some(reason) = vault_hold {
+                // Looked at again shortly; audited when the reason changes.
+                let mut updated = current.clone();
+                updated.dispatch_after_ms = Some(now.saturating_add(VAULT_RECHECK_MS));
+                updated.hold_reason = Some(reason.clone());
+                updated.updated_at_ms = now;
+                db::update_if(conn, &updated, State::Approved)?;
+                if current.hold_reason.as_deref() == Some(reason.as_str()) {
+                    changes.items.push(updated);
+                } else {
+                    changes.record(
+                        conn,
+                        Some(State::Approved),
+                        &updated,
+                        audit_entry("daemon", "held", &updated, Some(reason)),
+                    )?;
+                }
                 return Ok(None);
             }
             if let Some((until, reason)) = hold {
@@ -288,5 +389,62 @@ impl Outbox {
             .store
             .call(move |c| db::due(c, now_unix_ms(), limit))
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::vault::{BackendChoice, KdfParams, Secret, Vault, VaultConfig};
+
+    fn vault(dir: &std::path::Path, passphrase: Option<&str>) -> Vault {
+        let config = VaultConfig {
+            backend: BackendChoice::File,
+            file: None,
+        };
+        let fast = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        Vault::open_with(&config, dir, passphrase.map(Secret::new), fast)
+    }
+
+    fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        (root, dir)
+    }
+
+    /// What an approved item's hold reason says when the vault is closed at
+    /// dispatch: locked (started without the passphrase), unusable (here a
+    /// damaged index, as for a keyring gone), open.
+    #[tokio::test]
+    async fn fault_vault_closed_says_what_to_do_and_open_holds_nothing() {
+        let (_root, dir) = data_dir();
+        let locked = vault(&dir, None);
+        let reason = vault_closed(&locked).await.expect("locked");
+        assert!(
+            reason.contains("locked") && reason.contains("commsctl vault unlock"),
+            "{reason}"
+        );
+        let open = vault(&dir, Some("correct horse battery"));
+        open.put("twilio/a1/secret", &Secret::new("t0ken"))
+            .await
+            .unwrap();
+        assert_eq!(vault_closed(&open).await, None);
+
+        let (_root, dir) = data_dir();
+        std::fs::write(dir.join("vault.json"), b"{not json").unwrap();
+        let broken = vault(&dir, Some("correct horse battery"));
+        let reason = vault_closed(&broken).await.expect("unusable");
+        assert!(
+            reason.contains("cannot be used") && reason.contains("damaged"),
+            "{reason}"
+        );
     }
 }

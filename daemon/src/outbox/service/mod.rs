@@ -19,7 +19,7 @@ mod stage;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::Notify;
@@ -68,6 +68,9 @@ pub struct Outbox {
     transports: std::sync::OnceLock<Arc<super::transport::Transports>>,
     /// Names in recipients → addresses (the contacts provider's).
     resolver: std::sync::OnceLock<Arc<dyn super::resolver::AddressResolver>>,
+    /// The secret vault: an item of an account that needs it waits while
+    /// it is locked or unusable (`begin_dispatch`).
+    vault: std::sync::OnceLock<crate::vault::Vault>,
 }
 
 /// The in-memory state that follows the database: updated and announced on
@@ -81,6 +84,29 @@ struct Live {
     /// Bumped on every committed change, before its events go out: a reader
     /// that saw generation N before reading has data at least as new as N.
     generation: std::sync::atomic::AtomicU64,
+    /// `[outbox] hold_window`.
+    hold_window: Duration,
+    /// Approved items of this run and when, on the monotonic clock, their
+    /// hold ends ([`hold_deadline`]): a wall clock that jumps forward does
+    /// not cut a hold window short.
+    holds: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+/// When, on the monotonic clock `now`, an item whose hold ends at
+/// `dispatch_after_ms` on the wall clock (read as `now_ms`) may go: as far
+/// ahead as the wall clock says, but never more than a whole hold window
+/// (a clock that went back is `Outbox::rebase_holds`' to fix). Extreme
+/// values saturate; an unrepresentable instant leaves the wall clock alone
+/// in charge.
+pub(crate) fn hold_deadline(
+    dispatch_after_ms: i64,
+    now_ms: i64,
+    window: Duration,
+    now: Instant,
+) -> Instant {
+    let ahead = u64::try_from(dispatch_after_ms.saturating_sub(now_ms)).unwrap_or(0);
+    now.checked_add(Duration::from_millis(ahead).min(window))
+        .unwrap_or(now)
 }
 
 impl Live {
@@ -88,6 +114,20 @@ impl Live {
         if !changes.items.is_empty() {
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if let Ok(mut holds) = self.holds.lock() {
+            let (now_ms, now) = (now_unix_ms(), Instant::now());
+            for item in &changes.items {
+                match (item.state, item.dispatch_after_ms) {
+                    (State::Approved, Some(at)) => {
+                        let deadline = hold_deadline(at, now_ms, self.hold_window, now);
+                        holds.insert(item.id.clone(), deadline);
+                    }
+                    _ => {
+                        holds.remove(&item.id);
+                    }
+                }
+            }
         }
         if let Ok(mut tally) = self.tally.lock() {
             for (old, new) in &changes.transitions {
@@ -204,6 +244,7 @@ impl Outbox {
     ) -> Result<Outbox> {
         let tally = store.call(|c| db::count_by_state(c)).await?;
         let wake = Arc::new(Notify::new());
+        let hold_window = config.hold_window;
         Ok(Outbox {
             store,
             accounts,
@@ -219,9 +260,12 @@ impl Outbox {
                 wake,
                 tally: Mutex::new(tally),
                 generation: std::sync::atomic::AtomicU64::new(0),
+                hold_window,
+                holds: Mutex::new(std::collections::HashMap::new()),
             }),
             transports: std::sync::OnceLock::new(),
             resolver: std::sync::OnceLock::new(),
+            vault: std::sync::OnceLock::new(),
         })
     }
 
@@ -233,6 +277,11 @@ impl Outbox {
 
     pub fn use_transports(&self, transports: Arc<super::transport::Transports>) {
         let _ = self.transports.set(transports);
+    }
+
+    /// The secret vault every account but the sandbox sends with.
+    pub fn use_vault(&self, vault: crate::vault::Vault) {
+        let _ = self.vault.set(vault);
     }
 
     /// The transport of `channel` items of `account`, once registered.
@@ -254,6 +303,20 @@ impl Outbox {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How much longer, on the monotonic clock, the hold of an item
+    /// approved in this run lasts (`None`: it may go). The wall clock's
+    /// `dispatch_after` says when an item is due; this keeps a wall clock
+    /// that jumped forward from sending it before its hold window passed.
+    pub(crate) fn held_back(&self, id: &str) -> Option<Duration> {
+        let mut holds = self.live.holds.lock().ok()?;
+        let left = holds.get(id)?.checked_duration_since(Instant::now());
+        if left.is_none_or(|d| d.is_zero()) {
+            holds.remove(id);
+            return None;
+        }
+        left
     }
 
     pub fn config(&self) -> &OutboxConfig {
@@ -513,3 +576,6 @@ fn store_to_error(e: StoreError) -> Error {
         other => Error::from(other),
     }
 }
+
+#[cfg(test)]
+mod clock_tests;

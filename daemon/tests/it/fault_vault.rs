@@ -1,0 +1,58 @@
+//! The secret vault locked when an approved message comes due (the issue's
+//! "vault locked at start"): the item waits, approved, with a hold reason
+//! that says what to do, and goes once when a human unlocks the vault. It
+//! is never failed for want of its credentials (a failed item cannot be
+//! approved again, so the approval would be lost).
+
+use std::time::Duration;
+
+use crate::harness::eventually;
+use crate::sms_send::{FakeTwilio, add_twilio, item, json_of, settled, stage, start};
+
+const AC: &str = "AC0123456789abcdef0123456789abcdef";
+const MG: &str = "MG0123456789abcdef0123456789abcdef";
+const PASSPHRASE: &str = "correct horse battery staple";
+
+#[test]
+fn fault_vault_locked_at_start_holds_an_approved_sms_until_unlocked_then_sends_it_once() {
+    let fake = FakeTwilio::start();
+    let (env, daemon) = start(&fake.base, "[outbox]\nhold_window = \"6s\"\n");
+    let added = json_of(&add_twilio(
+        &env,
+        &["--account-sid", AC, "--messaging-service", MG],
+    ));
+    let account = added["account"]["id"].as_str().unwrap().to_owned();
+    let id = json_of(&stage(&env, &account, "+14155550100", "See you at 9:00"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(env.commsctl(&["approve", &id]).code, 0);
+    // Stopped within the hold window; started again without the passphrase.
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(20)).code, 0);
+    assert_eq!(item(&env, &id)["state"], "approved");
+    let _daemon = env.spawn_traced(env.commsd());
+
+    // Due, and the vault is locked: it waits, saying why and what to do.
+    let mut shown = serde_json::Value::Null;
+    let held = eventually(Duration::from_secs(30), || {
+        shown = item(&env, &id);
+        shown["policy"]["holdReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("vault is locked"))
+    });
+    assert!(held, "{shown}");
+    assert_eq!(shown["state"], "approved", "{shown}");
+    let reason = shown["policy"]["holdReason"].as_str().unwrap();
+    assert!(reason.contains("commsctl vault unlock"), "{reason}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(item(&env, &id)["state"], "approved");
+    assert_eq!(fake.sends(), 0, "nothing went out while locked");
+
+    // A human unlocks it: it goes, once.
+    let run = crate::vault::unlock_from_stdin(&env, PASSPHRASE);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let done = settled(&env, &id);
+    assert_eq!(done["state"], "sent", "{done}");
+    assert_eq!(fake.sends(), 1);
+}
