@@ -100,8 +100,10 @@ fn assert_wire_format(bytes: &[u8]) {
     }
 }
 
+/// LF line endings, without the line break a quoted-printable body may end
+/// with (mail-parser keeps the encoder's last CRLF; readers do not show it).
 fn lf(s: &str) -> String {
-    s.replace("\r\n", "\n")
+    s.replace("\r\n", "\n").trim_end_matches('\n').to_owned()
 }
 
 proptest! {
@@ -111,7 +113,6 @@ proptest! {
     /// header, and parses back to the same subject, display name, bodies
     /// (line endings normalised to LF by validation) and attachments.
     /// What it refuses names a field of the input.
-    #[ignore = "finds bugs not fixed yet (README, Fuzzing): a long RFC 2047-encoded Subject is not folded (a line over 998), and ASCII text that looks like an encoded word (=?utf-8?q??=) is sent raw and decoded by the recipient"]
     #[test]
     fn fuzz_mime_round_trips_through_mail_parser(
         subject in odd_text(),
@@ -166,9 +167,9 @@ proptest! {
         let from = parsed.from().unwrap().first().unwrap();
         prop_assert_eq!(from.name().unwrap_or(""), sent.name.as_deref().unwrap_or(""));
         prop_assert_eq!(from.address(), Some("sender@clinic.example"));
-        prop_assert_eq!(lf(&parsed.body_text(0).unwrap_or_default()), content.text.as_str());
+        prop_assert_eq!(lf(&parsed.body_text(0).unwrap_or_default()), lf(&content.text));
         if let Some(html) = &content.html {
-            prop_assert_eq!(lf(&parsed.body_html(0).unwrap_or_default()), html.as_str());
+            prop_assert_eq!(lf(&parsed.body_html(0).unwrap_or_default()), lf(html));
         }
         let received: Vec<_> = parsed.attachments().collect();
         prop_assert_eq!(received.len(), content.attachments.len());

@@ -58,6 +58,9 @@ pub fn mailbox(field: &str, input: &str) -> Result<String> {
         .parse()
         .map_err(|_| Error::invalid(field, unparsable_mailbox(input)))?;
     check_address(field, parsed.email.user(), parsed.email.domain())?;
+    if parsed.name.as_deref().is_some_and(super::looks_encoded) {
+        return Err(super::encoded_refusal(field));
+    }
     let normalised = parsed.to_string();
     // The stored form must parse back to itself: the MIME builder re-parses it.
     match normalised.parse::<Mailbox>() {

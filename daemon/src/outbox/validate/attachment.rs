@@ -88,5 +88,8 @@ pub(in crate::outbox) fn check_filename(field: &str, name: &str) -> Result<()> {
     if name.contains('/') {
         return Err(Error::invalid(field, "the file name must not contain /"));
     }
+    if super::looks_encoded(name) {
+        return Err(super::encoded_refusal(field));
+    }
     Ok(())
 }

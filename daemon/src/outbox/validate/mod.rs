@@ -106,6 +106,22 @@ fn control_kind(c: char) -> &'static str {
 /// folds header lines between words only, and RFC 5322 lines end at 998.
 pub const MAX_HEADER_WORD_CHARS: usize = 900;
 
+/// True when `s` holds `=?...?=`: mail programs decode that as an RFC 2047
+/// encoded word, so the recipient would read something else than was
+/// approved (`=?utf-8?b?SGk=?=` arrives as `Hi`).
+pub fn looks_encoded(s: &str) -> bool {
+    s.find("=?").is_some_and(|at| s[at + 2..].contains("?="))
+}
+
+/// The refusal for [`looks_encoded`] text.
+pub fn encoded_refusal(field: &str) -> Error {
+    Error::invalid(
+        field,
+        "contains =?...?=, which mail programs decode as an encoded word, so the recipient would \
+         read something else; write it differently (e.g. with a space after =?)",
+    )
+}
+
 /// Validates a subject: one line (no CR, LF, NUL or other control character
 /// but tab), at most `limits.max_subject_chars` characters, no word over
 /// [`MAX_HEADER_WORD_CHARS`]. Surrounding whitespace is removed and inner
@@ -118,6 +134,9 @@ pub fn subject(field: &str, s: &str, limits: &Limits) -> Result<String> {
         ));
     }
     let trimmed = s.trim();
+    if looks_encoded(trimmed) {
+        return Err(encoded_refusal(field));
+    }
     if let Some(word) = trimmed
         .split_whitespace()
         .find(|w| w.chars().count() > MAX_HEADER_WORD_CHARS)
@@ -221,6 +240,25 @@ mod tests {
     }
 
     // -- text ------------------------------------------------------------------
+
+    #[test]
+    fn text_that_mail_programs_would_decode_is_refused_in_headers() {
+        let limits = Limits::default();
+        assert_invalid(
+            subject("subject", "Invoice =?utf-8?b?SGk=?= due", &limits),
+            "subject",
+            "encoded word",
+        );
+        assert_invalid(
+            address::mailbox("to[0]", "\"=?utf-8?q?Dr_Who?=\" <who@clinic.example>"),
+            "to[0]",
+            "encoded word",
+        );
+        // Half of one is plain text; `=?` before `?=` is refused, spaces or not.
+        assert!(subject("subject", "What =? now", &limits).is_ok());
+        assert!(subject("subject", "Price =? 5 ?= total", &limits).is_err());
+        assert!(subject("subject", "?= before =?", &limits).is_ok());
+    }
 
     #[test]
     fn subject_is_one_line_within_the_limit() {
