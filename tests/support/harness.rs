@@ -325,9 +325,21 @@ pub fn http_get(url: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String
 /// Checks a log written at `COMMSD_LOG=trace`: it must hold `sanity` (so
 /// it is the log, and logging was on) and none of `secrets`, given as
 /// `(what, value)`; a hit names the secret and quotes the line.
+///
+/// The daemon serves before it logs `commsd ready` (its last start-up
+/// line), so a test that is quick under load may read the log first: the
+/// sanity line is waited for, up to 10 s.
 pub fn assert_log_holds_no_secret(path: &Path, sanity: &str, secrets: &[(&str, &str)]) {
-    let log = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read the log {}: {e}", path.display()));
+    let read = || {
+        std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read the log {}: {e}", path.display()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = read();
+    while !log.contains(sanity) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        log = read();
+    }
     assert!(
         log.contains(sanity),
         "{} does not contain {sanity:?}:\n{log}",
