@@ -1,4 +1,4 @@
-//! `commsctl vault ...`: the daemon's secret vault (status, unlock, migrate).
+//! `commsctl vault ...`: the daemon's secret vault (status, unlock, lock, migrate).
 //! The passphrase is read from the terminal without echo or from stdin,
 //! never from the command line.
 
@@ -28,6 +28,11 @@ pub enum Command {
         after_help = "Examples:\n  commsctl vault unlock                                  asks for the passphrase (no echo)\n  pass show commsd | commsctl vault unlock --passphrase-stdin\n\nThe daemon can also unlock the file at start from COMMSD_VAULT_PASSPHRASE\n(e.g. an EnvironmentFile of its systemd unit, mode 0600)."
     )]
     Unlock(UnlockArgs),
+    /// Lock the encrypted file: its key leaves the daemon's memory until the next unlock.
+    #[command(
+        after_help = "Examples:\n  commsctl vault lock        (e.g. before leaving the computer)\n  commsctl vault unlock      (approved messages that waited go out then)\n\nWhile it is locked, nothing that needs a secret is sent: approved messages\nwait, saying so, and go once it is unlocked. The OS keyring is locked with\nthe keyring's own tools."
+    )]
+    Lock,
     /// Move every secret to the other backend, checking each copy before deleting the original.
     #[command(
         after_help = "Examples:\n  commsctl vault migrate --to file       (unlock the file first: commsctl vault unlock)\n  commsctl vault migrate --to keyring --json"
@@ -186,6 +191,17 @@ pub async fn execute(socket: &Socket, command: Command) -> anyhow::Result<()> {
                 } else {
                     format!("in use: {}", backend_name(&status.backend))
                 }
+            ))
+        }
+        Command::Lock => {
+            let status = vault
+                .lock(v1::VaultLockRequest {})
+                .await
+                .map_err(|s| rpc_error(socket, s))?
+                .into_inner();
+            output::text(&format!(
+                "vault file locked: {} ({} secrets); unlock it with commsctl vault unlock\n",
+                status.file_path, status.entries
             ))
         }
         Command::Migrate(a) => {

@@ -1,4 +1,4 @@
-//! The Vault gRPC service: status, unlock, migrate. Secret values never
+//! The Vault gRPC service: status, unlock, lock, migrate. Secret values never
 //! cross it; the passphrase arrives over the 0600 socket and becomes a
 //! [`Secret`] at once.
 
@@ -47,6 +47,14 @@ impl vault_server::Vault for VaultService {
     ) -> Result<Response<v1::VaultStatus>, Status> {
         let passphrase = Secret::from(request.into_inner().passphrase);
         self.0.unlock(passphrase).await?;
+        Ok(Response::new(self.0.status().await.into()))
+    }
+
+    async fn lock(
+        &self,
+        _request: Request<v1::VaultLockRequest>,
+    ) -> Result<Response<v1::VaultStatus>, Status> {
+        self.0.lock().await?;
         Ok(Response::new(self.0.status().await.into()))
     }
 

@@ -404,6 +404,29 @@ impl Vault {
         self.unlock_file(&mut s, passphrase, true).await
     }
 
+    /// Locks the encrypted file: its key leaves memory, and every secret is
+    /// refused until someone unlocks it again (approved messages wait,
+    /// naming `commsctl vault unlock`). The OS keyring is locked with the
+    /// keyring's own tools, so a keyring vault is refused here.
+    pub async fn lock(&self) -> Result<(), Error> {
+        let mut s = self.inner.state.lock().await;
+        self.resolve(&mut s).await;
+        if s.active != Backend::File {
+            return Err(Error::new(
+                crate::error::Code::FailedPrecondition,
+                "the vault is the OS keyring: lock it with the keyring itself (e.g. your desktop's \
+                 lock screen); `commsctl vault lock` locks the encrypted file",
+            ));
+        }
+        if matches!(s.file, FileState::Open { .. }) {
+            s.file = FileState::Locked {
+                reason: Some("it was locked with `commsctl vault lock`".to_owned()),
+            };
+            tracing::info!("the vault file was locked");
+        }
+        Ok(())
+    }
+
     /// A short line for `commsctl status` warnings when the vault holds
     /// secrets it cannot serve; `None` when all is well or not yet known.
     pub fn warning(&self) -> Option<String> {

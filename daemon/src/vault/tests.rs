@@ -292,3 +292,34 @@ async fn a_vault_directory_open_to_others_is_refused() {
     assert!(err.message.contains("0700"), "{}", err.message);
     assert!(!dir.join("vault.enc").exists());
 }
+
+#[tokio::test]
+async fn lock_refuses_secrets_until_unlocked_and_keeps_them() {
+    let (_root, dir) = data_dir();
+    let vault = open(&dir, Some("correct horse battery"));
+    vault
+        .put("twilio/t1/auth_token", &Secret::new("token value"))
+        .await
+        .unwrap();
+    vault.lock().await.unwrap();
+    let status = vault.status().await;
+    assert_eq!(status.state, State::Locked);
+    assert!(
+        status
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("commsctl vault lock")),
+        "{status:?}"
+    );
+    let e = vault.get("twilio/t1/auth_token").await.unwrap_err();
+    assert_eq!(e.code, crate::error::Code::VaultUnavailable, "{e:?}");
+    assert!(vault.put("x/y/z", &Secret::new("v")).await.is_err());
+    // The environment's passphrase was used at start; it does not reopen it.
+    assert!(vault.get("twilio/t1/auth_token").await.is_err());
+    vault
+        .unlock(Secret::new("correct horse battery"))
+        .await
+        .unwrap();
+    let got = vault.get("twilio/t1/auth_token").await.unwrap().unwrap();
+    assert_eq!(got.expose(), "token value");
+}
