@@ -273,6 +273,17 @@ pub fn expired(conn: &Connection, now_ms: i64) -> Result<Vec<Item>, StoreError> 
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Pending items that have an expiry (for [`expired`]'s clock guard).
+pub fn expiring(conn: &Connection) -> Result<Vec<Item>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {columns} FROM outbox_items WHERE state IN ('draft', 'pending_approval') \
+         AND expires_at_ms IS NOT NULL",
+        columns = SELECT_LIST.as_str()
+    ))?;
+    let rows = stmt.query_map([], Item::from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// A live item (draft, pending approval, approved) linked to `link` with this content hash.
 pub fn find_by_provider_ref(
     conn: &Connection,

@@ -56,9 +56,26 @@ impl Dispatcher {
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut in_flight = JoinSet::new();
         let mut last_sweep: Option<tokio::time::Instant> = None;
+        // The wall and monotonic clocks at the last sweep: a wall clock that
+        // ran ahead of the monotonic one jumped forward.
+        let mut clocks: Option<(i64, std::time::Instant)> = None;
         loop {
             if last_sweep.is_none_or(|t| t.elapsed() >= self.sweep) {
                 last_sweep = Some(tokio::time::Instant::now());
+                let now = (now_unix_ms(), std::time::Instant::now());
+                if let Some(before) = clocks {
+                    let jump = forward_jump(before, now);
+                    match self.outbox.postpone_expiry(jump, now.0).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::warn!(
+                            items = n,
+                            jump_ms = jump,
+                            "the clock jumped forward; expiries moved as much"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "expiry clock sweep failed"),
+                    }
+                }
+                clocks = Some(now);
                 match self.outbox.expire_due().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(expired = n, "expired pending items"),
@@ -175,4 +192,17 @@ async fn deliver(outbox: &Outbox, transports: &Transports, item: Item) {
     if let Err(e) = outbox.finish_dispatch(sending, outcome).await {
         tracing::error!(item = %id, error = %e, "cannot record the delivery outcome");
     }
+}
+
+/// How much further the wall clock went than the monotonic one between two
+/// samples `(wall ms, monotonic)`: a forward jump (0 when it went back or
+/// kept time).
+pub(crate) fn forward_jump(
+    before: (i64, std::time::Instant),
+    now: (i64, std::time::Instant),
+) -> i64 {
+    let wall = now.0.saturating_sub(before.0);
+    let elapsed =
+        i64::try_from(now.1.saturating_duration_since(before.1).as_millis()).unwrap_or(i64::MAX);
+    wall.saturating_sub(elapsed).max(0)
 }

@@ -289,3 +289,71 @@ async fn fault_clock_jumps_move_expiry_but_never_send() {
         "never due"
     );
 }
+
+/// A forward jump between two sweeps of the dispatcher moves every pending
+/// expiry as much, audited, so a pending item keeps the time it was given;
+/// an item whose expiry passed in real time still expires.
+#[tokio::test]
+async fn fault_clock_jumps_forwards_move_pending_expiries_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outbox, store) = outbox(dir.path()).await;
+    let t = now_unix_ms();
+    let pending = |id: &str, expires_at_ms: i64| {
+        let mut item = approved(id, t, t, None);
+        item.state = State::PendingApproval;
+        item.approval = None;
+        item.dispatch_after_ms = None;
+        item.expires_at_ms = Some(expires_at_ms);
+        item
+    };
+    put(
+        &outbox,
+        vec![
+            pending("ob_later", t + 3 * DAY_MS),
+            pending("ob_past", t - 1),
+        ],
+    )
+    .await;
+
+    // The dispatcher's samples: 5 s passed, the wall clock moved 2 days and 5 s.
+    let mono = Instant::now();
+    let before = (t, mono);
+    let after = (t + 2 * DAY_MS + 5_000, mono + Duration::from_secs(5));
+    let jump = crate::outbox::dispatch::forward_jump(before, after);
+    assert_eq!(jump, 2 * DAY_MS);
+    assert_eq!(
+        crate::outbox::dispatch::forward_jump(after, (t, mono + Duration::from_secs(6))),
+        0,
+        "back is not forward"
+    );
+    assert_eq!(
+        crate::outbox::dispatch::forward_jump(before, (t + 5_200, mono + Duration::from_secs(5))),
+        200,
+        "a small drift is measured; postpone_expiry ignores up to a second"
+    );
+    assert_eq!(outbox.postpone_expiry(200, after.0).await.unwrap(), 0);
+    assert_eq!(outbox.postpone_expiry(jump, after.0).await.unwrap(), 2);
+    // At the jumped wall clock, only the item already past expires.
+    let at = after.0;
+    let expired = store.call(move |c| db::expired(c, at)).await.unwrap();
+    let ids: Vec<_> = expired.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["ob_past"]);
+    let later = store
+        .call(|c| db::get(c, "ob_later"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.state, State::PendingApproval);
+    assert_eq!(later.expires_at_ms, Some(t + 5 * DAY_MS));
+    let moved = store
+        .call(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'expiry_moved'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+}

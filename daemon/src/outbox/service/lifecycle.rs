@@ -110,6 +110,40 @@ impl Outbox {
         .await
     }
 
+    /// Moves the expiry of every pending item later by `jump_ms`: the wall
+    /// clock jumped forward that much more than time passed (the dispatcher
+    /// compares it with the monotonic clock between sweeps), and an expiry
+    /// is a span of time given to a human, not a date to be cut short.
+    /// Audited per item. Called before [`Outbox::expire_due`].
+    pub async fn postpone_expiry(&self, jump_ms: i64, now_ms: i64) -> Result<usize> {
+        if jump_ms <= CLOCK_SLACK_MS {
+            return Ok(0);
+        }
+        self.write(move |conn, changes| {
+            let mut n = 0;
+            for item in db::expiring(conn)? {
+                let mut updated = item.clone();
+                updated.expires_at_ms = item.expires_at_ms.map(|e| e.saturating_add(jump_ms));
+                updated.updated_at_ms = now_ms;
+                if db::update_if(conn, &updated, item.state)? {
+                    n += 1;
+                    let note = format!(
+                        "the clock jumped forward {} s: the expiry moves as much",
+                        jump_ms / 1000
+                    );
+                    changes.record(
+                        conn,
+                        Some(item.state),
+                        &updated,
+                        audit_entry("daemon", "expiry_moved", &updated, Some(note)),
+                    )?;
+                }
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     /// Holds that end further ahead than any hold can, because the clock
     /// went back after they were set (a hold window ends at most
     /// `hold_window` after the approval, quiet hours within a day and the
