@@ -525,12 +525,21 @@ fn write_atomically(dir: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The MIME type from the content, else the extension, else octet-stream.
 fn detect_mime(bytes: &[u8], path: &Path) -> String {
+    const BINARY: &str = "application/octet-stream";
     match infer::get(bytes) {
         Some(kind) => kind.mime_type().to_owned(),
-        None => mime_guess::from_path(path)
-            .first_raw()
-            .unwrap_or("application/octet-stream")
-            .to_owned(),
+        None => {
+            let guessed = mime_guess::from_path(path).first_raw().unwrap_or(BINARY);
+            // A text type by its name but not text (UTF-8) inside: receivers
+            // decode text parts and would replace the bytes they cannot read
+            // (fuzz_mime_round_trips_through_mail_parser found `x.F` holding
+            // 0x80 arriving as U+FFFD), so it goes as bytes.
+            if guessed.starts_with("text/") && std::str::from_utf8(bytes).is_err() {
+                BINARY.to_owned()
+            } else {
+                guessed.to_owned()
+            }
+        }
     }
 }
 

@@ -662,3 +662,24 @@ fn an_agent_racing_a_symlink_swap_never_attaches_the_secret() {
         }
     }
 }
+
+#[test]
+fn a_text_name_over_bytes_that_are_not_utf8_goes_as_bytes() {
+    use std::path::Path;
+    assert_eq!(
+        detect_mime(b"PROGRAM HELLO", Path::new("x.F")),
+        "text/x-fortran"
+    );
+    assert_eq!(
+        detect_mime(&[0x80], Path::new("x.F")),
+        "application/octet-stream"
+    );
+    assert_eq!(
+        detect_mime(b"a,b\n1,2\n", Path::new("rota.csv")),
+        "text/csv"
+    );
+    assert_eq!(
+        detect_mime(&[0xff, 0xfe, 0x00], Path::new("rota.csv")),
+        "application/octet-stream"
+    );
+}
