@@ -47,6 +47,7 @@ impl Fields {
 /// term, the weight of each field it occurs in, a text that repeats it
 /// scoring a little more, and a short text more than a long one.
 pub fn score(terms: &[Vec<String>], fields: &Fields) -> u32 {
+    let short_text = u32::from(fields.text.split_whitespace().count() <= 30);
     let mut total = 0;
     for alternatives in terms {
         let found = |hay: &str| alternatives.iter().any(|t| hay.contains(t.as_str()));
@@ -67,8 +68,7 @@ pub fn score(terms: &[Vec<String>], fields: &Fields) -> u32 {
             .unwrap_or(0)
             .min(3) as u32;
         if repeats > 0 {
-            let words = fields.text.split_whitespace().count();
-            s += TEXT + repeats - 1 + u32::from(words <= 30);
+            s += TEXT + repeats - 1 + short_text;
         }
         total += s;
     }
