@@ -135,6 +135,10 @@ fn unknown(e: &Error, done: usize, total: usize) -> DeliveryError {
 }
 
 fn failed(e: &Error, done: usize, total: usize) -> DeliveryError {
+    if done == 0 && e.code == crate::error::Code::VaultUnavailable {
+        // Nothing posted yet: the credentials could not be read.
+        return DeliveryError::Deferred(e.message.clone());
+    }
     DeliveryError::Failed(format!(
         "Google Chat refused it: {} ({}).{}",
         e.message,

@@ -119,7 +119,10 @@ impl Transport for GmailTransport {
 
 /// A failed send, `unknown` when Google may have sent it anyway.
 fn send_error(method: &str, e: &crate::error::Error) -> DeliveryError {
-    if crate::google::outcome_unknown(e) {
+    if e.code == crate::error::Code::VaultUnavailable {
+        // The refresh token could not be read: no request was made.
+        DeliveryError::Deferred(e.message.clone())
+    } else if crate::google::outcome_unknown(e) {
         DeliveryError::Unknown(format!(
             "Gmail {method}: no clear answer ({}; {}). It may have been sent, so it is not sent \
              again: look in the account's Sent folder, then approve it again to resend or cancel it",

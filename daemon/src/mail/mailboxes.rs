@@ -264,7 +264,7 @@ impl Transport for ImapTransport {
             .0
             .account(Some(&item.account))
             .and_then(|a| self.0.open(&a))
-            .map_err(|e| DeliveryError::Failed(e.message))?
+            .map_err(DeliveryError::before_handover)?
             .smtp
             .clone();
         transport.deliver(item).await

@@ -134,6 +134,8 @@ enum Failure {
     Refused { text: String, transient: bool },
     /// The message was written but no answer came: it may have been accepted.
     Ambiguous(String),
+    /// No connection was opened: the vault did not give the credential.
+    Deferred(String),
 }
 
 /// The outbox transport of an IMAP/SMTP account.
@@ -180,6 +182,7 @@ impl SmtpTransport {
                 Err(f) => f,
             };
             match failure {
+                Failure::Deferred(text) => return Err(DeliveryError::Deferred(text)),
                 Failure::Ambiguous(text) => {
                     return Err(DeliveryError::Unknown(format!(
                         "SMTP server {}: the connection broke after the message was handed over ({text}); it may have been delivered, so it is not sent again: look in the recipient's mailbox or the Sent folder, then approve it again to resend or cancel it",
@@ -251,7 +254,10 @@ impl SmtpTransport {
                     .credentials
                     .credential()
                     .await
-                    .map_err(|e| refused(e.message, false))?;
+                    .map_err(|e| match e.code {
+                        crate::error::Code::VaultUnavailable => Failure::Deferred(e.message),
+                        _ => refused(e.message, false),
+                    })?;
                 match connect(
                     &self.client.settings,
                     &self.client.tls,

@@ -178,7 +178,7 @@ async fn deliver(outbox: &Outbox, transports: &Transports, item: Item) {
             Ok(transport) => transport.deliver(&sending).await,
             Err(e) => Err(e),
         },
-        Err(e) => Err(DeliveryError::Failed(e.message)),
+        Err(e) => Err(DeliveryError::before_handover(e)),
     };
     match &outcome {
         Ok(_) => {
@@ -187,6 +187,9 @@ async fn deliver(outbox: &Outbox, transports: &Transports, item: Item) {
         Err(DeliveryError::Failed(error)) => tracing::warn!(item = %id, %error, "delivery failed"),
         Err(DeliveryError::Unknown(error)) => {
             tracing::warn!(item = %id, %error, "delivery outcome unknown; left for a human")
+        }
+        Err(DeliveryError::Deferred(error)) => {
+            tracing::warn!(item = %id, %error, "not sent: the vault did not answer; held and tried again")
         }
     }
     if let Err(e) = outbox.finish_dispatch(sending, outcome).await {

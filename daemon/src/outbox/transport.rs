@@ -22,12 +22,30 @@ pub enum DeliveryError {
     /// delivered. The item becomes `unknown` for a human to resolve, and is
     /// never sent again by itself: a duplicate is worse than a delay.
     Unknown(String),
+    /// Not handed over, because something commsd itself needs to send it
+    /// did not answer (the vault: a keyring gone, a file locked). Returned
+    /// only before any connection to the provider is opened, so nothing can
+    /// have left: the item goes back to `approved`, held with this reason,
+    /// and is tried again shortly. It is neither failed (the approval would
+    /// be lost) nor unknown (a human would be asked to check for nothing).
+    Deferred(String),
 }
 
 impl DeliveryError {
     pub fn message(&self) -> &str {
         match self {
-            DeliveryError::Failed(m) | DeliveryError::Unknown(m) => m,
+            DeliveryError::Failed(m) | DeliveryError::Unknown(m) | DeliveryError::Deferred(m) => m,
+        }
+    }
+
+    /// An error met before anything was handed to the provider (reading
+    /// the account, its credentials): deferred when the vault did not
+    /// answer, failed otherwise.
+    pub fn before_handover(e: crate::error::Error) -> DeliveryError {
+        if e.code == crate::error::Code::VaultUnavailable {
+            DeliveryError::Deferred(e.message)
+        } else {
+            DeliveryError::Failed(e.message)
         }
     }
 }

@@ -70,7 +70,10 @@ impl TwilioTransport {
         sms: &SmsContent,
     ) -> std::result::Result<String, DeliveryError> {
         let failed = |e: Error| DeliveryError::Failed(e.message);
-        let account = self.accounts.resolve(Some(&item.account)).map_err(failed)?;
+        let account = self
+            .accounts
+            .resolve(Some(&item.account))
+            .map_err(DeliveryError::before_handover)?;
         let (twilio, settings) = client(
             &self.vault,
             &self.config.api_base,
@@ -78,7 +81,7 @@ impl TwilioTransport {
             &account,
         )
         .await
-        .map_err(failed)?;
+        .map_err(DeliveryError::before_handover)?;
         self.optouts
             .check(&account.id, &senders(&settings), &sms.to)
             .await

@@ -51,6 +51,17 @@ impl Vault {
         }
     }
 
+    /// A keyring call failed: the connection is dropped, so the status says
+    /// why and the next use probes again (a Secret Service that stopped
+    /// and came back, a session bus restarted, answers a new connection).
+    pub(super) fn keyring_failed(&self, s: &mut Shared, u: Unusable) -> Error {
+        tracing::warn!(reason = %u.reason, "the OS keyring failed; probing it again at next use");
+        let e = unavailable(&u, Backend::Keyring, State::Unavailable);
+        s.keyring = None;
+        s.keyring_unusable = Some(u);
+        e
+    }
+
     /// First use: read the index, choose the backend, take the passphrase
     /// from the environment.
     pub(super) async fn resolve(&self, s: &mut Shared) {

@@ -304,10 +304,8 @@ impl Vault {
         match s.active {
             Backend::Keyring => {
                 let keyring = self.keyring(&mut s).await?;
-                keyring
-                    .get(name)
-                    .await
-                    .map_err(|u| unavailable(&u, Backend::Keyring, State::Unavailable))
+                let got = keyring.get(name).await;
+                got.map_err(|u| self.keyring_failed(&mut s, u))
             }
             Backend::File => match &s.file {
                 FileState::Open { entries, .. } => Ok(entries.get(name).cloned()),
@@ -332,10 +330,8 @@ impl Vault {
                 index.backend = Some(Backend::Keyring);
                 index.names.insert(name.to_owned());
                 self.save_index(&mut s, index).await?;
-                keyring
-                    .put(name, secret)
-                    .await
-                    .map_err(|u| unavailable(&u, Backend::Keyring, State::Unavailable))
+                let put = keyring.put(name, secret).await;
+                put.map_err(|u| self.keyring_failed(&mut s, u))
             }
             Backend::File => {
                 let mut entries = match &s.file {
@@ -355,10 +351,8 @@ impl Vault {
         match s.active {
             Backend::Keyring => {
                 let keyring = self.keyring(&mut s).await?;
-                keyring
-                    .delete(name)
-                    .await
-                    .map_err(|u| unavailable(&u, Backend::Keyring, State::Unavailable))?;
+                let deleted = keyring.delete(name).await;
+                deleted.map_err(|u| self.keyring_failed(&mut s, u))?;
                 if s.index.names.contains(name) {
                     let mut index = s.index.clone();
                     index.names.remove(name);

@@ -13,7 +13,7 @@ use crate::twilio_peers::Prism;
 const PASSPHRASE: &str = "correct horse battery staple";
 const AC: &str = "AC0123456789abcdef0123456789abcdef";
 const MG: &str = "MG0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "twilio-auth-token-7d1c0e";
+pub(crate) const TOKEN: &str = "twilio-auth-token-7d1c0e";
 
 /// A daemon with the file vault, `[twilio] api_base` at `api_base` and
 /// `extra` config, logging at trace into `env.log_path()`.

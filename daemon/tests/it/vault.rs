@@ -252,7 +252,7 @@ fn first_unlock_creates_the_file() {
 
 /// Fails loudly outside the keyring session: these tests must never pass
 /// without having talked to a real Secret Service.
-fn require_secret_service() {
+pub(crate) fn require_secret_service() {
     assert_eq!(
         std::env::var("COMMSD_TEST_SECRET_SERVICE").as_deref(),
         Ok("1"),

@@ -15,7 +15,7 @@ use crate::outbox::model::{Priority, SmsContent};
 const HOLD: Duration = Duration::from_secs(30);
 const DAY_MS: i64 = 86_400_000;
 
-async fn outbox(dir: &std::path::Path) -> (Arc<Outbox>, Store) {
+pub(super) async fn outbox(dir: &std::path::Path) -> (Arc<Outbox>, Store) {
     let (store, _thread) = Store::open(&dir.join("commsd.db")).unwrap();
     let config = OutboxConfig {
         hold_window: HOLD,
@@ -35,7 +35,12 @@ async fn outbox(dir: &std::path::Path) -> (Arc<Outbox>, Store) {
 }
 
 /// An approved SMS whose hold ends at `dispatch_after_ms`, with `reason`.
-fn approved(id: &str, approved_at_ms: i64, dispatch_after_ms: i64, reason: Option<&str>) -> Item {
+pub(super) fn approved(
+    id: &str,
+    approved_at_ms: i64,
+    dispatch_after_ms: i64,
+    reason: Option<&str>,
+) -> Item {
     let content = Content::Sms(SmsContent {
         to: "+14155550100".to_owned(),
         body: "See you at 9:00".to_owned(),
@@ -75,7 +80,7 @@ fn approved(id: &str, approved_at_ms: i64, dispatch_after_ms: i64, reason: Optio
 }
 
 /// Commits `items` as the outbox does (so what follows a commit runs).
-async fn put(outbox: &Outbox, items: Vec<Item>) {
+pub(super) async fn put(outbox: &Outbox, items: Vec<Item>) {
     outbox
         .write(move |conn, changes| {
             for item in &items {

@@ -33,7 +33,7 @@ const CLOCK_SLACK_MS: i64 = 1_000;
 const QUIET_HOLD_MAX_MS: i64 = 25 * 3_600_000 + CLOCK_SLACK_MS;
 
 /// How often an item held for a closed vault is looked at again.
-const VAULT_RECHECK_MS: i64 = 5_000;
+pub(super) const VAULT_RECHECK_MS: i64 = 5_000;
 
 /// Why an item cannot go now because the vault is closed: locked (the file
 /// waits for its passphrase) or unusable (the keyring is gone, the file is
@@ -57,6 +57,12 @@ async fn vault_closed(vault: &crate::vault::Vault) -> Option<String> {
                 .unwrap_or_default()
         )),
     }
+}
+
+/// The hold reason of an item whose transport could not read its
+/// credentials from the vault.
+fn vault_unanswered(error: &str) -> String {
+    format!("not sent: the secret vault did not answer ({error}); it goes once it does")
 }
 
 impl Outbox {
@@ -324,6 +330,17 @@ impl Outbox {
                     done.state = State::Unknown;
                     done.error = Some(error.clone());
                     ("marked_unknown", error)
+                }
+                Err(DeliveryError::Deferred(error)) => {
+                    // Nothing was handed over (the transport says so only
+                    // before it connects): approved again, as it was, and
+                    // looked at again shortly, as a closed vault is.
+                    let reason = vault_unanswered(&error);
+                    done.state = State::Approved;
+                    done.dispatched_at_ms = None;
+                    done.dispatch_after_ms = Some(now.saturating_add(VAULT_RECHECK_MS));
+                    done.hold_reason = Some(reason.clone());
+                    ("held", reason)
                 }
             };
             if !db::update_if(conn, &done, State::Sending)? {

@@ -579,3 +579,5 @@ fn store_to_error(e: StoreError) -> Error {
 
 #[cfg(test)]
 mod clock_tests;
+#[cfg(test)]
+mod deferred_tests;
