@@ -29,7 +29,7 @@ use crate::dovecot::Dovecot;
 pub(crate) const ALICE: &str = "alice@example.test";
 pub(crate) const BOB: &str = "bob@example.test";
 
-fn settings(d: &Dovecot, user: &str, security: Security) -> MailSettings {
+pub(crate) fn settings(d: &Dovecot, user: &str, security: Security) -> MailSettings {
     let (imap, smtp) = match security {
         Security::Tls => (d.ports.imaps, d.ports.submissions),
         Security::Starttls | Security::Plain => (d.ports.imap, d.ports.submission),
@@ -56,7 +56,7 @@ fn settings(d: &Dovecot, user: &str, security: Security) -> MailSettings {
 /// Short connect limits (some cases wait one out); commands get 30 s because
 /// Dovecot answers a wrong password after `auth_failure_delay` (2 s) plus its
 /// per-IP auth penalty (doubling up to 15 s), and CI machines are slow.
-fn fast() -> Timeouts {
+pub(crate) fn fast() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(5),
         command: Duration::from_secs(30),
