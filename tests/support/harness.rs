@@ -115,6 +115,32 @@ impl Env {
         Run::from(self.commsctl_command(args).output().expect("run commsctl"))
     }
 
+    /// Runs commsctl to completion with `stdin` as its input (a secret).
+    /// commsctl may refuse (a bad flag, an untrusted server) before it
+    /// reads its input and exit: a closed pipe is then its answer, not the
+    /// test's failure.
+    pub fn commsctl_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        use std::io::Write as _;
+        let mut child = self
+            .commsctl_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run commsctl");
+        match child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => panic!("cannot write commsctl's stdin: {e}"),
+        }
+        Run::from(child.wait_with_output().expect("wait for commsctl"))
+    }
+
     /// Starts commsd in the foreground (as a child) and waits until it answers.
     pub fn start(&self) -> Daemon {
         self.spawn(self.commsd())

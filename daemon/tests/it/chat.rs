@@ -56,12 +56,12 @@ pub(crate) fn add_webhook(env: &Env, url: &str, extra: &[&str]) -> (i32, String,
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(url.as_bytes())
-        .unwrap();
+    // A refused URL may end commsctl before it reads stdin.
+    match child.stdin.take().unwrap().write_all(url.as_bytes()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => panic!("cannot write commsctl's stdin: {e}"),
+    }
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),

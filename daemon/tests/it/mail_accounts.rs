@@ -8,7 +8,7 @@
 //!
 //! `#[ignore]`d (they need Dovecot and Node); `scripts/test` runs `dovecot_*`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -99,24 +99,6 @@ fn expect_mail_event(env: &Env, d: &Dovecot, account: &str) -> u64 {
     delivered
 }
 
-/// Runs commsctl with `stdin` as its input.
-fn commsctl_with_stdin(env: &Env, args: &[&str], stdin: &str) -> Run {
-    let mut child = env
-        .commsctl_command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    Run::from(child.wait_with_output().unwrap())
-}
-
 /// `commsctl accounts add imap` for `user` on `d` (implicit TLS, the test CA).
 pub(crate) fn add_imap(env: &Env, d: &Dovecot, user: &str, password: &str, extra: &[&str]) -> Run {
     let (imap, smtp) = (d.ports.imaps.to_string(), d.ports.submissions.to_string());
@@ -144,7 +126,7 @@ pub(crate) fn add_imap(env: &Env, d: &Dovecot, user: &str, password: &str, extra
         Run::from(env.commsctl_command(&args).output().unwrap())
     } else {
         args.push("--password-stdin");
-        commsctl_with_stdin(env, &args, &format!("{password}\n"))
+        env.commsctl_with_stdin(&args, &format!("{password}\n"))
     }
 }
 

@@ -227,21 +227,8 @@ fn add_imap(env: &Env, d: &Dovecot, trust: &[&str]) -> Run {
         "--json",
     ];
     args.extend_from_slice(trust);
-    let mut child = env
-        .commsctl_command(&args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{}\n", Dovecot::password(ALICE)).as_bytes())
-        .unwrap();
-    Run::from(child.wait_with_output().unwrap())
+    // commsctl refuses an untrusted server before it reads the password.
+    env.commsctl_with_stdin(&args, &format!("{}\n", Dovecot::password(ALICE)))
 }
 
 #[test]

@@ -2,9 +2,6 @@
 //! add twilio` checked against Twilio's API contract (Prism serving
 //! `twilio_api_v2010.json`), refusals that name the field and store nothing.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use serde_json::Value;
 
 use crate::harness::{Daemon, Env, PORT_ZERO_CONFIG, Run, assert_log_holds_no_secret};
@@ -32,29 +29,11 @@ pub(crate) fn start(api_base: &str, extra: &str) -> (Env, Daemon) {
     (env, daemon)
 }
 
-pub(crate) fn commsctl_with_stdin(env: &Env, args: &[&str], stdin: &str) -> Run {
-    let mut child = env
-        .commsctl_command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // commsctl may refuse (a malformed SID) before it reads the secret and
-    // exit: a closed pipe then is its answer, not the test's failure.
-    match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => panic!("cannot write commsctl's stdin: {e}"),
-    }
-    Run::from(child.wait_with_output().unwrap())
-}
-
 /// `commsctl accounts add twilio --json` with `extra`, the token on stdin.
 pub(crate) fn add_twilio(env: &Env, extra: &[&str]) -> Run {
     let mut args = vec!["accounts", "add", "twilio", "--json", "--secret-stdin"];
     args.extend_from_slice(extra);
-    commsctl_with_stdin(env, &args, &format!("{TOKEN}\n"))
+    env.commsctl_with_stdin(&args, &format!("{TOKEN}\n"))
 }
 
 pub(crate) fn json_of(run: &Run) -> Value {

@@ -6,56 +6,29 @@
 
 use std::time::{Duration, Instant};
 
-use super::{approve, assert_ended, runtime, settled, stage, stays};
-use crate::accounts::{add_google, set_client, start_with};
-use crate::faultproxy::{FaultProxy, NetFault};
+use super::{ADA, BehindProxy, approve, assert_ended, behind_proxy, settled, stage, stays};
+use crate::faultproxy::NetFault;
 use crate::google_fake::Fault;
 use crate::google_fake::chat::ChatFake;
-use crate::harness::{Daemon, Env};
-use crate::oauth::OAuthServer;
 
-const ADA: &str = "ada@practice.example";
 const SPACE: &str = "spaces/AAAAfront";
 const CREATE: &str = "chat.spaces.messages.create";
 
-struct Setup {
-    env: Env,
-    _daemon: Daemon,
-    fake: ChatFake,
-    proxy: FaultProxy,
-    _oauth: OAuthServer,
-    // Last: the fake's server runs on it.
-    _rt: tokio::runtime::Runtime,
-}
+type Setup = BehindProxy<ChatFake>;
 
 /// Ada (chat module) and a space at the fake, reached through the fault
 /// proxy; calls time out after 1 s, each is tried at most 3 times.
 fn setup() -> Setup {
-    let rt = runtime();
-    let fake = rt.block_on(ChatFake::start());
-    fake.add_space(SPACE, "Front desk");
-    let oauth = OAuthServer::start();
-    fake.trust_introspection(
-        &format!("{}/token/introspection", oauth.base),
-        "imap-rs",
-        "imap-rs-secret",
-    );
-    let proxy = FaultProxy::start(&fake.base);
-    let (env, daemon) = start_with(
-        &oauth,
-        &format!("chat = \"{}\"\n", proxy.base),
+    behind_proxy(
+        |rt| {
+            let fake = rt.block_on(ChatFake::start());
+            fake.add_space(SPACE, "Front desk");
+            fake
+        },
+        "chat",
         "[outbox]\nhold_window = \"0s\"\n[chat]\nrequest_timeout = \"1s\"\nretry_base = \"20ms\"\nmax_attempts = 3\n",
-    );
-    set_client(&env);
-    add_google(&env, &oauth, ADA, &["--tier", "1", "--with", "chat"]);
-    Setup {
-        env,
-        _daemon: daemon,
-        fake,
-        proxy,
-        _oauth: oauth,
-        _rt: rt,
-    }
+        &["--tier", "1", "--with", "chat"],
+    )
 }
 
 impl Setup {

@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{json, runtime};
-use crate::accounts::{add_google, set_client, start_with};
-use crate::faultproxy::{FaultProxy, NetFault};
+use super::{ADA, behind_proxy, json};
+use crate::faultproxy::NetFault;
 use crate::google_fake::Fault;
 use crate::google_fake::people::{PeopleFake, person};
 
-const ADA: &str = "ada@practice.example";
 const LIST: &str = "people.people.connections.list";
 const NEEDLE: &str = "/v1/people/me/connections";
 /// The sandbox's own address book.
@@ -39,26 +37,20 @@ fn saved(synced: &Value) -> &Value {
 
 #[test]
 fn fault_people_sync_survives_429_5xx_drops_and_slow_answers_and_stores_each_contact_once() {
-    let rt = runtime();
-    let fake = rt.block_on(PeopleFake::start());
-    let oauth = crate::oauth::OAuthServer::start();
-    fake.trust_introspection(
-        &format!("{}/token/introspection", oauth.base),
-        "imap-rs",
-        "imap-rs-secret",
-    );
-    for i in 0..250 {
-        add(&fake, i);
-    }
-    let proxy = FaultProxy::start(&fake.base);
-    let (env, _daemon) = start_with(
-        &oauth,
-        &format!("people = \"{}\"\n", proxy.base),
+    let s = behind_proxy(
+        |rt| {
+            let fake = rt.block_on(PeopleFake::start());
+            for i in 0..250 {
+                add(&fake, i);
+            }
+            fake
+        },
+        "people",
         "[contacts]\nsync_interval = \"1h\"\npage_size = 100\nrequest_timeout = \"1s\"\nretry_base = \"20ms\"\nmax_attempts = 3\n",
+        &["--tier", "1", "--with", "contacts"],
     );
-    set_client(&env);
-    add_google(&env, &oauth, ADA, &["--tier", "1", "--with", "contacts"]);
-    let sync = || json(&env, &["contacts", "sync", "--account", ADA]);
+    let (env, fake, proxy) = (&s.env, &s.fake, &s.proxy);
+    let sync = || json(env, &["contacts", "sync", "--account", ADA]);
 
     // A full sync of three pages through a 429 with Retry-After and a 503.
     fake.inject(Fault {
@@ -84,7 +76,7 @@ fn fault_people_sync_survives_429_5xx_drops_and_slow_answers_and_stores_each_con
         NetFault::DropAnswer,
         NetFault::Slow(Duration::from_secs(3)),
     ] {
-        add(&fake, total);
+        add(fake, total);
         total += 1;
         proxy.arm(NEEDLE, fault, 1);
         let started = Instant::now();
@@ -102,7 +94,7 @@ fn fault_people_sync_survives_429_5xx_drops_and_slow_answers_and_stores_each_con
 
     // A lasting outage: the sync fails naming the cause, nothing is lost,
     // and the next one stores what was added meanwhile, once.
-    add(&fake, total);
+    add(fake, total);
     total += 1;
     fake.inject(Fault {
         times: 3,
@@ -113,7 +105,7 @@ fn fault_people_sync_survives_429_5xx_drops_and_slow_answers_and_stores_each_con
     let said = format!("{}{}", run.stdout, run.stderr);
     assert!(said.contains("People") && said.contains("503"), "{said}");
     let found = json(
-        &env,
+        env,
         &["contacts", "search", "Patient 0249", "--account", ADA],
     );
     assert!(

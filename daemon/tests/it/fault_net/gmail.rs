@@ -5,54 +5,27 @@
 
 use std::time::{Duration, Instant};
 
-use super::{approve, assert_ended, item, runtime, settled, stage, stays};
-use crate::accounts::{add_google, set_client, start_with};
-use crate::faultproxy::{FaultProxy, NetFault};
+use super::{ADA, BehindProxy, approve, assert_ended, behind_proxy, item, settled, stage, stays};
+use crate::faultproxy::NetFault;
 use crate::google_fake::{Fault, GmailFake};
-use crate::harness::{Daemon, Env};
-use crate::oauth::OAuthServer;
 
-const ADA: &str = "ada@practice.example";
 const SEND: &str = "gmail.users.messages.send";
 
-struct Setup {
-    env: Env,
-    _daemon: Daemon,
-    fake: GmailFake,
-    proxy: FaultProxy,
-    _oauth: OAuthServer,
-    // Last: the fake's server runs on it.
-    _rt: tokio::runtime::Runtime,
-}
+type Setup = BehindProxy<GmailFake>;
 
 /// Ada's mailbox at the fake, reached through the fault proxy; calls time
 /// out after 1 s, a send is tried at most 3 times.
 fn setup() -> Setup {
-    let rt = runtime();
-    let fake = rt.block_on(GmailFake::start());
-    let oauth = OAuthServer::start();
-    fake.add_mailbox(ADA);
-    fake.trust_introspection(
-        &format!("{}/token/introspection", oauth.base),
-        "imap-rs",
-        "imap-rs-secret",
-    );
-    let proxy = FaultProxy::start(&fake.base);
-    let (env, daemon) = start_with(
-        &oauth,
-        &format!("gmail = \"{}\"\n", proxy.base),
+    behind_proxy(
+        |rt| {
+            let fake = rt.block_on(GmailFake::start());
+            fake.add_mailbox(ADA);
+            fake
+        },
+        "gmail",
         "[outbox]\nhold_window = \"0s\"\n[gmail]\nrequest_timeout = \"1s\"\nretry_base = \"20ms\"\nmax_attempts = 3\n",
-    );
-    set_client(&env);
-    add_google(&env, &oauth, ADA, &["--tier", "2"]);
-    Setup {
-        env,
-        _daemon: daemon,
-        fake,
-        proxy,
-        _oauth: oauth,
-        _rt: rt,
-    }
+        &["--tier", "2"],
+    )
 }
 
 impl Setup {

@@ -19,7 +19,81 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::Env;
+use crate::accounts::{add_google, set_client, start_with};
+use crate::faultproxy::FaultProxy;
+use crate::google_fake::GoogleFake;
+use crate::harness::{Daemon, Env};
+use crate::oauth::OAuthServer;
+
+pub(crate) const ADA: &str = "ada@practice.example";
+
+/// Ada's Google account with one API served by a fake, reached through a
+/// fault proxy: the daemon, the sign-in server and the fake, kept alive
+/// together.
+pub(crate) struct BehindProxy<F> {
+    pub env: Env,
+    _daemon: Daemon,
+    pub fake: F,
+    pub proxy: FaultProxy,
+    _oauth: OAuthServer,
+    // Last: the fake's server runs on it.
+    _rt: tokio::runtime::Runtime,
+}
+
+/// A fake of one Google API: the shared server, and where its API is.
+pub(crate) trait ApiFake: std::ops::Deref<Target = GoogleFake> {
+    /// The API's base URL (the server's URL and the API's path).
+    fn api_base(&self) -> &str;
+}
+
+impl ApiFake for crate::google_fake::GmailFake {
+    fn api_base(&self) -> &str {
+        &self.base
+    }
+}
+
+impl ApiFake for crate::google_fake::chat::ChatFake {
+    fn api_base(&self) -> &str {
+        &self.base
+    }
+}
+
+impl ApiFake for crate::google_fake::people::PeopleFake {
+    fn api_base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// Starts the fake (`start`, which also seeds it), the sign-in server, the
+/// proxy in front of the fake's API as `[google.endpoints] api`, and the
+/// daemon with `config`; then signs Ada in with `add_args`.
+pub(crate) fn behind_proxy<F: ApiFake>(
+    start: impl FnOnce(&tokio::runtime::Runtime) -> F,
+    api: &str,
+    config: &str,
+    add_args: &[&str],
+) -> BehindProxy<F> {
+    let rt = runtime();
+    let fake = start(&rt);
+    let oauth = OAuthServer::start();
+    fake.trust_introspection(
+        &format!("{}/token/introspection", oauth.base),
+        "imap-rs",
+        "imap-rs-secret",
+    );
+    let proxy = FaultProxy::start(fake.api_base());
+    let (env, daemon) = start_with(&oauth, &format!("{api} = \"{}\"\n", proxy.base), config);
+    set_client(&env);
+    add_google(&env, &oauth, ADA, add_args);
+    BehindProxy {
+        env,
+        _daemon: daemon,
+        fake,
+        proxy,
+        _oauth: oauth,
+        _rt: rt,
+    }
+}
 
 /// A runtime for the fakes (the daemon is another process).
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
