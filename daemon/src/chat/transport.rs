@@ -392,3 +392,20 @@ impl Transport for WebhookTransport {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+
+    #[test]
+    fn a_vault_error_defers_only_before_the_first_part_is_posted() {
+        let vault = Error::new(Code::VaultUnavailable, "the vault file is locked");
+        assert_eq!(
+            failed(&vault, 0, 2),
+            DeliveryError::Deferred("the vault file is locked".to_owned())
+        );
+        // Part 1 went: a second attempt is the human's call.
+        assert!(matches!(failed(&vault, 1, 2), DeliveryError::Failed(_)));
+    }
+}

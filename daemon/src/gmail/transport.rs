@@ -50,12 +50,14 @@ impl Transport for GmailTransport {
                     .gmail
                     .draft_raw(&item.account, draft_id)
                     .await
-                    .map_err(|e| {
-                        DeliveryError::Failed(format!(
+                    .map_err(|e| match e.code {
+                        // Nothing was sent: its credentials could not be read.
+                        crate::error::Code::VaultUnavailable => DeliveryError::Deferred(e.message),
+                        _ => DeliveryError::Failed(format!(
                             "cannot read Gmail draft {draft_id}: {} ({})",
                             e.message,
                             e.code.as_str()
-                        ))
+                        )),
                     })?;
                 let store = self.attachments.clone();
                 let (now, _) =
@@ -135,5 +137,31 @@ fn send_error(method: &str, e: &crate::error::Error) -> DeliveryError {
             e.message,
             e.code.as_str()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Code, Error};
+
+    #[test]
+    fn a_vault_that_cannot_give_the_token_defers_and_a_lost_answer_is_unknown() {
+        let vault = Error::new(Code::VaultUnavailable, "the OS keyring refused to read");
+        assert_eq!(
+            send_error("messages.send", &vault),
+            DeliveryError::Deferred("the OS keyring refused to read".to_owned())
+        );
+        let lost = Error::new(Code::UpstreamUnavailable, "Google answered 503")
+            .with_details(serde_json::json!({ "outcome": "unknown" }));
+        assert!(matches!(
+            send_error("messages.send", &lost),
+            DeliveryError::Unknown(_)
+        ));
+        let refused = Error::new(Code::InvalidArgument, "Invalid To header");
+        assert!(matches!(
+            send_error("messages.send", &refused),
+            DeliveryError::Failed(_)
+        ));
     }
 }
