@@ -239,6 +239,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             "items were being sent when commsd stopped; they are marked unknown for a human to resolve"
         );
     }
+    if let Some(seen) = history.previous_seen_ms {
+        let resumed = outbox.resume_holds(seen, events::now_unix_ms()).await?;
+        if resumed > 0 {
+            tracing::info!(
+                items = resumed,
+                "approved items were in their hold window when commsd stopped; the rest of it starts now"
+            );
+        }
+    }
     let shutdown = CancellationToken::new();
     let keys = Arc::new(api::keys::Keys::load(store.clone()).await?);
 
@@ -346,6 +355,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let dispatch_shutdown = daemon.shutdown.clone();
     tasks.spawn(async move {
         dispatcher.run(dispatch_shutdown).await;
+        Ok(())
+    });
+    let (beat_store, run_id, stop) = (
+        daemon.store.clone(),
+        daemon.history.run_id,
+        daemon.shutdown.clone(),
+    );
+    tasks.spawn(async move {
+        runs::heartbeat(beat_store, run_id, stop).await;
         Ok(())
     });
     tokio::spawn(signals.watch(Arc::downgrade(&daemon)));

@@ -16,7 +16,13 @@ pub struct RunHistory {
     pub unclean_stops: u64,
     /// The pid of the most recent earlier run that stopped uncleanly.
     pub last_unclean_pid: Option<u32>,
+    /// The last time (wall clock, Unix ms) the previous run was seen alive:
+    /// its clean stop, else its last heartbeat, else its start.
+    pub previous_seen_ms: Option<i64>,
 }
+
+/// How often a running daemon records that it is alive (`last_seen_ms`).
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub fn record_start(
     conn: &mut Connection,
@@ -27,6 +33,17 @@ pub fn record_start(
     let last_unclean_pid: Option<u32> = tx
         .query_row(
             "SELECT pid FROM daemon_runs WHERE stopped_at_ms IS NULL ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let previous_seen_ms: Option<i64> = tx
+        .query_row(
+            "SELECT coalesce(stopped_at_ms, last_seen_ms, started_at_ms) FROM daemon_runs ORDER BY id DESC LIMIT 1",
             [],
             |r| r.get(0),
         )
@@ -51,7 +68,17 @@ pub fn record_start(
         starts: starts.max(0) as u64,
         unclean_stops: unclean_stops.max(0) as u64,
         last_unclean_pid,
+        previous_seen_ms,
     })
+}
+
+/// Records that run `run_id` is alive at `now_ms`.
+pub fn record_seen(conn: &Connection, run_id: i64, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE daemon_runs SET last_seen_ms = ?1 WHERE id = ?2",
+        params![now_ms, run_id],
+    )?;
+    Ok(())
 }
 
 pub fn record_stop(conn: &mut Connection, run_id: i64) -> Result<(), StoreError> {
@@ -60,4 +87,26 @@ pub fn record_stop(conn: &mut Connection, run_id: i64) -> Result<(), StoreError>
         params![now_unix_ms(), run_id],
     )?;
     Ok(())
+}
+
+/// Records every [`HEARTBEAT`] that this run is alive, until `shutdown`:
+/// after a crash, the next start knows when the outbox was last watched
+/// (`Outbox::resume_holds`).
+pub async fn heartbeat(
+    store: crate::store::Store,
+    run_id: i64,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = now_unix_ms();
+        if let Err(e) = store.call(move |c| record_seen(c, run_id, now)).await {
+            tracing::debug!(error = %e, "cannot record the heartbeat");
+        }
+    }
 }

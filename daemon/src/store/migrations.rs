@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_contacts.sql"),
     include_str!("migrations/0010_inbox.sql"),
     include_str!("migrations/0011_inbox_threads.sql"),
+    include_str!("migrations/0012_runs_last_seen.sql"),
 ];
 
 /// The schema version this build creates and understands.

@@ -701,3 +701,44 @@ fn events_stream_outbox_changes() {
             .any(|e| e["kind"] == "audit_appended" && e["detail"]["action"] == "staged")
     );
 }
+
+/// commsd killed during an item's hold window and started again after the
+/// window would have ended: the item still waits what was left of its
+/// window when commsd was last seen alive, so a human can cancel it, then
+/// goes once. (Unit tests in clock_tests.rs jump the clock while stopped.)
+#[test]
+fn a_hold_window_cut_by_a_stop_is_given_again_at_the_restart() {
+    let env = with_config("[outbox]\nhold_window = \"4s\"\n");
+    let daemon = env.start();
+    let item = stage_email(&env, &[]);
+    let id = item["id"].as_str().unwrap();
+    assert_eq!(env.commsctl(&["approve", id]).code, 0);
+    daemon.signal("KILL");
+    assert_eq!(daemon.wait(Duration::from_secs(10)).code, 137);
+    // Longer than the window: by the wall clock alone it would be due.
+    std::thread::sleep(Duration::from_secs(5));
+
+    let _daemon = env.start();
+    let after = show(&env, id);
+    assert_eq!(after["state"], "approved", "{after:#}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(show(&env, id)["state"], "approved", "still in its window");
+    assert!(
+        maildir_new(&env).is_empty(),
+        "nothing sent during the window"
+    );
+    let audit = json(&env.commsctl(&["audit", "list", "--item", id, "--json"]));
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "held"
+                && e["result"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("commsd stopped during the hold window"))),
+        "{audit:#}"
+    );
+    wait_state(&env, id, "sent");
+    assert_eq!(maildir_new(&env).len(), 1);
+}

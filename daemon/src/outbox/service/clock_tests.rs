@@ -362,3 +362,83 @@ async fn fault_clock_jumps_forwards_move_pending_expiries_with_them() {
         .unwrap();
     assert_eq!(moved, 2);
 }
+
+/// The clock jumps while commsd is stopped (forwards or backwards, by
+/// days): an item in its hold window when commsd was last seen gets what
+/// was left of the window from the restart, on both clocks; one whose hold
+/// had ended, or that waits for a reason (quiet hours), is left alone.
+#[tokio::test]
+async fn fault_clock_jumps_while_stopped_keep_what_was_left_of_a_hold_window() {
+    for jump in [5 * DAY_MS, -5 * DAY_MS, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let (outbox, store) = outbox(dir.path()).await;
+        // Now is the real time (the monotonic hold is set from it); the
+        // previous run was last seen a minute of real time before, read
+        // on a clock that has jumped since.
+        let now = now_unix_ms();
+        let seen = now - 60_000 - jump;
+        put(
+            &outbox,
+            vec![
+                // Approved 10 s before the stop: 20 s of its window left.
+                approved("ob_left", seen - 10_000, seen + 20_000, None),
+                // Its window ended before the stop.
+                approved("ob_done", seen - 60_000, seen - 30_000, None),
+                // Waiting for quiet hours to end: the wall clock decides.
+                approved(
+                    "ob_quiet",
+                    seen - 10_000,
+                    seen + 3_600_000,
+                    Some("quiet hours"),
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            outbox.resume_holds(seen, now).await.unwrap(),
+            1,
+            "jump {jump}"
+        );
+        assert_eq!(dispatch_after(&store, "ob_left").await, now + 20_000);
+        assert_eq!(dispatch_after(&store, "ob_done").await, seen - 30_000);
+        assert_eq!(dispatch_after(&store, "ob_quiet").await, seen + 3_600_000);
+        let left = outbox
+            .held_back("ob_left")
+            .expect("held on the monotonic clock");
+        assert!(
+            left > Duration::from_secs(15) && left <= Duration::from_secs(20),
+            "{left:?}"
+        );
+        let notes: i64 = store
+            .call(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM audit_log WHERE item_id = 'ob_left' AND action = 'held' AND result LIKE 'commsd stopped during the hold window: the 20 s left%'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(notes, 1);
+    }
+}
+
+/// A stop longer than the window leaves at most one window to wait.
+#[tokio::test]
+async fn fault_clock_jumps_while_stopped_never_hold_more_than_one_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outbox, store) = outbox(dir.path()).await;
+    let seen = 1_800_000_000_000;
+    // Pushed far ahead (the clock had gone back before the stop).
+    put(
+        &outbox,
+        vec![approved("ob_far", seen, seen + 9 * DAY_MS, None)],
+    )
+    .await;
+    let now = seen + 1_000;
+    assert_eq!(outbox.resume_holds(seen, now).await.unwrap(), 1);
+    assert_eq!(
+        dispatch_after(&store, "ob_far").await,
+        now + HOLD.as_millis() as i64
+    );
+}

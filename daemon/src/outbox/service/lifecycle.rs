@@ -150,6 +150,47 @@ impl Outbox {
         .await
     }
 
+    /// At start-up: the hold windows that had not ended when the previous
+    /// run was last seen alive (`last_seen_ms`) get what was left of them
+    /// then, from `now_ms`, capped at one window. A hold window is the
+    /// human's time to cancel, given while commsd runs: a wall clock that
+    /// jumped forward while commsd was stopped cannot cut it short, nor can
+    /// a long stop use it up. Quiet-hours, vault and cap holds (those with a
+    /// reason) follow the wall clock and are left alone. Audited.
+    pub async fn resume_holds(&self, last_seen_ms: i64, now_ms: i64) -> Result<usize> {
+        let window = i64::try_from(self.config.hold_window.as_millis()).unwrap_or(i64::MAX);
+        self.write(move |conn, changes| {
+            let mut n = 0;
+            for item in db::in_state(conn, State::Approved)? {
+                let Some(at) = item.dispatch_after_ms else {
+                    continue;
+                };
+                let left = at.saturating_sub(last_seen_ms).min(window);
+                if item.hold_reason.is_some() || left <= 0 {
+                    continue;
+                }
+                let mut updated = item.clone();
+                updated.dispatch_after_ms = Some(now_ms.saturating_add(left));
+                updated.updated_at_ms = now_ms;
+                if db::update_if(conn, &updated, State::Approved)? {
+                    n += 1;
+                    let note = format!(
+                        "commsd stopped during the hold window: the {} s left of it start again now",
+                        (left + 999) / 1000
+                    );
+                    changes.record(
+                        conn,
+                        Some(State::Approved),
+                        &updated,
+                        audit_entry("daemon", "held", &updated, Some(note)),
+                    )?;
+                }
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     /// Holds that end further ahead than any hold can, because the clock
     /// went back after they were set (a hold window ends at most
     /// `hold_window` after the approval, quiet hours within a day and the
