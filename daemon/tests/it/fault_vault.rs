@@ -37,15 +37,7 @@ fn fault_vault_locked_at_start_holds_an_approved_sms_until_unlocked_then_sends_i
     let _daemon = env.spawn_traced(env.commsd());
 
     // Due, and the vault is locked: it waits, saying why and what to do.
-    let mut shown = serde_json::Value::Null;
-    let held = eventually(Duration::from_secs(30), || {
-        shown = item(&env, &id);
-        shown["policy"]["holdReason"]
-            .as_str()
-            .is_some_and(|r| r.contains("vault is locked"))
-    });
-    assert!(held, "{shown}");
-    assert_eq!(shown["state"], "approved", "{shown}");
+    let shown = held_because(&env, &id, "vault is locked");
     let reason = shown["policy"]["holdReason"].as_str().unwrap();
     assert!(reason.contains("commsctl vault unlock"), "{reason}");
     std::thread::sleep(Duration::from_secs(2));
@@ -91,22 +83,9 @@ fn fault_vault_locked_mid_run_holds_an_approved_sms_until_unlocked_then_sends_it
         .unwrap()
         .to_owned();
     assert_eq!(env.commsctl(&["approve", &id]).code, 0);
-    let mut shown = serde_json::Value::Null;
-    let held = eventually(Duration::from_secs(30), || {
-        shown = item(&env, &id);
-        shown["policy"]["holdReason"]
-            .as_str()
-            .is_some_and(|r| r.contains("vault is locked"))
-    });
-    assert!(held, "{shown}");
-    assert_eq!(shown["state"], "approved", "{shown}");
-    assert!(
-        shown["policy"]["holdReason"]
-            .as_str()
-            .unwrap()
-            .contains("commsctl vault unlock"),
-        "{shown}"
-    );
+    let shown = held_because(&env, &id, "vault is locked");
+    let reason = shown["policy"]["holdReason"].as_str().unwrap();
+    assert!(reason.contains("commsctl vault unlock"), "{reason}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(item(&env, &id)["state"], "approved");
     assert_eq!(fake.sends(), 0, "nothing went out while locked");
